@@ -1,0 +1,148 @@
+"""distance / solve / methods: validate once, look the method up, call it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict
+
+from ._validation import Metric, prepare
+from .methods import AUTO_SUMMARY, REGISTRY
+from .result import Result
+
+
+def methods() -> Dict[str, str]:
+    """The available methods, each with a one-line description.
+
+    Examples
+    --------
+    >>> import emdkit
+    >>> sorted(emdkit.methods())
+    ['1d', 'auto', 'exact']
+    """
+    out = {name: spec.summary for name, spec in REGISTRY.items()}
+    out["auto"] = AUTO_SUMMARY
+    return out
+
+
+def _choose(method: Any, prob_dim: int, metric: Any):
+    """(method name, reason) for ``method="auto"``."""
+    if prob_dim == 1 and not callable(metric):
+        return "1d", "1-D samples with a named metric: the closed form is exact"
+    if prob_dim == 1:
+        return "exact", "1-D samples with a callable metric: only 'exact' takes one"
+    return "exact", f"{prob_dim}-D samples: the linear programme is exact"
+
+
+def _check_method(method: Any) -> None:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
+                        f"{method!r}")
+    if method not in REGISTRY and method != "auto":
+        raise ValueError(f"unknown method {method!r}; available methods: "
+                         f"{', '.join(sorted(methods()))}")
+
+
+def _check_options(method: str, options: dict) -> None:
+    allowed = REGISTRY[method].options
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        takes = (f"it takes {', '.join(allowed)}" if allowed
+                 else "it takes no options")
+        raise TypeError(f"method {method!r} got unexpected option(s) "
+                        f"{', '.join(unknown)}; {takes}")
+
+
+def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
+    _check_method(method)
+    if method != "auto":
+        _check_options(method, options)
+    prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
+    chosen, reason = method, None
+    if method == "auto":
+        chosen, reason = _choose(method, prob.dim, prob.metric)
+        _check_options(chosen, options)
+    result = REGISTRY[chosen].func(prob, **options)
+    if reason is not None:
+        result.info.update(requested="auto", reason=reason)
+    if not result.converged:
+        warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
+                      RuntimeWarning, stacklevel=stacklevel + 1)
+    return result
+
+
+def solve(a: Any, b: Any, method: str = "exact", *, p: float = 1,
+          metric: Metric = "euclidean", a_weights: Any = None, b_weights: Any = None,
+          **options: Any) -> Result:
+    """Like :func:`distance`, but return the full :class:`Result`: the value, the
+    method used, convergence, the plan and dual potentials where the method has them,
+    and the time taken.
+
+    Examples
+    --------
+    >>> import emdkit
+    >>> r = emdkit.solve([0.0, 1.0, 2.0], [0.5, 1.5], method="auto", p=2)
+    >>> r.method, round(r.value, 6)
+    ('1d', 0.5)
+    """
+    return _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel=2)
+
+
+def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
+             metric: Metric = "euclidean", a_weights: Any = None, b_weights: Any = None,
+             **options: Any):
+    r"""The Wasserstein distance W_p between two samples.
+
+    .. math:: W_p(a, b) = \Big(\min_{\pi \in \Pi(a, b)} \sum_{ij} \pi_{ij}\,
+              \mathrm{metric}(a_i, b_j)^p\Big)^{1/p}
+
+    The value is W_p itself (rooted), never W_p^p; ``Result.cost`` from
+    :func:`solve` holds W_p^p.
+
+    Parameters
+    ----------
+    a, b : array_like or torch.Tensor
+        Samples of shape (n,) or (n, d) and (m,) or (m, d); lists, numpy arrays or
+        torch tensors. Integers become floats.
+    method : str, default "exact"
+        One of :func:`methods`: ``"exact"`` (network simplex), ``"1d"`` (closed form
+        for 1-D samples), ``"auto"`` (``"1d"`` for 1-D input, else ``"exact"``).
+    p : float, default 1
+        Order, any real p >= 1; the ground cost is ``metric(x, y) ** p``.
+    metric : str or callable, default "euclidean"
+        ``"euclidean"``, ``"cityblock"``, ``"chebyshev"``, or a callable
+        ``metric(x, y)`` returning the (n, m) distance matrix (numpy arrays, or torch
+        tensors for torch input). ``exact`` only for callables.
+    a_weights, b_weights : array_like, optional
+        Non-negative weights, one per sample; normalised to sum to 1. Default uniform.
+    **options
+        Keyword-only options of the method (``exact``: ``max_iter``,
+        ``memory_limit``; ``1d``: none). An unknown option is a ``TypeError``.
+
+    Returns
+    -------
+    float or torch.Tensor
+        A float for numpy input; for torch input a 0-d tensor on the same device and
+        dtype, differentiable with respect to the samples and the weights.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid input, naming the argument and the value received.
+    emdkit.ProblemTooLargeError
+        When ``exact`` would need more memory than is available.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the solver does not converge (see ``Result.converged``).
+
+    Examples
+    --------
+    >>> import emdkit
+    >>> emdkit.distance([0.0, 1.0], [3.0, 4.0])
+    3.0
+    >>> emdkit.distance([[0, 0], [1, 1]], [[0, 1], [1, 2]], p=2)
+    1.0
+    """
+    return _solve(a, b, method, p, metric, a_weights, b_weights, options,
+                  stacklevel=2).value

@@ -1,0 +1,152 @@
+"""Ground costs ``metric(x, y) ** p``: dense matrices in numpy, and paired costs in torch.
+
+The solvers read the numpy matrix; for torch input the value is recomputed in torch on
+the support of the plan only (:func:`paired_cost_torch`), so gradients flow and no
+(n, m) tensor is built.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+_BYTES_PER_ENTRY = 8
+
+
+class ProblemTooLargeError(MemoryError):
+    """Raised before allocating a dense (n, m) matrix that would not fit in memory."""
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def check_dense_fits(n: int, m: int, n_matrices: int, method: str,
+                     memory_limit: Optional[float] = None) -> None:
+    """Raise :class:`ProblemTooLargeError` if ``n_matrices`` float64 (n, m) matrices
+    would exceed ``memory_limit`` bytes (default: the memory available now)."""
+    need = float(n) * float(m) * _BYTES_PER_ENTRY * n_matrices
+    limit = available_memory() if memory_limit is None else memory_limit
+    if limit is not None and need > limit:
+        raise ProblemTooLargeError(
+            f"method={method!r} needs about {_fmt_bytes(need)} for {n_matrices} dense "
+            f"{n} x {m} float64 matrices (cost and plan), but only {_fmt_bytes(limit)} "
+            f"is available. Methods that scale without an n x m matrix: '1d' for 1-D "
+            f"samples; subsample the data for 'exact', or use a method made for large "
+            f"n as they become available (see emdkit.methods()).")
+
+
+def cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float) -> np.ndarray:
+    """Dense ground cost ``metric(x, y) ** p`` as a float64 (n, m) numpy array."""
+    if callable(metric):
+        M = _checked_matrix(metric(x, y), x.shape[0], y.shape[0])
+    else:
+        from scipy.spatial.distance import cdist
+
+        M = cdist(x, y, metric=metric)
+    return _power_inplace(M, p)
+
+
+def cost_matrix_torch(metric, xt, yt, p: float):
+    """For a callable metric and torch input: ``(M, Mt)``, the cost ``metric ** p`` as
+    a numpy matrix for the solver and as the (differentiable) tensor the metric
+    returned. The metric is called once, with the tensors."""
+    Mt = metric(xt, yt)
+    M = _checked_matrix(Mt, xt.shape[0], yt.shape[0])
+    return _power_inplace(M, p), (Mt if p == 1.0 else Mt ** p)
+
+
+def _power_inplace(M: np.ndarray, p: float) -> np.ndarray:
+    if p == 2.0:
+        np.multiply(M, M, out=M)
+    elif p != 1.0:
+        np.power(M, p, out=M)
+    return M
+
+
+def _checked_matrix(out, n: int, m: int) -> np.ndarray:
+    """Check what a user metric returned; a float64 copy we may modify in place."""
+    from ._validation import is_tensor
+
+    if is_tensor(out):
+        arr = out.detach().cpu().numpy()
+    else:
+        try:
+            arr = np.asarray(out)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"metric callable must return an (n, m) array of numbers, "
+                            f"got {type(out).__name__} ({exc})") from None
+    if arr.shape != (n, m):
+        raise ValueError(f"metric callable must return the ({n}, {m}) distance matrix, "
+                         f"got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"metric callable must return real numbers, got dtype "
+                        f"{arr.dtype}")
+    arr = np.array(arr, dtype=np.float64, order="C", copy=True)
+    if not np.isfinite(arr).all():
+        raise ValueError("metric callable returned NaN or inf in the distance matrix")
+    if (arr < 0).any():
+        raise ValueError(f"metric callable returned negative distances (min "
+                         f"{arr.min()}): a distance is non-negative")
+    return arr
+
+
+def paired_cost_torch(xt, yt, metric: str, p: float):
+    """``metric(xt[k], yt[k]) ** p`` for matched rows, with zero (not NaN) gradient
+    where two points coincide."""
+    import torch
+
+    diff = xt - yt
+    if metric == "euclidean":
+        sq = (diff * diff).sum(-1)
+        if p == 2.0:
+            return sq
+        pos = sq > 0
+        safe = torch.where(pos, sq, torch.ones_like(sq))
+        return torch.where(pos, safe ** (p / 2.0), torch.zeros_like(sq))
+    if metric == "cityblock":
+        dist = diff.abs().sum(-1)
+    elif metric == "chebyshev":
+        dist = diff.abs().amax(-1)
+    else:  # pragma: no cover - validated earlier
+        raise ValueError(f"unknown metric {metric!r}")
+    return dist if p == 1.0 else dist ** p
+
+
+def safe_root(cost, p: float):
+    """``cost ** (1/p)`` with a zero (not infinite) gradient at cost == 0."""
+    if p == 1.0:
+        return cost
+    import torch
+
+    pos = cost > 0
+    safe = torch.where(pos, cost, torch.ones_like(cost))
+    return torch.where(pos, safe ** (1.0 / p), torch.zeros_like(cost))
+
+
+def root(cost: float, p: float) -> float:
+    """``cost ** (1/p)`` for a float, clipping tiny negative rounding to zero."""
+    cost = max(float(cost), 0.0)
+    return cost if p == 1.0 else math.pow(cost, 1.0 / p)

@@ -1,0 +1,34 @@
+"""One module per method; each is a function ``f(problem, *, options) -> Result``.
+
+``REGISTRY`` maps the public method name to its function and a one-line summary; the
+options a method takes are its keyword-only parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Dict, NamedTuple, Tuple
+
+from .exact import exact
+from .oned import oned
+
+
+class MethodSpec(NamedTuple):
+    func: Callable
+    summary: str
+
+    @property
+    def options(self) -> Tuple[str, ...]:
+        params = inspect.signature(self.func).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+REGISTRY: Dict[str, MethodSpec] = {
+    "exact": MethodSpec(exact, "linear programme by network simplex (POT's ot.emd); "
+                               "exact W_p for any metric, O(n m) memory"),
+    "1d": MethodSpec(oned, "closed form through quantile functions (numba); exact "
+                           "for 1-D samples, O((n+m) log(n+m))"),
+}
+
+AUTO_SUMMARY = ("picks a method from the input: '1d' for 1-D samples with a named "
+                "metric, otherwise 'exact'")

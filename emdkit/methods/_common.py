@@ -1,0 +1,63 @@
+"""Pieces the methods share: turning a coupling into a value in the input's framework."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..costs import paired_cost_torch, safe_root
+
+
+def torch_cost_on_pairs(prob, ii: np.ndarray, jj: np.ndarray, mass):
+    """``sum_k mass_k * cost(x[ii_k], y[jj_k])`` in torch, differentiable in positions
+    (and in ``mass`` if it is a tensor built from the weights)."""
+    import torch
+
+    dev = prob.xt.device
+    ii_t = torch.as_tensor(ii, device=dev)
+    jj_t = torch.as_tensor(jj, device=dev)
+    if not torch.is_tensor(mass):
+        mass = torch.as_tensor(mass, dtype=prob.xt.dtype, device=dev)
+    c = paired_cost_torch(prob.xt[ii_t], prob.yt[jj_t], prob.metric, prob.p)
+    return (mass * c).sum()
+
+
+def torch_cost_from_plan(prob, plan: np.ndarray, Mt=None):
+    """Transport cost of a dense numpy plan, evaluated in torch: on the support of the
+    plan, or against ``Mt``, the cost tensor of a callable metric."""
+    import torch
+
+    if Mt is not None:
+        plan_t = torch.as_tensor(plan, dtype=Mt.dtype, device=Mt.device)
+        return (plan_t * Mt).sum()
+    ii, jj = np.nonzero(plan)
+    return torch_cost_on_pairs(prob, ii, jj, plan[ii, jj])
+
+
+def add_weight_gradient(prob, cost, f: np.ndarray, g: np.ndarray):
+    """Give ``cost`` the gradient ``f`` and ``g`` with respect to the (normalised)
+    weights without changing its value: the envelope theorem for the dual."""
+    import torch
+
+    for w, pot in ((prob.wat, f), (prob.wbt, g)):
+        if w is not None and w.requires_grad:
+            pot_t = torch.as_tensor(pot, dtype=w.dtype, device=w.device)
+            cost = cost + (pot_t * (w - w.detach())).sum()
+    return cost
+
+
+def finish_torch(prob, cost):
+    """(value, cost) tensors from a torch transport cost."""
+    return safe_root(cost, prob.p), cost
+
+
+def to_torch_like(prob, arr):
+    """A numpy array as a detached tensor on the input's device and dtype."""
+    import torch
+
+    return torch.as_tensor(np.asarray(arr), dtype=prob.xt.dtype, device=prob.xt.device)
+
+
+def not_converged_message(method: str, detail: str) -> str:
+    """The text of the RuntimeWarning that ``emdkit.solve`` issues."""
+    return (f"emdkit method {method!r} did not converge: {detail}. The value is not "
+            f"optimal; Result.converged is False.")

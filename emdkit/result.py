@@ -1,0 +1,89 @@
+"""The one record every method returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Result:
+    """The outcome of :func:`emdkit.solve`, the same record for every method.
+
+    Attributes
+    ----------
+    value : float or torch.Tensor
+        The distance W_p itself (rooted), a float for numpy input and a 0-d tensor
+        (same device and dtype, differentiable) for torch input.
+    method : str
+        The method that computed it. For ``method="auto"`` this is the method chosen;
+        ``info["requested"]`` is then ``"auto"`` and ``info["reason"]`` says why.
+    p : float
+        The order: the ground cost is ``metric(x, y) ** p``.
+    metric : str or callable
+        The ground metric.
+    converged : bool
+        False when the solver stopped before optimality (a ``RuntimeWarning`` is
+        issued as well); the value is then not to be trusted.
+    n_iter : int or None
+        Iterations the solver used, where it counts them.
+    cost : float or torch.Tensor
+        The transport cost ``value ** p`` (W_p^p), the number POT's ``emd2`` returns.
+    plan : array, tensor or None
+        The optimal coupling (n, m), where the method builds one.
+    potentials : tuple or None
+        The dual potentials ``(f, g)`` with ``f_i + g_j <= cost_ij``, where available.
+    ci : tuple or None
+        A confidence interval for the value, for estimators that have one.
+    error_bound : float or None
+        A bound on the error of the value, where the method gives one.
+    time : float
+        Wall-clock seconds spent in the method (validation excluded).
+    info : dict
+        Anything else the method reports.
+
+    Examples
+    --------
+    >>> import emdkit
+    >>> r = emdkit.solve([0.0, 1.0], [2.0, 3.0], method="exact")
+    >>> r.value, r.method, r.converged
+    (2.0, 'exact', True)
+    """
+
+    value: Any
+    method: str
+    p: float
+    metric: Any
+    converged: bool = True
+    n_iter: Optional[int] = None
+    cost: Any = None
+    plan: Any = None
+    potentials: Optional[tuple] = None
+    ci: Optional[tuple] = None
+    error_bound: Optional[float] = None
+    time: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        value = self.value
+        text = f"{float(value):.10g}" if _is_scalar(value) else repr(value)
+        metric = self.metric if isinstance(self.metric, str) else "callable"
+        parts = [f"value={text}", f"method={self.method!r}", f"p={self.p:g}",
+                 f"metric={metric!r}", f"converged={self.converged}"]
+        if self.n_iter is not None:
+            parts.append(f"n_iter={self.n_iter}")
+        if self.plan is not None:
+            parts.append(f"plan=<{tuple(self.plan.shape)}>")
+        parts.append(f"time={self.time:.3g}s")
+        return f"Result({', '.join(parts)})"
+
+
+def _is_scalar(value: Any) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError, RuntimeError):
+        return False
