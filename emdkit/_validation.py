@@ -134,11 +134,9 @@ def _samples(value: Any, name: str) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 0:
         raise ValueError(f"{name} has samples of dimension 0 (shape {arr.shape})")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf: {_first_bad(arr)}")
-    return arr
+    return arr.reshape(-1, 1) if arr.ndim == 1 else arr
 
 
 def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray]:
@@ -157,7 +155,8 @@ def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray
     if (arr < 0).any():
         i = int(np.argmax(arr < 0))
         raise ValueError(f"{name} must be non-negative, got {arr[i]} at index {i}")
-    total = float(arr.sum())
+    with np.errstate(over="ignore"):
+        total = float(arr.sum())
     if not math.isfinite(total):
         raise ValueError(f"{name} sum to {total}: the total weight must be finite")
     if total <= 0:

@@ -1,0 +1,86 @@
+"""The dispatch: methods(), unknown methods and options, auto, Result."""
+
+import numpy as np
+import pytest
+
+import emdkit
+
+
+def test_methods_lists_only_working_methods(rng):
+    listed = emdkit.methods()
+    assert set(listed) == {"exact", "1d", "auto"}
+    x = rng.normal(size=(5, 1))
+    for name in listed:
+        assert isinstance(listed[name], str) and listed[name]
+        assert emdkit.distance(x, x + 1.0, method=name) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_unknown_method_lists_available():
+    with pytest.raises(ValueError, match=r"unknown method 'simplex'; available methods: "
+                                         r"1d, auto, exact"):
+        emdkit.distance([1.0], [2.0], method="simplex")
+
+
+def test_method_not_a_string():
+    with pytest.raises(TypeError, match=r"method must be a string.*got None"):
+        emdkit.distance([1.0], [2.0], method=None)
+
+
+def test_unknown_option_names_accepted_ones():
+    with pytest.raises(TypeError, match=r"method 'exact' got unexpected option\(s\) "
+                                        r"epsilon; it takes max_iter, memory_limit"):
+        emdkit.distance([1.0], [2.0], method="exact", epsilon=0.1)
+    with pytest.raises(TypeError, match=r"method '1d' got unexpected option\(s\) "
+                                        r"max_iter; it takes no options"):
+        emdkit.distance([1.0], [2.0], method="1d", max_iter=10)
+
+
+def test_auto_with_options_checks_chosen_method():
+    with pytest.raises(TypeError, match=r"method '1d' got unexpected option"):
+        emdkit.distance([1.0], [2.0], method="auto", max_iter=10)
+    r = emdkit.solve([[1.0, 0.0]], [[2.0, 0.0]], method="auto", max_iter=10)
+    assert r.method == "exact" and r.value == 1.0
+
+
+def test_auto_records_choice(rng):
+    x, y = rng.normal(size=20), rng.normal(size=30)
+    r1 = emdkit.solve(x, y, method="auto")
+    assert r1.method == "1d"
+    assert r1.info["requested"] == "auto" and "1-D" in r1.info["reason"]
+    r2 = emdkit.solve(rng.normal(size=(20, 3)), rng.normal(size=(30, 3)), method="auto")
+    assert r2.method == "exact" and r2.info["requested"] == "auto"
+    r3 = emdkit.solve(x, y, method="auto",
+                      metric=lambda x, y: np.abs(x - y.T))
+    assert r3.method == "exact"
+    assert r3.value == pytest.approx(r1.value, rel=1e-12)
+
+
+def test_result_fields(rng):
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(4, 2))
+    r = emdkit.solve(x, y, p=2)
+    assert isinstance(r, emdkit.Result)
+    assert isinstance(r.value, float) and isinstance(r.cost, float)
+    assert r.value == pytest.approx(r.cost ** 0.5, rel=1e-15)
+    assert r.method == "exact" and r.p == 2.0 and r.metric == "euclidean"
+    assert r.converged is True and r.time > 0
+    assert r.plan.shape == (6, 4)
+    f, g = r.potentials
+    assert f.shape == (6,) and g.shape == (4,)
+    assert float(r) == r.value
+    assert "method='exact'" in repr(r)
+
+
+def test_distance_is_solve_value(rng):
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(9, 3))
+    assert emdkit.distance(x, y, p=1.5) == emdkit.solve(x, y, p=1.5).value
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, emdkit; heavy = [m for m in ('torch', 'numba', 'ot', "
+            "'matplotlib', 'scipy') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
