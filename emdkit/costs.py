@@ -58,24 +58,59 @@ def check_dense_fits(n: int, m: int, n_matrices: int, method: str,
             f"n as they become available (see emdkit.methods()).")
 
 
-def cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float) -> np.ndarray:
-    """Dense ground cost ``metric(x, y) ** p`` as a float64 (n, m) numpy array."""
+def pow2_scale(v: float) -> float:
+    """The power of two ``s`` with ``v / s`` in [1, 2); 1.0 for v == 0 or non-finite.
+
+    Dividing by a power of two is exact in floating point (outside the subnormal
+    range), so rescaling by it changes no digit of the data.
+    """
+    if v == 0 or not math.isfinite(v):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(v)[1] - 1)
+
+
+def scaled_pow(scale: float, p: float) -> float:
+    """``scale ** p`` as a float that may be inf (never an OverflowError)."""
+    with np.errstate(over="ignore"):
+        return float(np.power(np.float64(scale), p))
+
+
+def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float):
+    """``(M, scale)``: the ground cost ``(metric(x, y) / scale) ** p`` as a float64
+    (n, m) matrix with entries in [0, 2 ** p), and the power of two ``scale``.
+
+    The true cost is ``scale ** p * M``. Solvers see costs of order one whatever the
+    units of the data: POT's network simplex, for one, compares reduced costs with an
+    absolute tolerance and returns wrong plans (with no warning) when every cost is
+    below about 1e-10. Named metrics are positively homogeneous, so the coordinates
+    are rescaled first, which keeps cdist clear of overflow (|x| > 1e154) and
+    underflow.
+    """
     if callable(metric):
-        M = _checked_matrix(metric(x, y), x.shape[0], y.shape[0])
+        D = _checked_matrix(metric(x, y), x.shape[0], y.shape[0])
+        s_in = 1.0
     else:
         from scipy.spatial.distance import cdist
 
-        M = cdist(x, y, metric=metric)
-    return _power_inplace(M, p)
+        s_in = pow2_scale(max(np.abs(x).max(), np.abs(y).max()))
+        D = cdist(x / s_in, y / s_in, metric=metric)
+    s_out = pow2_scale(float(D.max()))
+    if not math.isfinite(s_in * s_out):  # data near the float64 limit: D is O(1) already
+        s_out = 1.0
+    D /= s_out
+    return _power_inplace(D, p), s_in * s_out
 
 
-def cost_matrix_torch(metric, xt, yt, p: float):
-    """For a callable metric and torch input: ``(M, Mt)``, the cost ``metric ** p`` as
-    a numpy matrix for the solver and as the (differentiable) tensor the metric
-    returned. The metric is called once, with the tensors."""
+def scaled_cost_matrix_torch(metric, xt, yt, p: float):
+    """For a callable metric and torch input: ``(M, Mt, scale)``, the scaled cost as a
+    numpy matrix for the solver and as a differentiable tensor. The metric is called
+    once, with the tensors."""
     Mt = metric(xt, yt)
-    M = _checked_matrix(Mt, xt.shape[0], yt.shape[0])
-    return _power_inplace(M, p), (Mt if p == 1.0 else Mt ** p)
+    D = _checked_matrix(Mt, xt.shape[0], yt.shape[0])
+    scale = pow2_scale(float(D.max()))
+    D /= scale
+    Mt = Mt / scale
+    return _power_inplace(D, p), (Mt if p == 1.0 else Mt ** p), scale
 
 
 def _power_inplace(M: np.ndarray, p: float) -> np.ndarray:
@@ -144,6 +179,16 @@ def safe_root(cost, p: float):
     pos = cost > 0
     safe = torch.where(pos, cost, torch.ones_like(cost))
     return torch.where(pos, safe ** (1.0 / p), torch.zeros_like(cost))
+
+
+def unscaled_cost(cost_scaled: float, scale: float, p: float) -> float:
+    """W_p^p from the cost of the problem rescaled by ``scale`` (inf on overflow)."""
+    return 0.0 if cost_scaled == 0 else cost_scaled * scaled_pow(scale, p)
+
+
+def rooted_value(cost_scaled: float, scale: float, p: float) -> float:
+    """W_p from the transport cost of the problem rescaled by ``scale``."""
+    return scale * root(cost_scaled, p)
 
 
 def root(cost: float, p: float) -> float:

@@ -1,7 +1,9 @@
 """1-D optimal transport along the monotone (north-west corner) coupling.
 
 Inputs are sorted samples ``xs`` (n,), ``ys`` (m,) and, for weighted problems, their
-cumulative weights ``ca``, ``cb`` (non-decreasing, last entry exactly 1). No fastmath:
+cumulative weights ``ca``, ``cb`` (non-decreasing, last entry exactly 1). Differences
+are multiplied by ``inv_scale`` (a power of two chosen by the caller so that every
+scaled difference is below 2: no overflow or underflow in ``|d| ** p``). No fastmath:
 these kernels must propagate NaN and inf exactly as IEEE arithmetic does.
 """
 
@@ -20,18 +22,18 @@ def _pow_abs(d, p):
 
 
 @njit(cache=True)
-def cost_equal_uniform(xs, ys, p):
-    """W_p^p between two sorted samples of equal size with uniform weights."""
+def cost_equal_uniform(xs, ys, p, inv_scale):
+    """W_p^p (scaled) between two sorted samples of equal size, uniform weights."""
     n = xs.shape[0]
     total = 0.0
     for i in range(n):
-        total += _pow_abs(xs[i] - ys[i], p)
+        total += _pow_abs((xs[i] - ys[i]) * inv_scale, p)
     return total / n
 
 
 @njit(cache=True)
-def cost_cumulative(xs, ys, ca, cb, p):
-    """W_p^p between sorted samples with cumulative weights ``ca``, ``cb``.
+def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
+    """W_p^p (scaled) between sorted samples with cumulative weights ``ca``, ``cb``.
 
     The quantile functions are step functions; each segment of (0, 1) between
     consecutive breakpoints of ``ca`` and ``cb`` carries mass from one x to one y.
@@ -49,7 +51,7 @@ def cost_cumulative(xs, ys, ca, cb, p):
         t = ai if ai < bj else bj
         mass = t - prev
         if mass > 0.0:
-            total += mass * _pow_abs(xs[i] - ys[j], p)
+            total += mass * _pow_abs((xs[i] - ys[j]) * inv_scale, p)
             prev = t
         if ai < bj:
             i += 1

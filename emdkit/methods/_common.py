@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..costs import paired_cost_torch, safe_root
+from ..costs import paired_cost_torch, safe_root, scaled_pow
 
 
-def torch_cost_on_pairs(prob, ii: np.ndarray, jj: np.ndarray, mass):
-    """``sum_k mass_k * cost(x[ii_k], y[jj_k])`` in torch, differentiable in positions
-    (and in ``mass`` if it is a tensor built from the weights)."""
+def torch_cost_on_pairs(prob, ii: np.ndarray, jj: np.ndarray, mass, scale: float = 1.0):
+    """``sum_k mass_k * cost(x[ii_k] / scale, y[jj_k] / scale)`` in torch,
+    differentiable in positions (and in ``mass`` if it is a tensor built from the
+    weights). ``scale`` is a power of two, so the division is exact."""
     import torch
 
     dev = prob.xt.device
@@ -17,20 +18,22 @@ def torch_cost_on_pairs(prob, ii: np.ndarray, jj: np.ndarray, mass):
     jj_t = torch.as_tensor(jj, device=dev)
     if not torch.is_tensor(mass):
         mass = torch.as_tensor(mass, dtype=prob.xt.dtype, device=dev)
-    c = paired_cost_torch(prob.xt[ii_t], prob.yt[jj_t], prob.metric, prob.p)
+    c = paired_cost_torch(prob.xt[ii_t] / scale, prob.yt[jj_t] / scale, prob.metric,
+                          prob.p)
     return (mass * c).sum()
 
 
-def torch_cost_from_plan(prob, plan: np.ndarray, Mt=None):
-    """Transport cost of a dense numpy plan, evaluated in torch: on the support of the
-    plan, or against ``Mt``, the cost tensor of a callable metric."""
+def torch_cost_from_plan(prob, plan: np.ndarray, scale: float, Mt=None):
+    """Transport cost of a dense numpy plan for the problem rescaled by ``scale``,
+    evaluated in torch: on the support of the plan, or against ``Mt``, the (scaled)
+    cost tensor of a callable metric."""
     import torch
 
     if Mt is not None:
         plan_t = torch.as_tensor(plan, dtype=Mt.dtype, device=Mt.device)
         return (plan_t * Mt).sum()
     ii, jj = np.nonzero(plan)
-    return torch_cost_on_pairs(prob, ii, jj, plan[ii, jj])
+    return torch_cost_on_pairs(prob, ii, jj, plan[ii, jj], scale)
 
 
 def add_weight_gradient(prob, cost, f: np.ndarray, g: np.ndarray):
@@ -45,9 +48,9 @@ def add_weight_gradient(prob, cost, f: np.ndarray, g: np.ndarray):
     return cost
 
 
-def finish_torch(prob, cost):
-    """(value, cost) tensors from a torch transport cost."""
-    return safe_root(cost, prob.p), cost
+def finish_torch(prob, cost_scaled, scale: float = 1.0):
+    """(value, cost) tensors from the torch transport cost of the rescaled problem."""
+    return scale * safe_root(cost_scaled, prob.p), cost_scaled * scaled_pow(scale, prob.p)
 
 
 def to_torch_like(prob, arr):

@@ -8,10 +8,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import check_dense_fits, cost_matrix, cost_matrix_torch, root
+from ..costs import (check_dense_fits, rooted_value, scaled_cost_matrix,
+                     scaled_cost_matrix_torch, scaled_pow, unscaled_cost)
 from ..result import Result
-from ._common import (add_weight_gradient, finish_torch, to_torch_like,
-                      torch_cost_from_plan, not_converged_message)
+from ._common import (add_weight_gradient, finish_torch, not_converged_message,
+                      to_torch_like, torch_cost_from_plan)
 
 _OPTIMAL = 1
 
@@ -19,6 +20,10 @@ _OPTIMAL = 1
 def exact(prob, *, max_iter: int = 1_000_000,
           memory_limit: Optional[float] = None) -> Result:
     """Exact W_p by the network simplex (POT's ``ot.emd``) on the dense cost matrix.
+
+    The cost matrix is rescaled by a power of two to entries of order one before the
+    solve, so the answer does not depend on the units of the data (POT alone returns
+    wrong plans when all costs are below about 1e-10).
 
     Options
     -------
@@ -41,32 +46,34 @@ def exact(prob, *, max_iter: int = 1_000_000,
     check_dense_fits(prob.n, prob.m, 2, "exact", memory_limit)
     Mt = None
     if prob.torch and callable(prob.metric):
-        M, Mt = cost_matrix_torch(prob.metric, prob.xt, prob.yt, prob.p)
+        M, Mt, scale = scaled_cost_matrix_torch(prob.metric, prob.xt, prob.yt, prob.p)
     else:
-        M = cost_matrix(prob.x, prob.y, prob.metric, prob.p)
+        M, scale = scaled_cost_matrix(prob.x, prob.y, prob.metric, prob.p)
     wa, wb = prob.weights()
     with warnings.catch_warnings():
-        # POT's own "numItermax reached" UserWarning is replaced by ours below.
+        # POT's own "numItermax reached" UserWarning is replaced by ours.
         warnings.simplefilter("ignore", UserWarning)
         plan, log = ot.emd(wa, wb, M, numItermax=int(max_iter), log=True,
                            check_marginals=False)
     converged = log["result_code"] == _OPTIMAL
-    f, g = np.asarray(log["u"]), np.asarray(log["v"])
-    info = {"result_code": int(log["result_code"])}
+    f, g = np.asarray(log["u"]), np.asarray(log["v"])   # duals of the scaled problem
+    info = {"result_code": int(log["result_code"]), "cost_scale": scale}
     if not converged:
         reason = log["warning"] or f"result code {log['result_code']}"
         info["warning"] = not_converged_message(
             "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
+    unit = scaled_pow(scale, prob.p)
     if prob.torch:
-        cost = torch_cost_from_plan(prob, plan, Mt)
+        cost = torch_cost_from_plan(prob, plan, scale, Mt)
         cost = add_weight_gradient(prob, cost, f, g)
-        value, cost = finish_torch(prob, cost)
+        value, cost = finish_torch(prob, cost, scale)
         plan_out = to_torch_like(prob, plan)
-        pots = (to_torch_like(prob, f), to_torch_like(prob, g))
+        pots = (to_torch_like(prob, f * unit), to_torch_like(prob, g * unit))
     else:
-        cost = float(np.vdot(plan.ravel(), M.ravel()))
-        value = root(cost, prob.p)
-        plan_out, pots = plan, (f, g)
+        cost_scaled = float(np.vdot(plan.ravel(), M.ravel()))
+        value = rooted_value(cost_scaled, scale, prob.p)
+        cost = unscaled_cost(cost_scaled, scale, prob.p)
+        plan_out, pots = plan, (f * unit, g * unit)
     return Result(value=value, method="exact", p=prob.p, metric=prob.metric,
                   converged=converged, n_iter=None, cost=cost, plan=plan_out,
                   potentials=pots, time=time.perf_counter() - start, info=info)

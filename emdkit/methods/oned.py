@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..costs import root
+from ..costs import pow2_scale, rooted_value, unscaled_cost
 from ..result import Result
 from ._common import finish_torch, torch_cost_on_pairs
 
@@ -46,14 +46,35 @@ def oned(prob) -> Result:
     if prob.torch:
         return _oned_torch(prob, x, y, k, start)
     if uniform and prob.n == prob.m:
-        cost = k.cost_equal_uniform(np.sort(x), np.sort(y), prob.p)
+        xs, ys = np.sort(x), np.sort(y)
+        xs, ys, scale, inv = _rescaled(xs, ys)
+        cost = k.cost_equal_uniform(xs, ys, prob.p, inv)
     else:
         xs, ca = _sorted_with_cumulative(x, prob.wa)
         ys, cb = _sorted_with_cumulative(y, prob.wb)
-        cost = k.cost_cumulative(xs, ys, ca, cb, prob.p)
+        xs, ys, scale, inv = _rescaled(xs, ys)
+        cost = k.cost_cumulative(xs, ys, ca, cb, prob.p, inv)
     cost = float(cost)
-    return Result(value=root(cost, prob.p), method="1d", p=prob.p, metric=prob.metric,
-                  converged=True, cost=cost, time=time.perf_counter() - start)
+    return Result(value=rooted_value(cost, scale, prob.p), method="1d", p=prob.p,
+                  metric=prob.metric, converged=True,
+                  cost=unscaled_cost(cost, scale, prob.p),
+                  time=time.perf_counter() - start, info={"cost_scale": scale})
+
+
+def _rescaled(xs, ys):
+    """``(xs, ys, scale, inv)``: ``scale`` is a power of two bounding every |x - y|
+    and ``inv`` the factor the kernel applies to differences, so scaled differences
+    lie in (-2, 2) and ``|d| ** p`` neither overflows nor underflows. Samples beyond
+    about 1e307, whose differences overflow, are divided by a power of two (exactly)
+    instead: then ``inv`` is 1 and the differences lie in (-4, 4)."""
+    lo, hi = min(xs[0], ys[0]), max(xs[-1], ys[-1])
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    if np.isfinite(span):
+        scale = pow2_scale(span)
+        return xs, ys, scale, 1.0 / scale
+    pre = pow2_scale(max(abs(lo), abs(hi)))
+    return xs / pre, ys / pre, pre, 1.0
 
 
 def _sorted_with_cumulative(x, w):
@@ -85,8 +106,10 @@ def _oned_torch(prob, x, y, k, start) -> Result:
     jj_t = torch.as_tensor(jj, device=dev)
     mass = (torch.minimum(ca[ii_t], cb[jj_t])
             - torch.maximum(ca_prev[ii_t], cb_prev[jj_t])).clamp_min(0)
-    cost = torch_cost_on_pairs(prob, oa[ii], ob[jj], mass)
-    value, cost = finish_torch(prob, cost)
+    half_span = max(x.max(), y.max()) / 2 - min(x.min(), y.min()) / 2
+    scale = pow2_scale(half_span)   # scaled differences in (-4, 4), no overflow
+    cost = torch_cost_on_pairs(prob, oa[ii], ob[jj], mass, scale)
+    value, cost = finish_torch(prob, cost, scale)
     return Result(value=value, method="1d", p=prob.p, metric=prob.metric,
                   converged=True, cost=cost, time=time.perf_counter() - start,
                   info={"n_pairs": int(ii.shape[0])})

@@ -1,0 +1,141 @@
+"""torch in, torch out: same value as numpy, same device and dtype, gradients
+through the coupling checked against finite differences in float64."""
+
+import numpy as np
+import pytest
+
+import emdkit
+
+torch = pytest.importorskip("torch", reason="torch is an optional dependency")
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def t64(a, grad=False):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("method,d", [("exact", 2), ("exact", 1), ("1d", 1), ("auto", 1),
+                                      ("auto", 3)])
+@pytest.mark.parametrize("p", [1, 2, 2.5])
+def test_same_value_as_numpy(rng, method, d, p):
+    x, y = rng.normal(size=(12, d)), rng.normal(size=(9, d))
+    wa, wb = rng.random(12), rng.random(9)
+    ref = emdkit.distance(x, y, method, p=p, a_weights=wa, b_weights=wb)
+    got = emdkit.distance(t64(x), t64(y), method, p=p, a_weights=t64(wa), b_weights=t64(wb))
+    assert torch.is_tensor(got) and got.ndim == 0 and got.dtype == torch.float64
+    # The torch value re-sums the same plan: rounding only.
+    assert got.item() == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_and_dtype_follow_input(rng, device, dtype):
+    x = torch.tensor(rng.normal(size=(10, 2)), dtype=dtype, device=device)
+    for method, a, b in (("exact", x, x + 1), ("1d", x[:, 0], x[:, 0] + 1)):
+        r = emdkit.solve(a, b, method=method, p=2)
+        assert r.value.device.type == torch.device(device).type and r.value.dtype == dtype
+        tol = 1e-6 if dtype == torch.float32 else 1e-12
+        expected = np.sqrt(2.0) if method == "exact" else 1.0
+        assert r.value.item() == pytest.approx(expected, rel=tol)
+    plan = emdkit.solve(x, x + 1).plan
+    assert torch.is_tensor(plan) and plan.dtype == dtype
+
+
+def test_integer_tensors_become_default_float():
+    got = emdkit.distance(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    assert got.dtype == torch.get_default_dtype() and got.item() == 2.0
+
+
+def test_mixed_numpy_and_torch(rng):
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(5, 2))
+    got = emdkit.distance(t64(x), y)
+    assert torch.is_tensor(got)
+    assert got.item() == pytest.approx(emdkit.distance(x, y), rel=1e-12)
+
+
+def test_nan_in_tensor_rejected():
+    with pytest.raises(ValueError, match=r"a contains NaN or inf"):
+        emdkit.distance(torch.tensor([0.0, float("nan")]), torch.tensor([1.0]))
+
+
+def test_complex_tensor_rejected():
+    with pytest.raises(TypeError, match=r"b must hold real numbers, got a complex tensor"):
+        emdkit.distance(torch.tensor([0.0]), torch.tensor([1j]))
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3])
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "chebyshev"])
+def test_gradcheck_exact(rng, p, metric):
+    # Random weights and unequal sizes make the LP non-degenerate, so the value is
+    # differentiable in positions and weights; gradcheck compares with central
+    # finite differences (eps 1e-6, atol 1e-5, rtol 1e-3: torch's defaults).
+    x, y = t64(rng.normal(size=(7, 2)), True), t64(rng.normal(size=(5, 2)), True)
+    wa, wb = t64(rng.random(7) + 0.1, True), t64(rng.random(5) + 0.1, True)
+
+    def f(x, y, wa, wb):
+        return emdkit.distance(x, y, "exact", p=p, metric=metric, a_weights=wa,
+                               b_weights=wb)
+
+    assert torch.autograd.gradcheck(f, (x, y, wa, wb))
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3])
+@pytest.mark.parametrize("method", ["1d", "exact"])
+def test_gradcheck_1d(rng, p, method):
+    x, y = t64(rng.normal(size=9), True), t64(rng.normal(size=6) + 0.5, True)
+    wa, wb = t64(rng.random(9) + 0.1, True), t64(rng.random(6) + 0.1, True)
+
+    def f(x, y, wa, wb):
+        return emdkit.distance(x, y, method, p=p, a_weights=wa, b_weights=wb)
+
+    assert torch.autograd.gradcheck(f, (x, y, wa, wb))
+
+
+def test_gradcheck_unweighted_1d(rng):
+    x, y = t64(rng.normal(size=11), True), t64(rng.normal(size=11), True)
+    assert torch.autograd.gradcheck(lambda x, y: emdkit.distance(x, y, "1d", p=2), (x, y))
+
+
+def test_gradcheck_callable_metric(rng):
+    x, y = t64(rng.normal(size=(6, 3)), True), t64(rng.normal(size=(8, 3)))
+    wa = t64(rng.random(6) + 0.1, True)
+
+    def metric(u, v):
+        return torch.cdist(u, v, compute_mode="donot_use_mm_for_euclid_dist")
+
+    def f(x, wa):
+        return emdkit.distance(x, y, p=2, metric=metric, a_weights=wa)
+
+    assert torch.autograd.gradcheck(f, (x, wa))
+    assert f(x, wa).item() == pytest.approx(emdkit.distance(x, y, p=2, a_weights=wa).item(),
+                                            rel=1e-12)
+
+
+def test_translation_gradient_closed_form(rng):
+    # d/dt W_p(x, x + t) = t / |t|: moving the copy away increases W at unit rate.
+    x = t64(rng.normal(size=(20, 2)))
+    t = t64([0.6, 0.8], True)
+    for p in (1, 2, 3):
+        t.grad = None
+        emdkit.distance(x, x + t, p=p).backward()
+        np.testing.assert_allclose(t.grad.numpy(), [0.6, 0.8], rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["exact", "1d"])
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_identical_inputs_have_finite_zero_gradient(method, p):
+    # W is not differentiable at a == b; the gradient returned is 0, never NaN.
+    x = t64([[0.0], [1.0], [3.0]], True)
+    value = emdkit.distance(x, x.detach().clone(), method, p=p)
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.isfinite(x.grad).all() and (x.grad == 0).all()
+
+
+def test_weights_without_grad_and_samples_with(rng):
+    x = t64(rng.normal(size=(5, 2)), True)
+    y = t64(rng.normal(size=(4, 2)))
+    value = emdkit.distance(x, y, a_weights=np.ones(5), b_weights=t64(np.ones(4)))
+    value.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
