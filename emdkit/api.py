@@ -64,10 +64,20 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
     result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:
         result.info.update(requested="auto", reason=reason)
+    _check_value(result)
     if not result.converged:
         warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
                       RuntimeWarning, stacklevel=stacklevel + 1)
     return result
+
+
+def _check_value(result: Result) -> None:
+    """Valid input never gives NaN; if a method ever did, fail loudly, not silently."""
+    value = float(result.value)
+    if value != value:
+        raise FloatingPointError(
+            f"method {result.method!r} produced NaN on valid input; this is a bug in "
+            f"emdkit, please report it with the input that caused it")
 
 
 def solve(a: Any, b: Any, method: str = "exact", *, p: float = 1,

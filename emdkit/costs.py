@@ -62,11 +62,12 @@ def pow2_scale(v: float) -> float:
     """The power of two ``s`` with ``v / s`` in [1, 2); 1.0 for v == 0 or non-finite.
 
     Dividing by a power of two is exact in floating point (outside the subnormal
-    range), so rescaling by it changes no digit of the data.
+    range), so rescaling by it changes no digit of the data. Subnormal ``v`` gets the
+    smallest normal power, 2 ** -1022, so that ``1 / s`` stays finite.
     """
     if v == 0 or not math.isfinite(v):
         return 1.0
-    return math.ldexp(1.0, math.frexp(v)[1] - 1)
+    return math.ldexp(1.0, max(math.frexp(v)[1] - 1, -1022))
 
 
 def scaled_pow(scale: float, p: float) -> float:
