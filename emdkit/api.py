@@ -73,7 +73,8 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
 
 def _check_value(result: Result) -> None:
     """Valid input never gives NaN; if a method ever did, fail loudly, not silently."""
-    value = float(result.value)
+    value = result.value
+    value = float(value.detach()) if hasattr(value, "detach") else float(value)
     if value != value:
         raise FloatingPointError(
             f"method {result.method!r} produced NaN on valid input; this is a bug in "
