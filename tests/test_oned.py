@@ -108,3 +108,17 @@ def test_unit_quantile_closed_form():
     for p in (1, 2, 3):
         assert emdkit.distance(t, 2 * t, method="1d", p=p) == pytest.approx(
             np.mean(t ** p) ** (1 / p), rel=1e-12)
+
+
+@pytest.mark.parametrize("n,m", [(5000, 5000), (100_000, 100_000), (60_000, 9_000)])
+def test_large_weighted_match_scipy_and_pot(rng, n, m):
+    # Sizes that take the radix-sort and two-thread paths.
+    x, y = rng.standard_t(3, size=n), rng.normal(size=m)
+    wa, wb = rng.random(n), rng.random(m)
+    assert emdkit.distance(x, y, method="1d", a_weights=wa, b_weights=wb) == pytest.approx(
+        stats.wasserstein_distance(x, y, wa, wb), rel=1e-9)
+    ref2 = ot.wasserstein_1d(x, y, wa / wa.sum(), wb / wb.sum(), p=2) ** 0.5
+    assert emdkit.distance(x, y, method="1d", p=2, a_weights=wa, b_weights=wb) == \
+        pytest.approx(ref2, rel=1e-9)
+    assert emdkit.distance(x, y, method="1d", p=2) == pytest.approx(
+        ot.wasserstein_1d(x, y, p=2) ** 0.5, rel=1e-9)

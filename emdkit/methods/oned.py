@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -42,23 +43,54 @@ def oned(prob) -> Result:
 
     start = time.perf_counter()
     x, y = prob.x[:, 0], prob.y[:, 0]
-    uniform = prob.wa is None and prob.wb is None
     if prob.torch:
         return _oned_torch(prob, x, y, k, start)
-    if uniform and prob.n == prob.m:
-        xs, ys = np.sort(x), np.sort(y)
-        xs, ys, scale, inv = _rescaled(xs, ys)
+    (xs, wxs), (ys, wys) = _sort_both(x, prob.wa, y, prob.wb)
+    xs, ys, scale, inv = _rescaled(xs, ys)
+    if wxs is None and wys is None and prob.n == prob.m:
         cost = k.cost_equal_uniform(xs, ys, prob.p, inv)
     else:
-        xs, ca = _sorted_with_cumulative(x, prob.wa)
-        ys, cb = _sorted_with_cumulative(y, prob.wb)
-        xs, ys, scale, inv = _rescaled(xs, ys)
+        ca = _uniform_cumulative(prob.n) if wxs is None else _cumulative(wxs)
+        cb = _uniform_cumulative(prob.m) if wys is None else _cumulative(wys)
         cost = k.cost_cumulative(xs, ys, ca, cb, prob.p, inv)
     cost = float(cost)
     return Result(value=rooted_value(cost, scale, prob.p), method="1d", p=prob.p,
                   metric=prob.metric, converged=True,
                   cost=unscaled_cost(cost, scale, prob.p),
                   time=time.perf_counter() - start, info={"cost_scale": scale})
+
+
+# Below this size np.sort is as fast as the radix sort and needs no compilation.
+_RADIX_MIN = 1 << 12
+# Above this total size the two samples are sorted on two threads (the kernels
+# release the GIL); below it, thread hand-off costs more than it saves.
+_THREADS_MIN = 1 << 16
+_POOL = None
+
+
+def _sort_one(x, w):
+    """``(x sorted, w permuted alike or None)``."""
+    if x.shape[0] < _RADIX_MIN:
+        if w is None:
+            return np.sort(x), None
+        order = np.argsort(x, kind="stable")
+        return x[order], w[order]
+    from ..kernels.sort import radix_sort, radix_sort_with
+
+    return (radix_sort(x), None) if w is None else radix_sort_with(x, w)
+
+
+def _sort_both(x, wx, y, wy):
+    global _POOL
+    if x.shape[0] + y.shape[0] < _THREADS_MIN or (os.cpu_count() or 1) < 2:
+        return _sort_one(x, wx), _sort_one(y, wy)
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emdkit-sort")
+    other = _POOL.submit(_sort_one, y, wy)
+    mine = _sort_one(x, wx)
+    return mine, other.result()
 
 
 def _rescaled(xs, ys):
@@ -75,13 +107,6 @@ def _rescaled(xs, ys):
         return xs, ys, scale, 1.0 / scale
     pre = pow2_scale(max(abs(lo), abs(hi)))
     return xs / pre, ys / pre, pre, 1.0
-
-
-def _sorted_with_cumulative(x, w):
-    if w is None:
-        return np.sort(x), _uniform_cumulative(x.shape[0])
-    order = np.argsort(x, kind="stable")
-    return x[order], _cumulative(w[order])
 
 
 def _oned_torch(prob, x, y, k, start) -> Result:
