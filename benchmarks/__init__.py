@@ -1,0 +1,1 @@
+"""emdkit's benchmark suite: emdkit beside its peers, in one process, as ratios."""

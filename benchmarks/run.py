@@ -1,0 +1,246 @@
+"""Time emdkit and its peers (POT, SciPy, plain numpy) on the same inputs, in one process.
+
+    python -m benchmarks --out bench-out            # full sizes (a few minutes)
+    python -m benchmarks --quick --out bench-out    # small sizes, for a smoke test
+
+Every case runs each contender once per round, in rotating order, for several rounds;
+the report gives medians, the ratio of each peer's median to emdkit's, and the
+relative difference of the values. numba compilation is measured apart from steady
+state, and the cold first call (import + cached kernels) in a fresh process.
+Writes ``results.json`` and ``report.md`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+import emdkit
+
+
+def _peer(name: str):
+    """Import a peer library, or None if it is not installed."""
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def time_case(contenders: Dict[str, Callable[[], float]], rounds: int) -> dict:
+    """Run each contender once per round in rotating order; medians and values."""
+    names = list(contenders)
+    times: Dict[str, List[float]] = {k: [] for k in names}
+    values: Dict[str, float] = {}
+    for name in names:  # warm-up: compilation, imports, caches
+        values[name] = float(contenders[name]())
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: {"median_s": statistics.median(times[name]), "min_s": min(times[name]),
+                   "rounds": rounds, "value": values[name]} for name in names}
+
+
+def _ratios(res: dict, ours: str = "emdkit") -> None:
+    base = res[ours]["median_s"]
+    ref = res[ours]["value"]
+    for r in res.values():
+        r["ratio_to_emdkit"] = r["median_s"] / base
+        if r["value"] == r["value"] and ref != 0:
+            r["rel_diff_value"] = abs(r["value"] - ref) / abs(ref)
+
+
+def bench_1d(n: int, rounds: int, weighted: bool) -> List[dict]:
+    ot, scipy_stats = _peer("ot"), None
+    try:
+        from scipy import stats as scipy_stats
+    except ImportError:  # pragma: no cover
+        pass
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=n), rng.normal(size=n) * 1.5 + 0.5
+    wa = rng.random(n) if weighted else None
+    wb = rng.random(n) if weighted else None
+    out = []
+    for p in (1, 2):
+        c: Dict[str, Callable[[], float]] = {
+            "emdkit": lambda: emdkit.distance(x, y, "1d", p=p, a_weights=wa, b_weights=wb)}
+        if ot is not None:   # POT returns W_p^p: root it
+            na = None if wa is None else wa / wa.sum()
+            nb = None if wb is None else wb / wb.sum()
+            if na is None:
+                c["POT wasserstein_1d"] = lambda: ot.wasserstein_1d(x, y, p=p) ** (1 / p)
+            else:
+                c["POT wasserstein_1d"] = lambda: ot.wasserstein_1d(x, y, na, nb,
+                                                                     p=p) ** (1 / p)
+        if scipy_stats is not None and p == 1:   # SciPy's W_1 only
+            c["SciPy wasserstein_distance"] = lambda: scipy_stats.wasserstein_distance(
+                x, y, wa, wb)
+        if not weighted:
+            c["floor: np.sort(a), np.sort(b)"] = lambda: (np.sort(x), np.sort(y))[0][0]
+        res = time_case(c, rounds)
+        res["floor: np.sort(a), np.sort(b)"] = res.get("floor: np.sort(a), np.sort(b)")
+        res = {k: v for k, v in res.items() if v is not None}
+        _ratios(res)
+        for k in res:
+            if k.startswith("floor"):
+                res[k].pop("rel_diff_value", None)
+        out.append({"case": f"1d, n = m = {n:,}, p = {p}, "
+                            f"{'weighted' if weighted else 'unweighted'}",
+                    "method": "1d", "n": n, "p": p, "weighted": weighted, "results": res})
+    return out
+
+
+def bench_exact(n: int, d: int, rounds: int) -> List[dict]:
+    ot = _peer("ot")
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1.0
+    u = np.full(n, 1.0 / n)
+    out = []
+    for p in (1, 2):
+        c: Dict[str, Callable[[], float]] = {"emdkit": lambda: emdkit.distance(x, y, p=p)}
+        if ot is not None:   # emd2 returns W_p^p for the cost dist ** p: root it
+            c["POT dist + emd2"] = lambda: ot.emd2(
+                u, u, ot.dist(x, y, metric="euclidean") ** p, numItermax=1_000_000) ** (1 / p)
+        res = time_case(c, rounds)
+        _ratios(res)
+        out.append({"case": f"exact, n = m = {n:,}, d = {d}, p = {p}", "method": "exact",
+                    "n": n, "d": d, "p": p, "results": res})
+    return out
+
+
+_COLD = r"""
+import time, json, sys
+t0 = time.perf_counter()
+import emdkit
+t1 = time.perf_counter()
+import numpy as np
+rng = np.random.default_rng(0)
+a, b = rng.normal(size=1000), rng.normal(size=1000)
+t2 = time.perf_counter()
+emdkit.distance(a, b, method="1d")
+t3 = time.perf_counter()
+emdkit.distance(np.c_[a, b][:300], np.c_[b, a][:300], method="exact")
+t4 = time.perf_counter()
+emdkit.distance(a, b, method="1d", a_weights=rng.random(1000))
+t5 = time.perf_counter()
+big = rng.normal(size=10**5)
+t6 = time.perf_counter()
+emdkit.distance(big, big + 1, method="1d")   # radix-sort kernels
+t7 = time.perf_counter()
+json.dump({"import_s": t1 - t0, "first_1d_s": t3 - t2, "first_exact_s": t4 - t3,
+           "first_weighted_1d_s": t5 - t4, "first_radix_1d_s": t7 - t6}, sys.stdout)
+"""
+
+
+def bench_cold() -> dict:
+    """First calls in fresh processes: with numba's cache warm, then with an empty
+    cache (so the difference is compilation)."""
+    def run(env_extra):
+        env = dict(os.environ, **env_extra)
+        out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
+                             env=env, check=True)
+        return json.loads(out.stdout)
+
+    run({})  # make sure the package's own cache is populated
+    cached = run({})
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = run({"NUMBA_CACHE_DIR": tmp})
+    return {"cached_kernels": cached, "empty_numba_cache": cold,
+            "note": "fresh Python process each; the exact call includes importing POT"}
+
+
+def machine() -> dict:
+    import numba
+    import scipy
+
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "numba": numba.__version__,
+            "emdkit": emdkit.__version__}
+    ot = _peer("ot")
+    info["POT"] = ot.__version__ if ot else "not installed"
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def report(results: dict) -> str:
+    lines = ["# emdkit benchmark", "",
+             f"Measured {results['date']} with `{results['command']}`.", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()),
+             "", "Times are medians over interleaved rounds; *ratio* is the contender's "
+             "median over emdkit's (above 1: emdkit is faster); *value diff* is the "
+             "relative difference from emdkit's value (all values are W_p, rooted).", ""]
+    for case in results["cases"]:
+        lines += [f"## {case['case']}", "",
+                  "| contender | median (s) | min (s) | ratio | value diff |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, r in case["results"].items():
+            diff = r.get("rel_diff_value")
+            lines.append(f"| {name} | {r['median_s']:.4f} | {r['min_s']:.4f} | "
+                         f"{r['ratio_to_emdkit']:.2f} | "
+                         f"{'' if diff is None else f'{diff:.1e}'} |")
+        lines.append("")
+    cold = results.get("cold")
+    if cold:
+        lines += ["## Cold start (fresh process)", "",
+                  "| | import emdkit | first 1d (n=1000) | first exact (n=300) | "
+                  "first weighted 1d | first 1d with radix sort (n=1e5) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for label, key in (("numba cache warm", "cached_kernels"),
+                           ("numba cache empty (compiles)", "empty_numba_cache")):
+            c = cold[key]
+            lines.append(f"| {label} | {c['import_s']:.3f} s | {c['first_1d_s']:.3f} s | "
+                         f"{c['first_exact_s']:.3f} s | {c['first_weighted_1d_s']:.3f} s | "
+                         f"{c['first_radix_1d_s']:.3f} s |")
+        lines += ["", f"Note: {cold['note']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    ap.add_argument("--out", default="bench-out", help="directory for the report")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per case")
+    args = ap.parse_args(argv)
+    n1d, nexact = (10 ** 5, 500) if args.quick else (10 ** 6, 2000)
+    rounds = args.rounds or (3 if args.quick else 9)
+    cases = []
+    steps = [("1d unweighted", lambda: bench_1d(n1d, rounds, weighted=False)),
+             ("1d weighted", lambda: bench_1d(n1d, rounds, weighted=True)),
+             ("exact", lambda: bench_exact(nexact, 2, rounds + 6))]
+    for label, step in steps:
+        print(f"[bench] {label} ...", file=sys.stderr, flush=True)
+        cases += step()
+    print("[bench] cold start ...", file=sys.stderr, flush=True)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"),
+               "command": "python -m benchmarks " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:]),
+               "machine": machine(), "cases": cases, "cold": bench_cold()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
