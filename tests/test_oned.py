@@ -122,3 +122,29 @@ def test_large_weighted_match_scipy_and_pot(rng, n, m):
         pytest.approx(ref2, rel=1e-9)
     assert emdkit.distance(x, y, method="1d", p=2) == pytest.approx(
         ot.wasserstein_1d(x, y, p=2) ** 0.5, rel=1e-9)
+
+
+def _child_distance(queue):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=100_000)
+    queue.put(emdkit.distance(x, x + 1.0, method="1d"))
+
+
+def test_works_in_forked_child_after_parent_used_threads(rng):
+    # The parent's sorting thread does not survive fork(); the child must not wait on
+    # it forever.
+    import multiprocessing as mp
+
+    x = rng.normal(size=100_000)
+    assert emdkit.distance(x, x + 2.0, method="1d") == pytest.approx(2.0, rel=1e-12)
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("fork start method not available on this platform")
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child_distance, args=(queue,))
+    proc.start()
+    proc.join(timeout=60)
+    if proc.is_alive():
+        proc.kill()
+        pytest.fail("1d distance hung in a forked child")
+    assert queue.get(timeout=5) == pytest.approx(1.0, rel=1e-12)

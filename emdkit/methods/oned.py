@@ -68,6 +68,16 @@ _THREADS_MIN = 1 << 16
 _POOL = None
 
 
+def _forget_pool() -> None:
+    """A forked child inherits the pool object but not its thread: start afresh."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _sort_one(x, w):
     """``(x sorted, w permuted alike or None)``."""
     if x.shape[0] < _RADIX_MIN:
