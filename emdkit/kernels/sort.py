@@ -50,6 +50,19 @@ def _histograms(keys):
 
 
 @njit(cache=True, nogil=True)
+def _start_offsets(h, n, offsets):
+    """Fill ``offsets`` with the first slot of each digit's bucket; False when one
+    digit holds all n keys (the pass would not move anything)."""
+    if h.max() == n:
+        return False
+    total = 0
+    for d in range(h.shape[0]):
+        offsets[d] = total
+        total += h[d]
+    return True
+
+
+@njit(cache=True, nogil=True)
 def radix_sort(x):
     """Sorted copy of the float64 array ``x``."""
     n = x.shape[0]
@@ -58,13 +71,8 @@ def radix_sort(x):
     hist = _histograms(keys)
     offsets = np.empty(_RADIX, dtype=np.int64)
     for p in range(_PASSES):
-        h = hist[p]
-        if h.max() == n:  # every key has the same digit: nothing to do
+        if not _start_offsets(hist[p], n, offsets):
             continue
-        total = 0
-        for d in range(_RADIX):
-            offsets[d] = total
-            total += h[d]
         shift = np.uint64(p * _BITS)
         for i in range(n):
             v = keys[i]
@@ -86,13 +94,8 @@ def radix_sort_with(x, w):
     hist = _histograms(keys)
     offsets = np.empty(_RADIX, dtype=np.int64)
     for p in range(_PASSES):
-        h = hist[p]
-        if h.max() == n:
+        if not _start_offsets(hist[p], n, offsets):
             continue
-        total = 0
-        for d in range(_RADIX):
-            offsets[d] = total
-            total += h[d]
         shift = np.uint64(p * _BITS)
         for i in range(n):
             v = keys[i]
