@@ -131,6 +131,12 @@ def test_too_large_raises_before_allocating():
     assert issubclass(emdkit.ProblemTooLargeError, MemoryError)
 
 
+@pytest.mark.parametrize("bad", [0, -1.0, "1GB", True])
+def test_bad_memory_limit(bad):
+    with pytest.raises(ValueError, match=r"memory_limit must be a positive number of bytes"):
+        emdkit.distance([0.0], [1.0], memory_limit=bad)
+
+
 def test_too_large_by_default():
     # 10^6 x 10^6 float64 matrices need 16 TB: refused before any allocation.
     x = np.zeros((10 ** 6, 2))

@@ -42,6 +42,10 @@ def exact(prob, *, max_iter: int = 1_000_000,
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(
+            memory_limit, (int, float, np.integer, np.floating)) or not memory_limit > 0):
+        raise ValueError(f"memory_limit must be a positive number of bytes or None, got "
+                         f"{memory_limit!r}")
     start = time.perf_counter()
     check_dense_fits(prob.n, prob.m, 2, "exact", memory_limit)
     Mt = None
