@@ -164,6 +164,22 @@ def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray
     return arr / total
 
 
+def check_positive(name: str, value: Any, *, integer: bool = False,
+                   below: Optional[float] = None) -> Any:
+    """A method option that must be a positive (integer) number, optionally < below."""
+    kinds = (numbers.Integral,) if integer else (numbers.Real,)
+    ok = not isinstance(value, bool) and isinstance(value, kinds)
+    if ok:
+        value = int(value) if integer else float(value)
+        ok = value > 0 and math.isfinite(value) and (below is None or value < below)
+    if not ok:
+        what = "a positive integer" if integer else "a positive finite number"
+        if below is not None:
+            what += f" below {below:g}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
 def check_p(p: Any) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"p must be a real number >= 1, got {_describe(p)}")

@@ -37,6 +37,12 @@ class Result:
         A confidence interval for the value, for estimators that have one.
     error_bound : float or None
         A bound on the error of the value, where the method gives one.
+    objective : float, tensor or None
+        The optimum of the problem the method solves, where it differs from ``cost``
+        (for ``sinkhorn``: the entropic objective OT_eps).
+    marginal_error : float or None
+        L1 distance between the plan's marginals and the weights, for iterative
+        solvers (the quantity ``tol`` bounds).
     time : float
         Wall-clock seconds spent in the method (validation excluded).
     info : dict
@@ -61,6 +67,8 @@ class Result:
     potentials: Optional[tuple] = None
     ci: Optional[tuple] = None
     error_bound: Optional[float] = None
+    objective: Any = None
+    marginal_error: Optional[float] = None
     time: float = 0.0
     info: dict = field(default_factory=dict)
 

@@ -133,7 +133,7 @@ def test_too_large_raises_before_allocating():
 
 @pytest.mark.parametrize("bad", [0, -1.0, "1GB", True])
 def test_bad_memory_limit(bad):
-    with pytest.raises(ValueError, match=r"memory_limit must be a positive number of bytes"):
+    with pytest.raises(ValueError, match=r"memory_limit must be a positive finite number"):
         emdkit.distance([0.0], [1.0], memory_limit=bad)
 
 

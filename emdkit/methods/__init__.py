@@ -11,6 +11,7 @@ from typing import Callable, Dict, NamedTuple, Tuple
 
 from .exact import exact
 from .oned import oned
+from .sinkhorn import sinkhorn
 
 
 class MethodSpec(NamedTuple):
@@ -28,6 +29,9 @@ REGISTRY: Dict[str, MethodSpec] = {
                                "exact W_p for any metric, O(n m) memory"),
     "1d": MethodSpec(oned, "closed form through quantile functions (numba); exact "
                            "for 1-D samples, O((n+m) log(n+m))"),
+    "sinkhorn": MethodSpec(sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
+                                     "biased by epsilon (debias=True for the divergence), "
+                                     "O(n m) per iteration, online mode for large n"),
 }
 
 AUTO_SUMMARY = ("picks a method from the input: '1d' for 1-D samples with a named "

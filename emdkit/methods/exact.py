@@ -10,6 +10,7 @@ import numpy as np
 
 from ..costs import (check_dense_fits, rooted_value, scaled_cost_matrix,
                      scaled_cost_matrix_torch, scaled_pow, unscaled_cost)
+from .._validation import check_positive
 from ..result import Result
 from ._common import (add_weight_gradient, finish_torch, not_converged_message,
                       to_torch_like, torch_cost_from_plan)
@@ -39,13 +40,9 @@ def exact(prob, *, max_iter: int = 1_000_000,
     """
     import ot
 
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(
-            memory_limit, (int, float, np.integer, np.floating)) or not memory_limit > 0):
-        raise ValueError(f"memory_limit must be a positive number of bytes or None, got "
-                         f"{memory_limit!r}")
+    max_iter = check_positive("max_iter", max_iter, integer=True)
+    if memory_limit is not None:
+        memory_limit = check_positive("memory_limit", memory_limit)
     start = time.perf_counter()
     check_dense_fits(prob.n, prob.m, 2, "exact", memory_limit)
     Mt = None

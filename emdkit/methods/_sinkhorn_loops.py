@@ -1,0 +1,363 @@
+"""The Sinkhorn iterations, in numpy, on a problem whose costs are of order one.
+
+Two loops share one epsilon schedule and one stopping rule (the L1 error of the row
+marginal, the columns being exact after each column update):
+
+- ``dense``: the log-stabilised scaling of Schmitzer (2019): the kernel
+  ``K = exp((f + g - C) / eps)`` is built around the current potentials, the iterations
+  are two matrix-vector products on it (BLAS), and the scalings ``u``, ``v`` are
+  absorbed into ``f``, ``g`` whenever they leave [1e-50, 1e50], at every change of
+  epsilon, and at the end. As stable as log-domain updates, at the price of plain ones.
+- ``online``: exact log-domain updates by blocks of rows, the cost recomputed from the
+  coordinates block by block, so memory stays O((n + m) * block) and no (n, m) matrix
+  exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+
+_BIG = 1e50
+
+
+@dataclass
+class Solution:
+    f: np.ndarray
+    g: np.ndarray
+    eps: float
+    n_iter: int
+    err: float
+    converged: bool
+    n_stages: int
+    plan: Optional[np.ndarray] = None   # dense only
+    n_newton: int = 0
+
+
+def schedule(eps0: float, eps: float, scaling: float) -> List[float]:
+    """Geometric epsilon schedule from ``eps0`` down to ``eps`` (exactly, last)."""
+    if eps >= eps0 or scaling == 0.0:
+        return [eps]
+    k = math.ceil(math.log(eps / eps0) / math.log(scaling))
+    return [eps0 * scaling ** i for i in range(k)] + [eps]
+
+
+def _row_error(a, ratio):
+    """L1 error of the row marginal ``a * ratio`` against ``a``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = np.abs(a * (ratio - 1.0))
+    dev[a == 0] = 0.0
+    return float(dev.sum())
+
+
+def _lse_rows(M):
+    """Row-wise log-sum-exp of M, in place; rows of all -inf give -inf."""
+    mx = M.max(axis=1)
+    safe = np.where(np.isfinite(mx), mx, 0.0)
+    M -= safe[:, None]
+    np.exp(M, out=M)
+    with np.errstate(divide="ignore"):
+        return np.log(M.sum(axis=1)) + safe
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def _kernel(C, f, g, eps, out):
+    np.add(f[:, None], g[None, :], out=out)
+    out -= C
+    out *= 1.0 / eps
+    np.exp(out, out=out)
+    return out
+
+
+def _log_rescue(C, f, g, loga, logb, eps):
+    """Exact log-domain half steps (used when the scalings under- or overflow)."""
+    M = (g[None, :] + eps * logb[None, :] - C) / eps
+    f = -eps * _lse_rows(M)
+    M = (f[:, None] + eps * loga[:, None] - C).T / eps
+    g = -eps * _lse_rows(np.ascontiguousarray(M))
+    return f, g
+
+
+class _Relaxation:
+    """Adaptive over-relaxation (Thibault et al. 2017; Lehmann et al. 2021).
+
+    For the linearised iteration with plain contraction factor kappa, relaxing by
+    omega < omega* = 2 / (1 + sqrt(1 - kappa)) contracts by lambda with
+    ``(lambda + omega - 1) ** 2 = lambda * omega ** 2 * kappa``. So every ``WINDOW``
+    iterations the observed lambda (from the marginal errors) gives kappa, and omega
+    moves to that kappa's optimum; at omega >= omega* the observed rate is omega - 1
+    and omega stays put. If the error grows tenfold above its best, omega drops back
+    to 1 (plain Sinkhorn, which always converges) and the estimate starts again.
+    """
+
+    WINDOW = 16
+    MAX_OMEGA = 1.95
+
+    def __init__(self):
+        self.omega = 1.0
+        self.hist: List[float] = []
+        self.best = math.inf
+
+    def update(self, err: float) -> float:
+        h = self.hist
+        h.append(err)
+        self.best = min(self.best, err)
+        w = self.WINDOW
+        if self.omega > 1.0 and err > 10.0 * self.best:
+            self.omega, self.hist, self.best = 1.0, [], err
+        elif len(h) >= w and len(h) % (w // 2) == 0 and 0 < h[-1] < h[-w // 2]:
+            lam = (h[-1] / h[-w // 2]) ** (2.0 / w)
+            om = self.omega
+            kappa = min((lam + om - 1.0) ** 2 / (lam * om * om), 1.0 - 1e-12)
+            self.omega = min(self.MAX_OMEGA, 2.0 / (1.0 + math.sqrt(1.0 - kappa)))
+        return self.omega
+
+
+def _relaxed(old, new_inv, omega):
+    """``old ** (1 - omega) * (1 / new_inv) ** omega`` for positive scalings."""
+    if omega == 1.0:
+        return 1.0 / new_inv
+    return np.exp((1.0 - omega) * np.log(old) - omega * np.log(new_inv))
+
+
+#: The last stage hands over to Newton's method below this marginal error, or after
+#: this many Sinkhorn iterations if Sinkhorn is slow to get there.
+NEWTON_SWITCH = 1e-4
+NEWTON_AFTER = 200
+_DENSE_SCHUR_MAX = 3000
+
+
+def _schur_solve(P, inv_r, c, rhs):
+    """Solve ``(diag(c) - P^T diag(inv_r) P) w = rhs`` (singular along 1, rhs _|_ 1):
+    dense for small m, else conjugate gradients with a Jacobi preconditioner."""
+    m = c.shape[0]
+    if m <= _DENSE_SCHUR_MAX:
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+        Q = P * np.sqrt(inv_r)[:, None]
+        S = -(Q.T @ Q)                      # symmetric rank-k product (BLAS syrk)
+        S[np.diag_indices(m)] += c
+        S += 1.0 / m
+        try:
+            return cho_solve(cho_factor(S, overwrite_a=True, check_finite=False), rhs)
+        except LinAlgError:   # a plan that underflowed into blocks: a tiny ridge
+            S = -(Q.T @ Q)
+            S[np.diag_indices(m)] += c + 1e-10 * c.mean()
+            S += 1.0 / m
+            return np.linalg.solve(S, rhs)
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    diag = c - (P * P * inv_r[:, None]).sum(0) + 1.0 / m
+    op = LinearOperator((m, m), dtype=np.float64,
+                        matvec=lambda w: c * w - P.T @ ((P @ w) * inv_r) + w.mean())
+    pre = LinearOperator((m, m), dtype=np.float64, matvec=lambda w: w / diag)
+    w, _ = cg(op, rhs, rtol=1e-10, maxiter=500, M=pre)
+    return w
+
+
+def _newton_step(P, a, b, eps):
+    """Newton direction (df, dg) for the dual at the plan P (rows of a > 0 only)."""
+    r, c = P.sum(1), P.sum(0)
+    inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0)
+    ra, rb = eps * (a - r), eps * (b - c)
+    dg = _schur_solve(P, inv_r, c, rb - P.T @ (ra * inv_r))
+    df = (ra - P @ dg) * inv_r
+    return df, dg
+
+
+def _plan_error(C, f, g, a, b, eps, out):
+    """The plan of (f, g) into ``out`` and its L1 marginal error."""
+    _kernel(C, f, g, eps, out)
+    out *= a[:, None]
+    out *= b[None, :]
+    return float(np.abs(out.sum(1) - a).sum() + np.abs(out.sum(0) - b).sum())
+
+
+def _newton(C, f, g, a, b, eps, tol, budget, K):
+    """Newton's method on the dual (Brauer et al. 2017) with backtracking on the
+    marginal error. Returns (f, g, err, steps); K holds the final plan."""
+    err = _plan_error(C, f, g, a, b, eps, K)
+    steps = 0
+    while err > tol and steps < budget:
+        df, dg = _newton_step(K, a, b, eps)
+        alpha, improved = 1.0, False
+        while alpha > 1e-3:
+            trial = _plan_error(C, f + alpha * df, g + alpha * dg, a, b, eps, K)
+            if trial < err:
+                f, g, err, improved = f + alpha * df, g + alpha * dg, trial, True
+                break
+            alpha *= 0.5
+        steps += 1
+        if not improved:
+            err = _plan_error(C, f, g, a, b, eps, K)
+            break
+    return f, g, err, steps
+
+
+def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
+    n, m = C.shape
+    f, g = np.zeros(n), np.zeros(m)
+    with np.errstate(divide="ignore"):
+        loga, logb = np.log(a), np.log(b)
+    K = np.empty_like(C)
+    n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    for k, e in enumerate(stages):
+        last = k == len(stages) - 1
+        target = max(tol, NEWTON_SWITCH if last else stage_tol)
+        _kernel(C, f, g, e, K)
+        u, v = np.ones(n), np.ones(m)
+        col_err = _row_error(b, (K.T @ a))   # plan (u, v) = (1, 1)
+        relax = _Relaxation()
+        stage_end = min(max_iter, n_iter + NEWTON_AFTER) if last else max_iter
+        while True:
+            s = K @ (b * v)
+            if not (np.all(s > 0) and np.all(np.isfinite(s))):
+                f, g = _log_rescue(C, f + e * np.log(u), g + e * np.log(v), loga, logb, e)
+                _kernel(C, f, g, e, K)
+                u, v, relax = np.ones(n), np.ones(m), _Relaxation()
+                col_err = _row_error(b, (K.T @ a))
+                n_iter += 1
+                if n_iter >= max_iter:
+                    break
+                continue
+            err = _row_error(a, u * s) + col_err      # both marginals of plan (u, v)
+            if err <= target or n_iter >= stage_end:
+                break
+            omega = relax.update(err)
+            u = _relaxed(u, s, omega)
+            t = K.T @ (a * u)
+            if not (np.all(t > 0) and np.all(np.isfinite(t))):
+                f, g = _log_rescue(C, f + e * np.log(u), g, loga, logb, e)
+                _kernel(C, f, g, e, K)
+                u, v, relax = np.ones(n), np.ones(m), _Relaxation()
+                col_err = _row_error(b, (K.T @ a))
+                n_iter += 1
+                if n_iter >= max_iter:
+                    break
+                continue
+            v = _relaxed(v, t, omega)
+            col_err = _row_error(b, v * t)
+            n_iter += 1
+            if u.max() > _BIG or u.min() < 1 / _BIG or v.max() > _BIG or v.min() < 1 / _BIG:
+                f, g = f + e * np.log(u), g + e * np.log(v)
+                _kernel(C, f, g, e, K)
+                u, v = np.ones(n), np.ones(m)
+                col_err = _row_error(b, (K.T @ a))
+        f, g = f + e * np.log(u), g + e * np.log(v)
+        if last or n_iter >= max_iter:
+            n_newton = 0
+            if last and err > tol and n_iter < max_iter:
+                f, g, err, n_newton = _newton(C, f, g, a, b, e, tol, max_iter - n_iter, K)
+                n_iter += n_newton
+            while last and err > tol and n_iter < max_iter:
+                # Newton stalled (rare): plain log-domain Sinkhorn to the end
+                f, g = _log_rescue(C, f, g, loga, logb, e)
+                n_iter += 1
+                err = _plan_error(C, f, g, a, b, e, K)
+            if not n_newton and not last:
+                _plan_error(C, f, g, a, b, e, K)
+            elif not n_newton:
+                err = _plan_error(C, f, g, a, b, e, K)
+            return Solution(f, g, e, n_iter, err, err <= tol and last, k + 1, plan=K,
+                            n_newton=n_newton)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -------------------------------------------------------------------------- online
+
+
+def _softmin(cost_block: Callable, rows: int, h: np.ndarray, eps: float,
+             block: int, transpose: bool) -> np.ndarray:
+    """``-eps * LSE_j((h_j - C_ij) / eps)`` for every row i, by blocks of rows."""
+    out = np.empty(rows)
+    for i0 in range(0, rows, block):
+        i1 = min(i0 + block, rows)
+        M = cost_block(i0, i1, transpose)     # fresh (i1 - i0, other) array
+        np.subtract(h[None, :], M, out=M)
+        M *= 1.0 / eps
+        out[i0:i1] = -eps * _lse_rows(M)
+    return out
+
+
+def online(cost_block: Callable, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0,
+           block: int, symmetric: bool = False) -> Solution:
+    """``cost_block(i0, i1, transpose)`` returns rows i0:i1 of C (or of C.T).
+    ``symmetric``: the problem OT(a, a), solved with the averaged update
+    ``f <- (f + T(f)) / 2`` (f = g by symmetry), which converges in a few steps where
+    alternating updates crawl."""
+    if symmetric:
+        return _online_symmetric(cost_block, a, eps, tol=tol, max_iter=max_iter,
+                                 scaling=scaling, stage_tol=stage_tol, eps0=eps0,
+                                 block=block)
+    n, m = a.shape[0], b.shape[0]
+    with np.errstate(divide="ignore"):
+        loga, logb = np.log(a), np.log(b)
+    f, g = np.zeros(n), np.zeros(m)
+    n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    for k, e in enumerate(stages):
+        target = tol if k == len(stages) - 1 else max(tol, stage_tol)
+        relax, col_err = _Relaxation(), 0.0
+        while True:
+            f_new = _softmin(cost_block, n, g + e * logb, e, block, False)
+            with np.errstate(over="ignore"):
+                err = _row_error(a, np.exp((f - f_new) / e)) + col_err
+            if err <= target or n_iter >= max_iter:
+                break
+            omega = relax.update(err)
+            f = f_new if omega == 1.0 else (1.0 - omega) * f + omega * f_new
+            g_new = _softmin(cost_block, m, f + e * loga, e, block, True)
+            if omega == 1.0:
+                g, col_err = g_new, 0.0
+            else:
+                g_next = (1.0 - omega) * g + omega * g_new
+                with np.errstate(over="ignore"):
+                    col_err = _row_error(b, np.exp((g_next - g_new) / e))
+                g = g_next
+            n_iter += 1
+        if k == len(stages) - 1 or n_iter >= max_iter:
+            return Solution(f, g, e, n_iter, err, err <= tol and k == len(stages) - 1, k + 1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _online_symmetric(cost_block, a, eps, *, tol, max_iter, scaling, stage_tol, eps0,
+                      block) -> Solution:
+    n = a.shape[0]
+    with np.errstate(divide="ignore"):
+        loga = np.log(a)
+    f = np.zeros(n)
+    n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    for k, e in enumerate(stages):
+        target = tol if k == len(stages) - 1 else max(tol, stage_tol)
+        while True:
+            Tf = _softmin(cost_block, n, f + e * loga, e, block, False)
+            with np.errstate(over="ignore"):
+                err = 2.0 * _row_error(a, np.exp((f - Tf) / e))
+            if err <= target or n_iter >= max_iter:
+                break
+            f = 0.5 * (f + Tf)
+            n_iter += 1
+        if k == len(stages) - 1 or n_iter >= max_iter:
+            return Solution(f, f.copy(), e, n_iter, err,
+                            err <= tol and k == len(stages) - 1, k + 1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def online_plan_sums(cost_block: Callable, f, g, a, b, eps, block: int):
+    """``(<P, C>, sum P, row sums of P)`` of the plan of (f, g), by blocks."""
+    n = f.shape[0]
+    with np.errstate(divide="ignore"):
+        loga, logb = np.log(a), np.log(b)
+    transport, rows = 0.0, np.empty(n)
+    for i0 in range(0, n, block):
+        i1 = min(i0 + block, n)
+        C = cost_block(i0, i1, False)
+        P = (f[i0:i1, None] + g[None, :] - C) / eps + loga[i0:i1, None] + logb[None, :]
+        np.exp(P, out=P)
+        transport += float(np.vdot(P, C))
+        rows[i0:i1] = P.sum(axis=1)
+    return transport, float(rows.sum()), rows

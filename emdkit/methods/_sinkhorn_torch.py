@@ -1,0 +1,99 @@
+"""Differentiable Sinkhorn values in torch from potentials converged in numpy.
+
+No iteration is replayed in torch. With ``(f, g)`` the converged (detached) potentials:
+
+- the entropic objective ``OT_eps`` is the dual ``<f, a> + <g, b> - eps (sum P - 1)``
+  with ``P = a b exp((f + g - C) / eps)``; at the optimum its gradient with ``f, g``
+  held fixed is the true gradient (envelope theorem), so the debiased divergence is
+  differentiated exactly that way;
+- the transport cost ``V = <P, C>`` is not the optimised objective, so ``f, g`` move
+  with the inputs: by implicit differentiation of the optimality conditions
+  ``F = (a - P 1, b - P^T 1) = 0``, ``dV = d_theta V - lambda . d_theta F`` with
+  ``H lambda = d_(f,g) V`` (``H`` the dual Hessian). ``lambda`` comes from one (m, m)
+  linear solve (Schur complement) in numpy, and torch differentiates
+  ``V - lambda . F`` (whose value is V, since F is zero up to ``tol``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..costs import paired_cost_torch, safe_root, scaled_pow
+
+
+def _cost_t(prob, u, v, scale):
+    """Dense scaled cost tensor ``(metric(u, v) / scale) ** p``."""
+    if callable(prob.metric):
+        M = prob.metric(u, v) / scale
+        return M if prob.p == 1.0 else M ** prob.p
+    return paired_cost_torch(u[:, None, :] / scale, v[None, :, :] / scale, prob.metric,
+                             prob.p)
+
+
+def _weights_t(prob, wat, n):
+    import torch
+
+    if wat is not None:
+        return wat
+    return torch.full((n,), 1.0 / n, dtype=prob.xt.dtype, device=prob.xt.device)
+
+
+def _plan_t(C, a, b, f, g, eps):
+    import torch
+
+    f_t = torch.as_tensor(f, dtype=C.dtype, device=C.device)
+    g_t = torch.as_tensor(g, dtype=C.dtype, device=C.device)
+    return a[:, None] * b[None, :] * torch.exp((f_t[:, None] + g_t[None, :] - C) / eps)
+
+
+def _dual_t(C, a, b, f, g, eps):
+    """The dual objective at fixed potentials: OT_eps, with envelope gradients."""
+    import torch
+
+    P = _plan_t(C, a, b, f, g, eps)
+    f_t = torch.as_tensor(f, dtype=C.dtype, device=C.device)
+    g_t = torch.as_tensor(g, dtype=C.dtype, device=C.device)
+    return (f_t * a).sum() + (g_t * b).sum() - eps * (P.sum() - 1.0)
+
+
+def _adjoint(P: np.ndarray, C: np.ndarray):
+    """``(lambda_f, lambda_g)`` solving ``M lambda = -(sum_j P C, sum_i P C)`` with
+    ``M = [[diag(P 1), P], [P^T, diag(P^T 1)]]`` (the dual Hessian times -eps)."""
+    r, c = P.sum(1), P.sum(0)
+    PC = P * C
+    s, t = PC.sum(1), PC.sum(0)
+    live = r > 0
+    inv_r = np.where(live, 1.0 / np.where(live, r, 1.0), 0.0)
+    S = np.diag(c) - P.T @ (P * inv_r[:, None])
+    rhs = -t + P.T @ (s * inv_r)
+    m = c.shape[0]
+    S += np.full((m, m), 1.0 / m)           # fixes the null direction: sum(lambda_g) = 0
+    lam_g = np.linalg.solve(S, rhs)
+    lam_f = np.where(live, (-s - P @ lam_g) * inv_r, 0.0)
+    return lam_f, lam_g
+
+
+def torch_values(prob, sols, pairs, scale, eps, debias):
+    """(value, cost) tensors, differentiable in the samples and the weights."""
+    import torch
+
+    a = _weights_t(prob, prob.wat, prob.n)
+    b = _weights_t(prob, prob.wbt, prob.m)
+    C_ab = _cost_t(prob, prob.xt, prob.yt, scale)
+    ab = sols[0]
+    if debias:
+        C_aa = _cost_t(prob, prob.xt, prob.xt, scale)
+        C_bb = _cost_t(prob, prob.yt, prob.yt, scale)
+        S = (_dual_t(C_ab, a, b, ab.f, ab.g, eps)
+             - 0.5 * _dual_t(C_aa, a, a, sols[1].f, sols[1].g, eps)
+             - 0.5 * _dual_t(C_bb, b, b, sols[2].f, sols[2].g, eps))
+        cost = S.clamp_min(0.0)
+    else:
+        P = _plan_t(C_ab, a, b, ab.f, ab.g, eps)
+        V = (P * C_ab).sum()
+        lam_f, lam_g = _adjoint(ab.plan, pairs[0])
+        lf = torch.as_tensor(lam_f, dtype=P.dtype, device=P.device)
+        lg = torch.as_tensor(lam_g, dtype=P.dtype, device=P.device)
+        corr = (lf * (a - P.sum(1))).sum() + (lg * (b - P.sum(0))).sum()
+        cost = V - (corr - corr.detach())
+    return scale * safe_root(cost, prob.p), cost * scaled_pow(scale, prob.p)
