@@ -17,20 +17,29 @@ def methods() -> Dict[str, str]:
     --------
     >>> import emdkit
     >>> sorted(emdkit.methods())
-    ['1d', 'auto', 'exact']
+    ['1d', 'auto', 'exact', 'sinkhorn']
     """
     out = {name: spec.summary for name, spec in REGISTRY.items()}
     out["auto"] = AUTO_SUMMARY
     return out
 
 
-def _choose(method: Any, prob_dim: int, metric: Any):
+#: ``auto`` uses ``exact`` up to this many pairs n * m (4000 x 4000): beyond, the
+#: network simplex takes minutes and Sinkhorn is the faster choice (benchmarks/).
+AUTO_EXACT_MAX_PAIRS = 4000 * 4000
+
+
+def _choose(prob):
     """(method name, reason) for ``method="auto"``."""
-    if prob_dim == 1 and not callable(metric):
+    if prob.dim == 1 and not callable(prob.metric):
         return "1d", "1-D samples with a named metric: the closed form is exact"
-    if prob_dim == 1:
-        return "exact", "1-D samples with a callable metric: only 'exact' takes one"
-    return "exact", f"{prob_dim}-D samples: the linear programme is exact"
+    pairs = prob.n * prob.m
+    if pairs <= AUTO_EXACT_MAX_PAIRS:
+        if prob.dim == 1:
+            return "exact", "1-D samples with a callable metric: only 'exact' takes one"
+        return "exact", f"{prob.dim}-D samples, n*m = {pairs:,}: the LP is exact and fast"
+    return "sinkhorn", (f"n*m = {pairs:,} > {AUTO_EXACT_MAX_PAIRS:,}: the exact LP would "
+                        f"take minutes; Sinkhorn at the default epsilon")
 
 
 def _check_method(method: Any) -> None:
@@ -59,7 +68,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
     prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
     chosen, reason = method, None
     if method == "auto":
-        chosen, reason = _choose(method, prob.dim, prob.metric)
+        chosen, reason = _choose(prob)
         _check_options(chosen, options)
     result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:

@@ -8,16 +8,19 @@ import emdkit
 
 def test_methods_lists_only_working_methods(rng):
     listed = emdkit.methods()
-    assert set(listed) == {"exact", "1d", "auto"}
+    assert set(listed) == {"exact", "1d", "auto", "sinkhorn"}
     x = rng.normal(size=(5, 1))
     for name in listed:
         assert isinstance(listed[name], str) and listed[name]
-        assert emdkit.distance(x, x + 1.0, method=name) == pytest.approx(1.0, rel=1e-12)
+        # a translation by 1: W_p = 1 for every p; Sinkhorn's debiased W_2 too.
+        opts = {"p": 2, "debias": True} if name == "sinkhorn" else {}
+        assert emdkit.distance(x, x + 1.0, method=name, **opts) == pytest.approx(
+            1.0, rel=1e-9)
 
 
 def test_unknown_method_lists_available():
     with pytest.raises(ValueError, match=r"unknown method 'simplex'; available methods: "
-                                         r"1d, auto, exact"):
+                                         r"1d, auto, exact, sinkhorn"):
         emdkit.distance([1.0], [2.0], method="simplex")
 
 
@@ -30,6 +33,10 @@ def test_unknown_option_names_accepted_ones():
     with pytest.raises(TypeError, match=r"method 'exact' got unexpected option\(s\) "
                                         r"epsilon; it takes max_iter, memory_limit"):
         emdkit.distance([1.0], [2.0], method="exact", epsilon=0.1)
+    with pytest.raises(TypeError, match=r"method 'sinkhorn' got unexpected option\(s\) "
+                                        r"eps; it takes epsilon, tol, max_iter, debias, "
+                                        r"scaling, backend, memory_limit"):
+        emdkit.distance([1.0], [2.0], method="sinkhorn", eps=0.1)
     with pytest.raises(TypeError, match=r"method '1d' got unexpected option\(s\) "
                                         r"max_iter; it takes no options"):
         emdkit.distance([1.0], [2.0], method="1d", max_iter=10)
