@@ -139,3 +139,63 @@ def test_weights_without_grad_and_samples_with(rng):
     value = emdkit.distance(x, y, a_weights=np.ones(5), b_weights=t64(np.ones(4)))
     value.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ------------------------------------------------------------------------- sinkhorn
+
+
+@pytest.mark.parametrize("debias", [False, True])
+@pytest.mark.parametrize("p", [1, 2, 1.5])
+def test_gradcheck_sinkhorn(rng, debias, p):
+    # debias=False: <P_eps, C> by implicit differentiation of the optimality
+    # conditions; debias=True: the divergence by the envelope theorem. tol=1e-12 so
+    # that the finite differences (eps 1e-6) see the converged solution.
+    x, y = t64(rng.normal(size=(6, 2)), True), t64(rng.normal(size=(5, 2)) + 0.5, True)
+    wa, wb = t64(rng.random(6) + 0.1, True), t64(rng.random(5) + 0.1, True)
+
+    def f(x, y, wa, wb):
+        return emdkit.distance(x, y, "sinkhorn", p=p, epsilon=0.3, debias=debias,
+                               tol=1e-12, a_weights=wa, b_weights=wb)
+
+    assert torch.autograd.gradcheck(f, (x, y, wa, wb))
+
+
+def test_gradcheck_sinkhorn_callable_metric(rng):
+    x, y = t64(rng.normal(size=(5, 3)), True), t64(rng.normal(size=(6, 3)))
+
+    # debias evaluates metric(a, a), whose diagonal is 0: the callable must have a
+    # finite gradient there (abs does: 0; a plain sqrt of squares would give NaN).
+    def metric(u, v):
+        return (u[:, None, :] - v[None, :, :]).abs().sum(-1)
+
+    def f(x):
+        return emdkit.distance(x, y, "sinkhorn", p=2, metric=metric, epsilon=0.2,
+                               tol=1e-12, debias=True)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert f(x).item() == pytest.approx(emdkit.distance(
+        x.detach().numpy(), y.numpy(), "sinkhorn", p=2, metric="cityblock", epsilon=0.2,
+        tol=1e-12, debias=True), rel=1e-9)
+
+
+@pytest.mark.parametrize("debias", [False, True])
+def test_sinkhorn_same_value_as_numpy(rng, debias):
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) + 1
+    ref = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.05, debias=debias)
+    got = emdkit.solve(t64(x), t64(y), "sinkhorn", p=2, epsilon=0.05, debias=debias)
+    assert got.value.item() == pytest.approx(ref.value, rel=1e-10)
+    assert torch.is_tensor(got.plan) and torch.is_tensor(got.potentials[0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sinkhorn_device_and_dtype(rng, device):
+    x = torch.tensor(rng.normal(size=(20, 2)), dtype=torch.float32, device=device)
+    v = emdkit.distance(x, x + 1.0, "sinkhorn", p=2, debias=True)
+    assert v.dtype == torch.float32 and v.device.type == torch.device(device).type
+    assert v.item() == pytest.approx(2 ** 0.5, rel=1e-4)
+
+
+def test_sinkhorn_torch_refuses_online(rng):
+    x = t64(rng.normal(size=(50, 2)))
+    with pytest.raises(ValueError, match=r"torch input needs the dense"):
+        emdkit.distance(x, x, "sinkhorn", backend="online")

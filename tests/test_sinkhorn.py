@@ -1,0 +1,194 @@
+"""method="sinkhorn" against the exact LP, POT, closed forms and its own invariants."""
+
+import math
+import warnings
+
+import numpy as np
+import ot
+import pytest
+
+import emdkit
+
+
+def cloud(rng, n, d=2, shift=0.0):
+    return rng.normal(size=(n, d)) + shift
+
+
+@pytest.mark.parametrize("eps", [1.0, 0.1, 0.01, 0.001])
+def test_converges_to_exact_with_rigorous_bound(rng, eps):
+    # The entropic plan is feasible (to tol), so <P_eps, C> >= W_p^p; and
+    # <P_eps, C> <= OT_eps <= W_p^p + eps * KL(P* | a x b) <= W_p^p + eps * log(n):
+    # the bias is squeezed to zero as eps -> 0.
+    x, y = cloud(rng, 60), cloud(rng, 60, shift=0.7)
+    exact = emdkit.solve(x, y, p=2).cost
+    r = emdkit.solve(x, y, method="sinkhorn", p=2, epsilon=eps, tol=1e-10)
+    assert r.converged and r.marginal_error <= 1e-10
+    slack = 1e-10 * np.abs(x - y.mean(0)).max() ** 2 * 10   # marginal error x max cost
+    assert exact - slack <= r.cost <= exact + eps * math.log(60) + slack
+    assert r.objective >= r.cost - slack        # OT_eps = <P, C> + eps KL >= <P, C>
+
+
+def test_bias_shrinks_monotonically(rng):
+    x, y = cloud(rng, 80), cloud(rng, 70, shift=1.0)
+    exact = emdkit.distance(x, y, p=2)
+    errors = [emdkit.distance(x, y, "sinkhorn", p=2, epsilon=e) - exact
+              for e in (1.0, 0.1, 0.01, 0.001)]
+    assert all(e >= -1e-9 for e in errors)
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-3 * exact
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.1, 1.0, 10.0])
+def test_debiased_translation_is_exact_for_every_epsilon(rng, eps):
+    # For C = |x - y|^2, OT_eps(a, a + t) = OT_eps(a, a) + |t|^2, so S = |t|^2 and the
+    # rooted divergence is |t| whatever eps. Tolerance: the marginal error 1e-10.
+    x = cloud(rng, 120, d=3)
+    t = np.array([0.3, -1.2, 0.4])
+    r = emdkit.solve(x, x + t, method="sinkhorn", p=2, epsilon=eps, debias=True,
+                     tol=1e-10)
+    assert r.converged
+    assert r.value == pytest.approx(np.linalg.norm(t), rel=1e-7)
+
+
+def test_matches_pot_where_pot_converges(rng):
+    # POT's sinkhorn2 returns <P_eps, M> with M the cost; at eps = 0.5 its log-domain
+    # solver converges, and both solve the same strictly convex problem.
+    x, y = cloud(rng, 50), cloud(rng, 40, shift=0.5)
+    wa, wb = rng.random(50), rng.random(40)
+    M = ot.dist(x, y, metric="euclidean") ** 2
+    ref = ot.sinkhorn2(wa / wa.sum(), wb / wb.sum(), M, 0.5, method="sinkhorn_log",
+                       stopThr=1e-13, numItermax=100000)
+    r = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.5, tol=1e-12, a_weights=wa,
+                     b_weights=wb)
+    assert r.cost == pytest.approx(float(ref), rel=1e-8)
+
+
+def test_plan_marginals_and_potentials(rng):
+    x, y = cloud(rng, 40), cloud(rng, 30, shift=1.0)
+    wa, wb = rng.random(40), rng.random(30)
+    r = emdkit.solve(x, y, "sinkhorn", p=1, epsilon=0.05, tol=1e-9, a_weights=wa,
+                     b_weights=wb)
+    err = (np.abs(r.plan.sum(1) - wa / wa.sum()).sum()
+           + np.abs(r.plan.sum(0) - wb / wb.sum()).sum())
+    assert err <= 1e-9 and r.marginal_error <= 1e-9
+    C = np.linalg.norm(x[:, None] - y[None], axis=2)
+    f, g = r.potentials
+    P = (wa / wa.sum())[:, None] * (wb / wb.sum())[None] * np.exp((f[:, None] + g - C) / 0.05)
+    np.testing.assert_allclose(P, r.plan, rtol=1e-8, atol=1e-15)
+    assert r.cost == pytest.approx((r.plan * C).sum(), rel=1e-12)
+
+
+def test_dense_and_online_agree(rng):
+    x, y = cloud(rng, 90), cloud(rng, 70, shift=0.5)
+    wa = rng.random(90)
+    for debias in (False, True):
+        d = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.05, debias=debias, tol=1e-9,
+                         a_weights=wa, backend="dense")
+        o = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.05, debias=debias, tol=1e-9,
+                         a_weights=wa, backend="online")
+        assert o.info["backend"] == "online" and o.plan is None and o.converged
+        # both stop at marginal error 1e-9: values agree to ~1e-8 relative
+        assert o.value == pytest.approx(d.value, rel=1e-7)
+
+
+def test_online_chosen_when_dense_does_not_fit(rng):
+    x, y = cloud(rng, 100), cloud(rng, 100, shift=1.0)
+    r = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.1, memory_limit=1e5)
+    assert r.info["backend"] == "online"
+    assert r.value == pytest.approx(emdkit.distance(x, y, "sinkhorn", p=2, epsilon=0.1),
+                                    rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["dense", "online"])
+def test_zero_weights(rng, backend):
+    x, y = cloud(rng, 30), cloud(rng, 25, shift=1.0)
+    wa = rng.random(30)
+    wa[[0, 7, 29]] = 0.0
+    x[7] = 1e3   # a far point of zero weight changes nothing
+    keep = wa > 0
+    kw = dict(method="sinkhorn", p=2, epsilon=0.05, tol=1e-10, backend=backend)
+    got = emdkit.solve(x, y, a_weights=wa, **kw)
+    ref = emdkit.solve(x[keep], y, a_weights=wa[keep], **kw)
+    assert np.isfinite(got.value) and got.converged
+    assert got.value == pytest.approx(ref.value, rel=1e-7)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-6, 1.0, 1e6, 1e12])
+def test_extreme_scales(rng, scale):
+    # epsilon is absolute, in cost units: scaling the data by s and epsilon by s^p
+    # scales the value by s exactly (costs are rescaled by a power of two inside).
+    x, y = cloud(rng, 50), cloud(rng, 40, shift=1.0)
+    ref = emdkit.distance(x, y, "sinkhorn", p=2, epsilon=0.05, tol=1e-9)
+    for debias in (False, True):
+        r = emdkit.solve(scale * x, scale * y, "sinkhorn", p=2, epsilon=0.05 * scale ** 2,
+                         tol=1e-9, debias=debias)
+        assert np.isfinite(r.value) and r.converged
+        if not debias:
+            assert r.value == pytest.approx(scale * ref, rel=1e-7)
+    # the default epsilon is relative to the cost scale: scale-free too
+    assert emdkit.distance(scale * x, scale * y, "sinkhorn") == pytest.approx(
+        scale * emdkit.distance(x, y, "sinkhorn"), rel=1e-7)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-4])
+def test_tiny_epsilon_no_nan(rng, eps):
+    x, y = cloud(rng, 40), cloud(rng, 40, shift=2.0)
+    r = emdkit.solve(x, y, "sinkhorn", p=1, epsilon=eps, tol=1e-7)
+    assert np.isfinite(r.value) and r.converged
+    assert r.value == pytest.approx(emdkit.distance(x, y), rel=1e-3)
+
+
+def test_non_convergence_warns(rng):
+    x, y = cloud(rng, 200), cloud(rng, 200, shift=1.0)
+    with pytest.warns(RuntimeWarning, match=r"'sinkhorn' did not converge: marginal error "
+                                            r".* > tol=1e-12 .*max_iter=5"):
+        r = emdkit.solve(x, y, "sinkhorn", epsilon=0.001, tol=1e-12, max_iter=5)
+    assert r.converged is False and r.marginal_error > 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert emdkit.solve(x, y, "sinkhorn", epsilon=0.01).converged
+
+
+def test_debiased_divergence_symmetric_and_zero_on_self(rng):
+    x, y = cloud(rng, 50), cloud(rng, 60, shift=0.5)
+    s_xy = emdkit.distance(x, y, "sinkhorn", p=2, epsilon=0.1, debias=True, tol=1e-10)
+    s_yx = emdkit.distance(y, x, "sinkhorn", p=2, epsilon=0.1, debias=True, tol=1e-10)
+    assert s_xy == pytest.approx(s_yx, rel=1e-7)
+    # S(a, a) = 0; its square root magnifies the ~1e-10 marginal error to ~1e-5
+    assert emdkit.distance(x, x, "sinkhorn", p=2, epsilon=0.1, debias=True,
+                           tol=1e-10) < 1e-4
+
+
+def test_result_fields(rng):
+    x, y = cloud(rng, 30), cloud(rng, 20, shift=1.0)
+    r = emdkit.solve(x, y, "sinkhorn", p=2)
+    assert r.method == "sinkhorn" and r.n_iter > 0 and r.converged
+    assert r.info["epsilon"] > 0 and r.info["backend"] == "dense"
+    assert r.value == pytest.approx(r.cost ** 0.5, rel=1e-14)
+    assert r.plan.shape == (30, 20) and r.potentials[0].shape == (30,)
+
+
+@pytest.mark.parametrize("name,value,match", [
+    ("epsilon", 0.0, r"epsilon must be a positive finite number, got 0.0"),
+    ("epsilon", -1, r"epsilon must be a positive finite number, got -1.0"),
+    ("tol", float("nan"), r"tol must be a positive finite number"),
+    ("max_iter", 2.5, r"max_iter must be a positive integer, got 2.5"),
+    ("scaling", 1.0, r"scaling must be a positive finite number below 1, got 1.0"),
+    ("backend", "gpu", r"backend must be one of 'auto', 'dense', 'online', got 'gpu'"),
+])
+def test_bad_options(name, value, match):
+    with pytest.raises(ValueError, match=match):
+        emdkit.distance([[0.0, 0.0]], [[1.0, 0.0]], "sinkhorn", **{name: value})
+
+
+def test_debias_must_be_bool():
+    with pytest.raises(TypeError, match=r"debias must be True or False, got 'yes'"):
+        emdkit.distance([0.0], [1.0], "sinkhorn", debias="yes")
+
+
+def test_auto_goes_to_sinkhorn_for_large_problems(monkeypatch, rng):
+    from emdkit import api
+
+    monkeypatch.setattr(api, "AUTO_EXACT_MAX_PAIRS", 100)
+    r = emdkit.solve(cloud(rng, 20), cloud(rng, 20), method="auto")
+    assert r.method == "sinkhorn" and "Sinkhorn" in r.info["reason"]
