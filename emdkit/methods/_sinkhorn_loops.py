@@ -117,6 +117,16 @@ class _Relaxation:
             self.omega = min(self.MAX_OMEGA, 2.0 / (1.0 + math.sqrt(1.0 - kappa)))
         return self.omega
 
+    def hopeless(self, tol: float, budget: int) -> bool:
+        """True when, at the rate of the last iterations, reaching ``tol`` would take
+        more than ``budget`` further iterations (judged after ``2 * WINDOW``)."""
+        h = self.hist
+        w = self.WINDOW
+        if len(h) < 2 * w or not 0 < h[-1] < h[-w]:
+            return len(h) >= 4 * w and not 0 < h[-1] < h[-w]
+        lam = (h[-1] / h[-w]) ** (1.0 / (w - 1))
+        return math.log(tol / h[-1]) / math.log(lam) > budget
+
 
 def _relaxed(old, new_inv, omega):
     """``old ** (1 - omega) * (1 / new_inv) ** omega`` for positive scalings."""
@@ -125,11 +135,11 @@ def _relaxed(old, new_inv, omega):
     return np.exp((1.0 - omega) * np.log(old) - omega * np.log(new_inv))
 
 
-#: The last stage hands over to Newton's method below this marginal error, or after
-#: this many Sinkhorn iterations if Sinkhorn is slow to get there.
-NEWTON_SWITCH = 1e-4
+#: In the last stage Sinkhorn hands over to Newton's method once, at its current
+#: rate, it would need more than this many further iterations (a Newton step costs
+#: about as much as 200 Sinkhorn iterations, measured at n = 1000 and 4000).
 NEWTON_AFTER = 200
-_DENSE_SCHUR_MAX = 3000
+_DENSE_SCHUR_MAX = 6000
 
 
 def _schur_solve(P, inv_r, c, rhs):
@@ -150,14 +160,14 @@ def _schur_solve(P, inv_r, c, rhs):
             S[np.diag_indices(m)] += c + 1e-10 * c.mean()
             S += 1.0 / m
             return np.linalg.solve(S, rhs)
-    from scipy.sparse.linalg import LinearOperator, cg
+    # large m: drop the entries of P below 1e-10 of its largest (the direction only
+    # steers a line search) and factor the sparse Schur complement.
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
 
-    diag = c - (P * P * inv_r[:, None]).sum(0) + 1.0 / m
-    op = LinearOperator((m, m), dtype=np.float64,
-                        matvec=lambda w: c * w - P.T @ ((P @ w) * inv_r) + w.mean())
-    pre = LinearOperator((m, m), dtype=np.float64, matvec=lambda w: w / diag)
-    w, _ = cg(op, rhs, rtol=1e-10, maxiter=500, M=pre)
-    return w
+    Ps = sp.csr_matrix(np.where(P > 1e-10 * P.max(), P, 0.0))
+    S = sp.diags(c + 1e-10 * c.mean()) - Ps.T @ sp.diags(inv_r) @ Ps
+    return splu(S.tocsc()).solve(rhs)
 
 
 def _newton_step(P, a, b, eps):
@@ -208,7 +218,7 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
     n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
     for k, e in enumerate(stages):
         last = k == len(stages) - 1
-        target = max(tol, NEWTON_SWITCH if last else stage_tol)
+        target = tol if last else max(tol, stage_tol)
         _kernel(C, f, g, e, K)
         u, v = np.ones(n), np.ones(m)
         col_err = _row_error(b, (K.T @ a))   # plan (u, v) = (1, 1)
@@ -229,6 +239,8 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
             if err <= target or n_iter >= stage_end:
                 break
             omega = relax.update(err)
+            if last and err > tol and relax.hopeless(tol, NEWTON_AFTER):
+                break                                   # Newton will be quicker
             u = _relaxed(u, s, omega)
             t = K.T @ (a * u)
             if not (np.all(t > 0) and np.all(np.isfinite(t))):
@@ -268,19 +280,62 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def dense_symmetric(C, a, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
+    """OT_eps(a, a): the averaged update ``f <- (f + T(f)) / 2``, in scaling form
+    ``u <- sqrt(u / (K (a u)))`` on the stabilised kernel: one matrix-vector product
+    an iteration, and a few iterations where alternating updates crawl."""
+    n = C.shape[0]
+    f = np.zeros(n)
+    K = np.empty_like(C)
+    n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    for k, e in enumerate(stages):
+        last = k == len(stages) - 1
+        target = tol if last else max(tol, stage_tol)
+        _kernel(C, f, f, e, K)
+        u = np.ones(n)
+        while True:
+            s = K @ (a * u)
+            if not (np.all(s > 0) and np.all(np.isfinite(s))):
+                break                                # leave it to the caller's fallback
+            err = 2.0 * _row_error(a, u * s)
+            if err <= target or n_iter >= max_iter:
+                break
+            u = np.sqrt(u / s)
+            n_iter += 1
+            if u.max() > _BIG or u.min() < 1 / _BIG:
+                f = f + e * np.log(u)
+                _kernel(C, f, f, e, K)
+                u = np.ones(n)
+        f = f + e * np.log(u)
+        if last or n_iter >= max_iter or not np.isfinite(err):
+            K *= (a * u)[:, None]
+            K *= (a * u)[None, :]
+            return Solution(f, f.copy(), e, n_iter, err, err <= tol and last, k + 1,
+                            plan=K)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 # -------------------------------------------------------------------------- online
 
 
 def _softmin(cost_block: Callable, rows: int, h: np.ndarray, eps: float,
              block: int, transpose: bool) -> np.ndarray:
-    """``-eps * LSE_j((h_j - C_ij) / eps)`` for every row i, by blocks of rows."""
+    """``-eps * LSE_j((h_j - C_ij) / eps)`` for every row i, by blocks of rows, the
+    blocks shared out between the cores (cdist and numpy release the GIL)."""
+    from .._threads import run_all, workers
+
     out = np.empty(rows)
-    for i0 in range(0, rows, block):
-        i1 = min(i0 + block, rows)
-        M = cost_block(i0, i1, transpose)     # fresh (i1 - i0, other) array
-        np.subtract(h[None, :], M, out=M)
-        M *= 1.0 / eps
-        out[i0:i1] = -eps * _lse_rows(M)
+
+    def rows_from(start):
+        for i0 in range(start * block, rows, block * workers()):
+            i1 = min(i0 + block, rows)
+            M = cost_block(i0, i1, transpose)     # fresh (i1 - i0, other) array
+            np.subtract(h[None, :], M, out=M)
+            M *= 1.0 / eps
+            out[i0:i1] = -eps * _lse_rows(M)
+
+    run_all([lambda k=k: rows_from(k) for k in range(workers())],
+            parallel=rows > block)
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -65,17 +64,6 @@ _RADIX_MIN = 1 << 12
 # Above this total size the two samples are sorted on two threads (the kernels
 # release the GIL); below it, thread hand-off costs more than it saves.
 _THREADS_MIN = 1 << 16
-_POOL = None
-
-
-def _forget_pool() -> None:
-    """A forked child inherits the pool object but not its thread: start afresh."""
-    global _POOL
-    _POOL = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _sort_one(x, w):
@@ -91,16 +79,10 @@ def _sort_one(x, w):
 
 
 def _sort_both(x, wx, y, wy):
-    global _POOL
-    if x.shape[0] + y.shape[0] < _THREADS_MIN or (os.cpu_count() or 1) < 2:
-        return _sort_one(x, wx), _sort_one(y, wy)
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+    from .._threads import run_all
 
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emdkit-sort")
-    other = _POOL.submit(_sort_one, y, wy)
-    mine = _sort_one(x, wx)
-    return mine, other.result()
+    return run_all([lambda: _sort_one(x, wx), lambda: _sort_one(y, wy)],
+                   parallel=None if x.shape[0] + y.shape[0] >= _THREADS_MIN else False)
 
 
 def _rescaled(xs, ys):

@@ -102,7 +102,12 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     sols, terms = [], []
     for key, (C, u, v) in zip(("ab", "aa", "bb"), _with_weights(pairs, wa, wb)):
         if backend == "dense":
-            sol = loops.dense(C, u, v, eps_s, eps0=eps0, **opts)
+            sol = None
+            if key != "ab":
+                sol = loops.dense_symmetric(C, u, eps_s, eps0=eps0, **opts)
+                sol = sol if sol.converged else None   # else: the general solver
+            if sol is None:
+                sol = loops.dense(C, u, v, eps_s, eps0=eps0, **opts)
             transport = float(np.vdot(sol.plan, C))
             mass = float(sol.plan.sum())
         else:
