@@ -29,6 +29,34 @@ import numpy as np
 import emdkit
 
 
+def _plain(obj):
+    """numpy scalars in the results as plain JSON numbers and booleans."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def bench_sinkhorn(quick: bool) -> dict:
+    from . import sinkhorn_bench as sb
+
+    def say(label):
+        print(f"[bench] sinkhorn: {label} ...", file=sys.stderr, flush=True)
+
+    out: dict = {}
+    if _peer("ot") is not None:
+        say("beside POT")
+        out["pot"] = (sb.bench_vs_pot(300, [0.05], reps=2, slow_reps={}) if quick else
+                      sb.bench_vs_pot(1000, [0.05, 0.01], reps=3, slow_reps={0.01: 1}))
+    say("beside GeomLoss")
+    out["geomloss"] = sb.bench_vs_geomloss(500 if quick else 4000, 0.05,
+                                           reps=1 if quick else 2)
+    say("peak memory")
+    runs = [(2000, 2, "dense", 10_000), (3000, 3, "online", 3)] if quick else \
+        [(4000, 2, "dense", 10_000), (50_000, 3, "online", 2)]
+    out["memory"] = [sb.bench_memory(*r) for r in runs]
+    return out
+
+
 def _peer(name: str):
     """Import a peer library, or None if it is not installed."""
     try:
@@ -201,6 +229,10 @@ def report(results: dict) -> str:
                          f"{r['ratio_to_emdkit']:.2f} | "
                          f"{'' if diff is None else f'{diff:.1e}'} |")
         lines.append("")
+    if results.get("sinkhorn"):
+        from .sinkhorn_bench import report as sinkhorn_report
+
+        lines += sinkhorn_report(results["sinkhorn"])
     cold = results.get("cold")
     if cold:
         lines += ["## Cold start (fresh process)", "",
@@ -232,14 +264,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     for label, step in steps:
         print(f"[bench] {label} ...", file=sys.stderr, flush=True)
         cases += step()
+    sink = bench_sinkhorn(args.quick)
     print("[bench] cold start ...", file=sys.stderr, flush=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"),
                "command": "python -m benchmarks " + " ".join(argv if argv is not None
                                                              else sys.argv[1:]),
-               "machine": machine(), "cases": cases, "cold": bench_cold()}
+               "machine": machine(), "cases": cases, "sinkhorn": sink,
+               "cold": bench_cold()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain))
     text = report(results)
     (out / "report.md").write_text(text)
     print(text)

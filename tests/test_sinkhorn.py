@@ -192,3 +192,14 @@ def test_auto_goes_to_sinkhorn_for_large_problems(monkeypatch, rng):
     monkeypatch.setattr(api, "AUTO_EXACT_MAX_PAIRS", 100)
     r = emdkit.solve(cloud(rng, 20), cloud(rng, 20), method="auto")
     assert r.method == "sinkhorn" and "Sinkhorn" in r.info["reason"]
+
+
+@pytest.mark.parametrize("backend", ["dense", "online"])
+def test_early_stop_still_finite(rng, backend):
+    # max_iter can stop an early (larger) epsilon stage: the value is then that
+    # stage's, finite, flagged not converged, and the epsilon reached is reported.
+    x, y = cloud(rng, 80, d=3), cloud(rng, 80, d=3, shift=0.5)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        r = emdkit.solve(x, y, "sinkhorn", p=2, backend=backend, max_iter=2)
+    assert not r.converged and np.isfinite(r.value) and np.isfinite(r.objective)
+    assert r.info["epsilon_reached"] > r.info["epsilon"]

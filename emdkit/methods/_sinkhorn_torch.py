@@ -73,7 +73,7 @@ def _adjoint(P: np.ndarray, C: np.ndarray):
     return lam_f, lam_g
 
 
-def torch_values(prob, sols, pairs, scale, eps, debias):
+def torch_values(prob, sols, pairs, scale, debias):
     """(value, cost) tensors, differentiable in the samples and the weights."""
     import torch
 
@@ -84,12 +84,12 @@ def torch_values(prob, sols, pairs, scale, eps, debias):
     if debias:
         C_aa = _cost_t(prob, prob.xt, prob.xt, scale)
         C_bb = _cost_t(prob, prob.yt, prob.yt, scale)
-        S = (_dual_t(C_ab, a, b, ab.f, ab.g, eps)
-             - 0.5 * _dual_t(C_aa, a, a, sols[1].f, sols[1].g, eps)
-             - 0.5 * _dual_t(C_bb, b, b, sols[2].f, sols[2].g, eps))
+        S = (_dual_t(C_ab, a, b, ab.f, ab.g, ab.eps)
+             - 0.5 * _dual_t(C_aa, a, a, sols[1].f, sols[1].g, sols[1].eps)
+             - 0.5 * _dual_t(C_bb, b, b, sols[2].f, sols[2].g, sols[2].eps))
         cost = S.clamp_min(0.0)
     else:
-        P = _plan_t(C_ab, a, b, ab.f, ab.g, eps)
+        P = _plan_t(C_ab, a, b, ab.f, ab.g, ab.eps)
         V = (P * C_ab).sum()
         lam_f, lam_g = _adjoint(ab.plan, pairs[0])
         lf = torch.as_tensor(lam_f, dtype=P.dtype, device=P.device)

@@ -115,13 +115,15 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
             sol = loops.online(cost_of(key), u, v, eps_s, eps0=eps0, block=block,
                                symmetric=key != "ab", **opts)
             transport, mass, _ = loops.online_plan_sums(cost_of(key), sol.f, sol.g, u, v,
-                                                        eps_s, block)
-        objective = float(sol.f @ u + sol.g @ v - eps_s * (mass - 1.0))
+                                                        sol.eps, block)
+        # sol.eps is the target unless max_iter stopped an earlier epsilon stage
+        objective = float(sol.f @ u + sol.g @ v - sol.eps * (mass - 1.0))
         sols.append(sol)
         terms.append((transport, objective))
     ab = sols[0]
     converged = all(s.converged for s in sols)
-    info = {"epsilon": eps_s * unit, "backend": backend, "n_stages": ab.n_stages,
+    info = {"epsilon": eps_s * unit, "epsilon_reached": max(s.eps for s in sols) * unit,
+            "backend": backend, "n_stages": ab.n_stages,
             "n_newton": sum(s.n_newton for s in sols),
             "cost_scale": scale, "transport_cost": terms[0][0] * unit}
     if debias:
@@ -145,7 +147,7 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     if prob.torch:
         from ._sinkhorn_torch import torch_values
 
-        result.value, result.cost = torch_values(prob, sols, pairs, scale, eps_s, debias)
+        result.value, result.cost = torch_values(prob, sols, pairs, scale, debias)
         if result.plan is not None:
             result.plan = to_torch_like(prob, result.plan)
         result.potentials = tuple(to_torch_like(prob, p_) for p_ in result.potentials)
