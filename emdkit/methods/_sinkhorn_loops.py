@@ -209,6 +209,13 @@ def _newton(C, f, g, a, b, eps, tol, budget, K):
     return f, g, err, steps
 
 
+def _squares(e_prev, e, u, v):
+    """Whether the next stage may square the kernel (epsilon exactly halved, and the
+    squared scalings stay within bounds)."""
+    return (e_prev == 2.0 * e and u.max() ** 2 < _BIG and u.min() ** 2 > 1 / _BIG
+            and v.max() ** 2 < _BIG and v.min() ** 2 > 1 / _BIG)
+
+
 def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
     n, m = C.shape
     f, g = np.zeros(n), np.zeros(m)
@@ -216,12 +223,20 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
         loga, logb = np.log(a), np.log(b)
     K = np.empty_like(C)
     n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    u, v = np.ones(n), np.ones(m)
     for k, e in enumerate(stages):
         last = k == len(stages) - 1
         target = tol if last else max(tol, stage_tol)
-        _kernel(C, f, g, e, K)
-        u, v = np.ones(n), np.ones(m)
-        col_err = _row_error(b, (K.T @ a))   # plan (u, v) = (1, 1)
+        if k > 0 and not last and _squares(stages[k - 1], e, u, v):
+            # halving epsilon squares the kernel and the scalings: one pass, no exp
+            np.square(K, out=K)
+            u, v = u * u, v * v
+        else:
+            if k > 0:
+                f, g = f + stages[k - 1] * np.log(u), g + stages[k - 1] * np.log(v)
+            _kernel(C, f, g, e, K)        # exact rebuild: first and last stages
+            u, v = np.ones(n), np.ones(m)
+        col_err = _row_error(b, v * (K.T @ (a * u)))   # plan (u, v)
         relax = _Relaxation()
         stage_end = min(max_iter, n_iter + NEWTON_AFTER) if last else max_iter
         while True:
@@ -260,23 +275,22 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
                 _kernel(C, f, g, e, K)
                 u, v = np.ones(n), np.ones(m)
                 col_err = _row_error(b, (K.T @ a))
+        if not (last or n_iter >= max_iter):
+            continue
         f, g = f + e * np.log(u), g + e * np.log(v)
-        if last or n_iter >= max_iter:
-            n_newton = 0
-            if last and err > tol and n_iter < max_iter:
-                f, g, err, n_newton = _newton(C, f, g, a, b, e, tol, max_iter - n_iter, K)
-                n_iter += n_newton
-            while last and err > tol and n_iter < max_iter:
-                # Newton stalled (rare): plain log-domain Sinkhorn to the end
-                f, g = _log_rescue(C, f, g, loga, logb, e)
-                n_iter += 1
-                err = _plan_error(C, f, g, a, b, e, K)
-            if not n_newton and not last:
-                _plan_error(C, f, g, a, b, e, K)
-            elif not n_newton:
-                err = _plan_error(C, f, g, a, b, e, K)
-            return Solution(f, g, e, n_iter, err, err <= tol and last, k + 1, plan=K,
-                            n_newton=n_newton)
+        n_newton = 0
+        if last and err > tol and n_iter < max_iter:
+            f, g, err, n_newton = _newton(C, f, g, a, b, e, tol, max_iter - n_iter, K)
+            n_iter += n_newton
+        while last and err > tol and n_iter < max_iter:
+            # Newton stalled (rare): plain log-domain Sinkhorn to the end
+            f, g = _log_rescue(C, f, g, loga, logb, e)
+            n_iter += 1
+            err = _plan_error(C, f, g, a, b, e, K)
+        if not n_newton:
+            err = _plan_error(C, f, g, a, b, e, K)   # the plan, rebuilt exactly
+        return Solution(f, g, e, n_iter, err, err <= tol and last, k + 1, plan=K,
+                        n_newton=n_newton)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -288,11 +302,18 @@ def dense_symmetric(C, a, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> So
     f = np.zeros(n)
     K = np.empty_like(C)
     n_iter, err, stages = 0, math.inf, schedule(eps0, eps, scaling)
+    u = np.ones(n)
     for k, e in enumerate(stages):
         last = k == len(stages) - 1
         target = tol if last else max(tol, stage_tol)
-        _kernel(C, f, f, e, K)
-        u = np.ones(n)
+        if k > 0 and not last and _squares(stages[k - 1], e, u, u):
+            np.square(K, out=K)
+            u = u * u
+        else:
+            if k > 0:
+                f = f + stages[k - 1] * np.log(u)
+            _kernel(C, f, f, e, K)
+            u = np.ones(n)
         while True:
             s = K @ (a * u)
             if not (np.all(s > 0) and np.all(np.isfinite(s))):
@@ -306,8 +327,8 @@ def dense_symmetric(C, a, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> So
                 f = f + e * np.log(u)
                 _kernel(C, f, f, e, K)
                 u = np.ones(n)
-        f = f + e * np.log(u)
         if last or n_iter >= max_iter or not np.isfinite(err):
+            f = f + e * np.log(u)
             K *= (a * u)[:, None]
             K *= (a * u)[None, :]
             return Solution(f, f.copy(), e, n_iter, err, err <= tol and last, k + 1,

@@ -84,7 +84,7 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     if memory_limit is not None:
         memory_limit = check_positive("memory_limit", memory_limit)
     start = time.perf_counter()
-    backend = _choose_backend(prob, backend, memory_limit)
+    backend = _choose_backend(prob, backend, memory_limit, debias)
     wa, wb = prob.weights()
     opts = dict(tol=tol, max_iter=max_iter, scaling=scaling, stage_tol=STAGE_TOL)
     if backend == "dense":
@@ -101,6 +101,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     eps0 = max(eps_s, max_cost)
     sols, terms = [], []
     for key, (C, u, v) in zip(("ab", "aa", "bb"), _with_weights(pairs, wa, wb)):
+        if callable(C):
+            C = C()                       # the debiasing terms' costs, one at a time
         if backend == "dense":
             sol = None
             if key != "ab":
@@ -110,6 +112,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
                 sol = loops.dense(C, u, v, eps_s, eps0=eps0, **opts)
             transport = float(np.vdot(sol.plan, C))
             mass = float(sol.plan.sum())
+            if key != "ab":
+                sol.plan = None           # only the (a, b) plan is kept
         else:
             block = max(1, _BLOCK_BYTES // (8 * max(u.shape[0], v.shape[0])))
             sol = loops.online(cost_of(key), u, v, eps_s, eps0=eps0, block=block,
@@ -155,8 +159,10 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     return result
 
 
-def _choose_backend(prob, backend, memory_limit):
-    n_mat = 2 if not prob.torch else 6 + prob.dim
+def _choose_backend(prob, backend, memory_limit, debias):
+    # numpy: cost and kernel (plus the kept plan and cost while the debiasing terms
+    # are solved); torch adds the dense tensors of the value and its gradient.
+    n_mat = (4 if debias else 2) + (4 + prob.dim if prob.torch else 0)
     need = 8.0 * prob.n * prob.m * n_mat
     if backend == "auto":
         budget = memory_limit if memory_limit is not None else (available_memory() or
@@ -190,7 +196,8 @@ def _dense_problems(prob, debias):
         sides = ((prob.xt, prob.xt), (prob.yt, prob.yt))
     else:
         sides = ((prob.x, prob.x), (prob.y, prob.y))
-    return [C_ab] + [_cost_at_scale(prob, u, v, scale) for u, v in sides], scale
+    return [C_ab] + [lambda u=u, v=v: _cost_at_scale(prob, u, v, scale)
+                     for u, v in sides], scale
 
 
 def _cost_at_scale(prob, u, v, scale):
