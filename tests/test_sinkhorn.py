@@ -203,3 +203,24 @@ def test_early_stop_still_finite(rng, backend):
         r = emdkit.solve(x, y, "sinkhorn", p=2, backend=backend, max_iter=2)
     assert not r.converged and np.isfinite(r.value) and np.isfinite(r.objective)
     assert r.info["epsilon_reached"] > r.info["epsilon"]
+
+
+def test_kernel_underflow_is_rescued(rng, monkeypatch):
+    # With no annealing (scaling=1e-9: from the largest cost straight to the target),
+    # the kernel built around the first stage's potentials at epsilon = 0.02
+    # underflows to zero in whole rows. The solver must recover through exact
+    # log-domain steps, not return NaN, and agree with the annealed solve.
+    import importlib
+
+    loops = importlib.import_module("emdkit.methods._sinkhorn_loops")
+    restarts = []
+    original = loops._restart
+    monkeypatch.setattr(loops, "_restart",
+                        lambda *a: restarts.append(1) or original(*a))
+    x, y = cloud(rng, 40), cloud(rng, 30, shift=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no overflow chatter either
+        r = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.02, scaling=1e-9, tol=1e-8)
+    assert restarts and r.converged and np.isfinite(r.value)
+    ref = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.02, tol=1e-8)
+    assert r.value == pytest.approx(ref.value, rel=1e-6)

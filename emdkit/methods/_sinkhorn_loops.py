@@ -67,10 +67,13 @@ def _lse_rows(M):
 
 
 def _kernel(C, f, g, eps, out):
+    """``exp((f + g - C) / eps)``; entries may underflow to 0 or overflow to inf,
+    which the callers detect (no numpy warning: it is expected and handled)."""
     np.add(f[:, None], g[None, :], out=out)
     out -= C
     out *= 1.0 / eps
-    np.exp(out, out=out)
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(out, out=out)
     return out
 
 
@@ -125,6 +128,8 @@ class _Relaxation:
         if len(h) < 2 * w or not 0 < h[-1] < h[-w]:
             return len(h) >= 4 * w and not 0 < h[-1] < h[-w]
         lam = (h[-1] / h[-w]) ** (1.0 / (w - 1))
+        if not 0.0 < lam < 1.0:          # stalled at this precision
+            return True
         return math.log(tol / h[-1]) / math.log(lam) > budget
 
 
@@ -209,6 +214,24 @@ def _newton(C, f, g, a, b, eps, tol, budget, K):
     return f, g, err, steps
 
 
+def _positive(s):
+    return bool(np.all(s > 0) and np.all(np.isfinite(s)))
+
+
+def _restart(C, K, f, g, u, v, a, b, e):
+    """When the scalings under- or overflow: absorb what is finite, take exact
+    log-domain half steps, rebuild the kernel; plain iterations from there."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lu, lv = np.log(u), np.log(v)
+        loga, logb = np.log(a), np.log(b)
+    f = f + e * np.where(np.isfinite(lu), lu, 0.0)
+    g = g + e * np.where(np.isfinite(lv), lv, 0.0)
+    f, g = _log_rescue(C, f, g, loga, logb, e)
+    _kernel(C, f, g, e, K)
+    return (f, g, np.ones(C.shape[0]), np.ones(C.shape[1]), _Relaxation(),
+            _row_error(b, K.T @ a))
+
+
 def _squares(e_prev, e, u, v):
     """Whether the next stage may square the kernel (epsilon exactly halved, and the
     squared scalings stay within bounds)."""
@@ -241,11 +264,8 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
         stage_end = min(max_iter, n_iter + NEWTON_AFTER) if last else max_iter
         while True:
             s = K @ (b * v)
-            if not (np.all(s > 0) and np.all(np.isfinite(s))):
-                f, g = _log_rescue(C, f + e * np.log(u), g + e * np.log(v), loga, logb, e)
-                _kernel(C, f, g, e, K)
-                u, v, relax = np.ones(n), np.ones(m), _Relaxation()
-                col_err = _row_error(b, (K.T @ a))
+            if not _positive(s):
+                f, g, u, v, relax, col_err = _restart(C, K, f, g, u, v, a, b, e)
                 n_iter += 1
                 if n_iter >= max_iter:
                     break
@@ -258,11 +278,8 @@ def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
                 break                                   # Newton will be quicker
             u = _relaxed(u, s, omega)
             t = K.T @ (a * u)
-            if not (np.all(t > 0) and np.all(np.isfinite(t))):
-                f, g = _log_rescue(C, f + e * np.log(u), g, loga, logb, e)
-                _kernel(C, f, g, e, K)
-                u, v, relax = np.ones(n), np.ones(m), _Relaxation()
-                col_err = _row_error(b, (K.T @ a))
+            if not _positive(t):
+                f, g, u, v, relax, col_err = _restart(C, K, f, g, u, v, a, b, e)
                 n_iter += 1
                 if n_iter >= max_iter:
                     break
