@@ -11,7 +11,9 @@ from typing import Callable, Dict, NamedTuple, Tuple
 
 from .exact import exact
 from .oned import oned
+from .max_sliced import max_sliced
 from .sinkhorn import sinkhorn
+from .sliced import sliced
 
 
 class MethodSpec(NamedTuple):
@@ -32,6 +34,10 @@ REGISTRY: Dict[str, MethodSpec] = {
     "sinkhorn": MethodSpec(sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
                                      "biased by epsilon (debias=True for the divergence), "
                                      "O(n m) per iteration, online mode for large n"),
+    "sliced": MethodSpec(sliced, "mean W_p^p over random 1-D projections, rooted (numba, "
+                                 "O(L (n+m)) memory-bounded); with a confidence interval"),
+    "max-sliced": MethodSpec(max_sliced, "largest 1-D W_p over directions, the direction "
+                                         "optimised by gradient ascent on the sphere"),
 }
 
 AUTO_SUMMARY = ("picks a method from the input: '1d' for 1-D samples with a named "

@@ -1,0 +1,172 @@
+"""``method="sliced"`` and ``method="max-sliced"``: W_p along random 1-D projections."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import numpy as np
+
+from .._validation import check_positive
+from ..costs import pow2_scale, safe_root, scaled_pow
+from ..result import Result
+
+DIRECTIONS = ("orthogonal", "random")
+
+
+def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
+           directions: str = "orthogonal", confidence: float = 0.95) -> Result:
+    """Sliced Wasserstein distance ``SW_p = (mean over directions of W_p^p) ** (1/p)``.
+
+    Each sample is projected on L unit directions; along each, W_p^p is the exact 1-D
+    value (radix sort and merge, numba, the directions shared out between the cores
+    with O(n + m) memory each). The convention is POT's (rooted after averaging), so
+    values compare with ``ot.sliced_wasserstein_distance``. SW_p <= W_p; for a
+    translation by t, SW_1 = c_d |t| with ``c_d = Gamma(d/2) / (sqrt(pi)
+    Gamma((d+1)/2))`` (0.637 at d = 2, 0.080 at d = 100): sliced distances shrink in
+    high dimension, they do not estimate W_p.
+
+    Options
+    -------
+    n_projections : int, default 200
+        L, the number of directions. The Monte Carlo error falls like 1/sqrt(L):
+        ``Result.ci`` says whether more are needed.
+    seed : int or numpy Generator, optional
+        Seeds the directions; None draws fresh ones every call (as a training loss
+        wants). Pass an int for a reproducible value.
+    projections : array (L, d), optional
+        Your own unit directions, one per row (then ``n_projections``, ``seed`` and
+        ``directions`` are not used and no interval is given).
+    directions : {"orthogonal", "random"}, default "orthogonal"
+        ``random``: independent uniform directions. ``orthogonal``: blocks of d
+        orthonormal directions, each block uniformly rotated: the same mean and, in
+        the benchmark, a several times smaller standard error for the same L.
+        (Scrambled Sobol points were tried and did not beat ``random``.)
+    confidence : float, default 0.95
+        Level of ``Result.ci``, the normal-theory interval for the Monte Carlo error
+        over directions (independent units: directions, or orthogonal blocks);
+        ``info["standard_error"]`` is its standard error (delta method).
+    """
+    n_projections = check_positive("n_projections", n_projections, integer=True)
+    confidence = check_positive("confidence", confidence, below=1.0)
+    if directions not in DIRECTIONS:
+        raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
+                         f"got {directions!r}")
+    if callable(prob.metric):
+        raise ValueError("method='sliced' projects on lines, where every metric is "
+                         "|x - y|; it takes no callable metric")
+    start = time.perf_counter()
+    if projections is not None:
+        theta = check_projections(projections, prob.dim)
+        groups = np.arange(theta.shape[0])
+        kind = "user"
+    else:
+        theta, groups = draw_directions(prob.dim, n_projections, directions, seed)
+        kind = directions
+    costs, scale = _costs(prob, theta)
+    unit = scaled_pow(scale, prob.p)
+    mean = float(costs.mean())
+    value = scale * mean ** (1.0 / prob.p)
+    ci, se = (None, None) if kind == "user" else _interval(costs, groups, prob.p,
+                                                           confidence, scale)
+    info = {"n_projections": theta.shape[0], "directions": kind, "standard_error": se,
+            "confidence": confidence, "cost_scale": scale,
+            "per_direction": costs * unit}
+    result = Result(value=value, method="sliced", p=prob.p, metric=prob.metric,
+                    converged=True, cost=mean * unit, ci=ci, info=info)
+    if prob.torch:
+        result.value, result.cost = _torch_value(prob, theta, scale)
+    result.time = time.perf_counter() - start
+    return result
+
+
+def check_projections(projections, d: int) -> np.ndarray:
+    from .._validation import _as_numpy
+
+    arr = _as_numpy(projections, "projections")
+    if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] == 0:
+        raise ValueError(f"projections must have shape (n_projections, {d}), one unit "
+                         f"direction per row, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("projections contains NaN or inf")
+    norms = np.linalg.norm(arr, axis=1)
+    bad = np.abs(norms - 1.0) > 1e-6
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"projections must be unit vectors: row {i} has norm {norms[i]:.6g}")
+    return arr / norms[:, None]
+
+
+def draw_directions(d: int, L: int, kind: str, seed):
+    """``(theta, groups)``: L unit directions and, per direction, the index of its
+    independent group (for the error estimate)."""
+    rng = np.random.default_rng(seed)
+    if kind == "random" or d == 1:
+        g = rng.standard_normal((L, d))
+        return g / np.linalg.norm(g, axis=1, keepdims=True), np.arange(L)
+    blocks = []
+    for _ in range(math.ceil(L / d)):
+        q, r = np.linalg.qr(rng.standard_normal((d, d)))
+        blocks.append((q * np.sign(np.diag(r))).T)   # Haar-distributed rotation
+    theta = np.concatenate(blocks)[:L]
+    return np.ascontiguousarray(theta), np.arange(L) // d
+
+
+def _costs(prob, theta):
+    """Per-direction W_p^p of the problem rescaled by ``scale`` (a power of two), and
+    the scale. The samples are not copied: the kernel projects on ``theta / s_in``,
+    which equals projecting ``x / s_in`` (both exact scalings by a power of two)."""
+    from ..kernels.sliced import sliced_costs
+
+    maxabs = max(np.abs(prob.x).max(), np.abs(prob.y).max())
+    s_in = pow2_scale(maxabs)
+    s_out = pow2_scale(2.0 * math.sqrt(prob.dim) * (maxabs / s_in))  # bounds |diff|
+    empty = np.empty(0)
+    wa = prob.wa if prob.wa is not None else empty
+    wb = prob.wb if prob.wb is not None else empty
+    ca = np.arange(1, prob.n + 1, dtype=np.float64) / prob.n
+    cb = np.arange(1, prob.m + 1, dtype=np.float64) / prob.m
+    costs = sliced_costs(prob.x, prob.y, np.ascontiguousarray(theta) / s_in, wa, wb,
+                         prob.wa is not None, prob.wb is not None, ca, cb, prob.p,
+                         1.0 / s_out)
+    return costs, s_in * s_out
+
+
+def _interval(costs, groups, p, confidence, scale):
+    """Normal-theory interval for (mean of costs) ** (1/p) over independent groups."""
+    from scipy.stats import norm
+
+    ids = np.unique(groups)
+    if ids.shape[0] < 2:
+        return None, None
+    means = np.array([costs[groups == g].mean() for g in ids])
+    sizes = np.array([(groups == g).sum() for g in ids], dtype=float)
+    m = float(costs.mean())
+    var = float(((sizes * (means - m)) ** 2).sum()) / (sizes.sum() ** 2) * \
+        ids.shape[0] / (ids.shape[0] - 1)
+    se = math.sqrt(max(var, 0.0))
+    z = float(norm.ppf(0.5 + confidence / 2))
+    lo, hi = max(m - z * se, 0.0), m + z * se
+    se_value = se / (p * m ** (1 - 1 / p)) if m > 0 else 0.0
+    return (scale * lo ** (1 / p), scale * hi ** (1 / p)), scale * se_value
+
+
+def _torch_value(prob, theta, scale):
+    """Differentiable SW_p: the sorting found per direction, the value in torch."""
+    import torch
+
+    th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
+    px = (prob.xt / scale) @ th.T
+    py = (prob.yt / scale) @ th.T
+    if prob.wat is None and prob.wbt is None and prob.n == prob.m:
+        sx, _ = torch.sort(px, dim=0)
+        sy, _ = torch.sort(py, dim=0)
+        cost = ((sx - sy).abs() ** prob.p).mean()
+    else:
+        from .oned import torch_monotone_cost
+
+        cost = torch.stack([torch_monotone_cost(prob, px[:, l], py[:, l])
+                            for l in range(theta.shape[0])]).mean()
+    return scale * safe_root(cost, prob.p), cost * scaled_pow(scale, prob.p)
