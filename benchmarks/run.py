@@ -57,6 +57,19 @@ def bench_sinkhorn(quick: bool) -> dict:
     return out
 
 
+def bench_sliced(quick: bool) -> dict:
+    from . import sliced_bench as sb
+
+    print("[bench] sliced ...", file=sys.stderr, flush=True)
+    if quick:
+        return {"sliced": sb.bench_sliced(20_000, 10, 100, reps=2, pot_reps=1),
+                "max_sliced": sb.bench_max_sliced(500, 10, reps=1),
+                "memory": sb.bench_memory(10 ** 6, 3, 20)}
+    return {"sliced": sb.bench_sliced(10 ** 5, 10, 200, reps=5, pot_reps=2),
+            "max_sliced": sb.bench_max_sliced(2000, 10, reps=3),
+            "memory": sb.bench_memory(10 ** 7, 3, 100)}
+
+
 def _peer(name: str):
     """Import a peer library, or None if it is not installed."""
     try:
@@ -233,6 +246,10 @@ def report(results: dict) -> str:
         from .sinkhorn_bench import report as sinkhorn_report
 
         lines += sinkhorn_report(results["sinkhorn"])
+    if results.get("sliced"):
+        from .sliced_bench import report as sliced_report
+
+        lines += sliced_report(results["sliced"])
     cold = results.get("cold")
     if cold:
         lines += ["## Cold start (fresh process)", "",
@@ -265,11 +282,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"[bench] {label} ...", file=sys.stderr, flush=True)
         cases += step()
     sink = bench_sinkhorn(args.quick)
+    sliced = bench_sliced(args.quick)
     print("[bench] cold start ...", file=sys.stderr, flush=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"),
                "command": "python -m benchmarks " + " ".join(argv if argv is not None
                                                              else sys.argv[1:]),
-               "machine": machine(), "cases": cases, "sinkhorn": sink,
+               "machine": machine(), "cases": cases, "sinkhorn": sink, "sliced": sliced,
                "cold": bench_cold()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
