@@ -160,3 +160,10 @@ def test_streaming_memory_is_per_direction(rng):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.5 * peaks[0] + 2 ** 20
+
+
+@pytest.mark.parametrize("method", ["sliced", "max-sliced"])
+def test_metric_other_than_default_rejected(method):
+    with pytest.raises(ValueError, match=rf"method='{method}' compares 1-D projections .* "
+                                         r"got metric='cityblock'"):
+        emdkit.distance([[0.0, 1.0]], [[1.0, 0.0]], method, metric="cityblock")

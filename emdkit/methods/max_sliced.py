@@ -10,7 +10,7 @@ import numpy as np
 from .._validation import check_positive
 from ..costs import safe_root, scaled_pow
 from ..result import Result
-from .sliced import _costs, draw_directions
+from .sliced import _costs, check_line_metric, draw_directions
 
 _STARTS = 4
 
@@ -43,9 +43,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     n_projections = check_positive("n_projections", n_projections, integer=True)
     max_iter = check_positive("max_iter", max_iter, integer=True)
     tol = check_positive("tol", tol)
-    if callable(prob.metric):
-        raise ValueError("method='max-sliced' projects on lines and takes no callable "
-                         "metric")
+    check_line_metric(prob.metric, "max-sliced")
     start = time.perf_counter()
     theta0, _ = draw_directions(prob.dim, n_projections, "random", seed)
     costs, scale = _costs(prob, theta0)

@@ -53,9 +53,7 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
     if directions not in DIRECTIONS:
         raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
                          f"got {directions!r}")
-    if callable(prob.metric):
-        raise ValueError("method='sliced' projects on lines, where every metric is "
-                         "|x - y|; it takes no callable metric")
+    check_line_metric(prob.metric, "sliced")
     start = time.perf_counter()
     if projections is not None:
         theta = check_projections(projections, prob.dim)
@@ -79,6 +77,16 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
         result.value, result.cost = _torch_value(prob, theta, scale)
     result.time = time.perf_counter() - start
     return result
+
+
+def check_line_metric(metric, method: str) -> None:
+    """Projections are compared by |x - y| on the line: only the default metric means
+    anything, and silently ignoring another would be a surprise."""
+    if callable(metric) or metric != "euclidean":
+        name = "a callable" if callable(metric) else repr(metric)
+        raise ValueError(f"method={method!r} compares 1-D projections by |x - y| and "
+                         f"takes no metric; got metric={name} (leave the default "
+                         f"'euclidean')")
 
 
 def check_projections(projections, d: int) -> np.ndarray:
