@@ -17,7 +17,7 @@ def methods() -> Dict[str, str]:
     --------
     >>> import emdkit
     >>> sorted(emdkit.methods())
-    ['1d', 'auto', 'exact', 'max-sliced', 'sinkhorn', 'sliced']
+    ['1d', 'auto', 'critic', 'exact', 'max-sliced', 'sinkhorn', 'sliced']
     """
     out = {name: spec.summary for name, spec in REGISTRY.items()}
     out["auto"] = AUTO_SUMMARY

@@ -11,6 +11,7 @@ from typing import Callable, Dict, NamedTuple, Tuple
 
 from .exact import exact
 from .oned import oned
+from .critic import critic
 from .max_sliced import max_sliced
 from .sinkhorn import sinkhorn
 from .sliced import sliced
@@ -38,6 +39,8 @@ REGISTRY: Dict[str, MethodSpec] = {
                                  "O(L (n+m)) memory-bounded); with a confidence interval"),
     "max-sliced": MethodSpec(max_sliced, "largest 1-D W_p over directions, the direction "
                                          "optimised by gradient ascent on the sphere"),
+    "critic": MethodSpec(critic, "W_1 by a trained 1-Lipschitz critic (the WGAN dual, "
+                                 "torch), on held-out samples with a bootstrap interval"),
 }
 
 AUTO_SUMMARY = ("picks a method from the input: '1d' for 1-D samples with a named "

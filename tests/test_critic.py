@@ -1,0 +1,95 @@
+"""method="critic" and emdkit.wgan: the WGAN dual as a W_1 estimate."""
+
+import numpy as np
+import pytest
+
+import emdkit
+
+torch = pytest.importorskip("torch", reason="the critic is a torch network")
+from emdkit import wgan  # noqa: E402
+
+
+def test_translation_recovered(rng):
+    # For a translation by t the optimal critic is linear, f(x) = -t.x / |t|, which a
+    # GroupSort network reaches in a few hundred steps: the held-out estimate is
+    # within its bootstrap interval's width (about 5%) of |t| = 3.
+    x = rng.normal(size=(500, 2))
+    y = rng.normal(size=(500, 2)) + np.array([3.0, 0.0])
+    r = emdkit.solve(x, y, "critic", steps=300, seed=0)
+    assert r.value == pytest.approx(3.0, rel=0.05)
+    lo, hi = r.ci
+    assert lo < r.value < hi and hi - lo < 0.5
+    assert r.info["max_grad_norm"] <= 1.0 + 1e-4
+    assert r.info["curve"][-1][0] == 299
+
+
+def test_groupsort_critic_is_one_lipschitz():
+    # 1-Lipschitz by construction, whatever the weights: gradient norms <= 1 (up to
+    # the Björck iterations' precision) at random weights and random points.
+    for seed in range(3):
+        f = wgan.make_critic(5, width=32, depth=3, lipschitz="groupsort", seed=seed)
+        with torch.no_grad():
+            for p in f.parameters():
+                p.mul_(10.0)                 # wild weights: still 1-Lipschitz
+        x = torch.randn(2000, 5, requires_grad=True)
+        (g,) = torch.autograd.grad(f(x).sum(), x)
+        assert g.norm(dim=1).max().item() <= 1.0 + 1e-4
+
+
+def test_critic_loss_generator_loss_formulas():
+    f = wgan.make_critic(3, lipschitz="gp", seed=1)
+    real, fake = torch.randn(32, 3), torch.randn(32, 3)
+    assert torch.equal(wgan.critic_loss(f, real, fake), f(fake).mean() - f(real).mean())
+    assert torch.equal(wgan.generator_loss(f, fake), -f(fake).mean())
+
+
+def test_gradient_penalty_zero_for_unit_slope_linear_critic():
+    u = torch.tensor([0.6, 0.8])
+
+    def f(x):
+        return x @ u
+
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    assert wgan.gradient_penalty(f, real, fake).item() == pytest.approx(0.0, abs=1e-12)
+    assert wgan.gradient_penalty(lambda x: 3 * f(x), real, fake, weight=1.0).item() == \
+        pytest.approx(4.0, rel=1e-6)     # (3 - 1)^2
+    with pytest.raises(ValueError, match="one shape"):
+        wgan.gradient_penalty(f, real, fake[:3])
+
+
+def test_clip_weights():
+    f = wgan.make_critic(2, lipschitz="clip", seed=0)
+    wgan.clip_weights(f, 0.01)
+    assert all(p.abs().max().item() <= 0.01 for p in f.parameters())
+
+
+def test_reproducible_and_numpy_torch_agree(rng):
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
+    a = emdkit.distance(x, y, "critic", steps=50, seed=3)
+    b = emdkit.distance(x, y, "critic", steps=50, seed=3)
+    assert a == b
+    t = emdkit.distance(torch.tensor(x, requires_grad=True), torch.tensor(y), "critic",
+                        steps=50, seed=3)
+    assert torch.is_tensor(t) and t.dtype == torch.float64
+    assert t.item() == pytest.approx(a, rel=1e-5)    # float32 network, float64 sums
+    t.backward()
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"p": 2}, ValueError, r"Kantorovich-Rubinstein duality, which holds for p = 1"),
+    ({"metric": "cityblock"}, ValueError, r"needs metric='euclidean'"),
+    ({"lipschitz": "weight-decay"}, ValueError, r"lipschitz must be one of 'groupsort'"),
+    ({"test_size": 1.0}, ValueError, r"test_size must be a positive finite number below 1"),
+    ({"steps": 0}, ValueError, r"steps must be a positive integer"),
+])
+def test_bad_options(kwargs, error, match):
+    x = np.zeros((10, 2))
+    with pytest.raises(error, match=match):
+        emdkit.distance(x, x + 1, "critic", **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["gp", "spectral", "clip"])
+def test_other_modes_run(rng, mode):
+    x, y = rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 2
+    r = emdkit.solve(x, y, "critic", lipschitz=mode, steps=30, seed=0)
+    assert np.isfinite(r.value) and r.info["lipschitz"] == mode
