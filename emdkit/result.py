@@ -83,6 +83,8 @@ class Result:
                  f"metric={metric!r}", f"converged={self.converged}"]
         if self.n_iter is not None:
             parts.append(f"n_iter={self.n_iter}")
+        if self.ci is not None:
+            parts.append(f"ci=({float(self.ci[0]):.6g}, {float(self.ci[1]):.6g})")
         if self.plan is not None:
             parts.append(f"plan=<{tuple(self.plan.shape)}>")
         parts.append(f"time={self.time:.3g}s")
