@@ -17,7 +17,7 @@ _DEFAULT_LR = {"groupsort": 1e-3, "gp": 1e-3, "spectral": 1e-3, "clip": 5e-5}
 
 def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 2,
            steps: int = 1000, batch_size: int = 256, lr: Optional[float] = None,
-           test_size: float = 0.3, seed: Optional[int] = 0, device=None,
+           folds: int = 2, test_size: float = 0.3, seed: Optional[int] = 0, device=None,
            progress: Optional[bool] = None, confidence: float = 0.95,
            n_bootstrap: int = 1000) -> Result:
     """W_1 by the Kantorovich–Rubinstein dual: train ``f`` to maximise
@@ -47,11 +47,19 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         factor well below 1).
     width, depth : int, default 32 and 2
         The critic MLP (as accurate as 64 x 3 on a 2-D pair of 2000 + 2000 points,
-        -2.0% against -1.7%, in a third of the time: 7.5 s).
+        -2.0% against -1.7% with one hold-out, in a third of the time).
     steps, batch_size, lr : training length, batch size and learning rate (Adam;
         RMSprop with lr 5e-5 for ``clip``, as in the original WGAN).
+    folds : int, default 2
+        K-fold cross-fitting: K critics, each trained on the other folds and
+        evaluated on its own, so every sample enters the estimate exactly once and
+        never through a critic that saw it (K times the training time). Measured on
+        2000 + 2000 points: a 1-D pair N(0,1) vs N(1,4) went from -12.8% (one 30%
+        hold-out, whose sample noise alone is +-12%) to -0.75% in 17 s, and a 2-D
+        pair from -2.0% to -0.6% in 13 s. ``folds=1``: one critic, ``test_size``
+        held out.
     test_size : float in (0, 1), default 0.3
-        Fraction of each sample held out for the estimate.
+        With ``folds=1``, the fraction of each sample held out.
     seed : int or None, default 0
         Seeds initialisation, the split and the batches (reproducible on the CPU).
     device : torch device, optional
@@ -83,9 +91,11 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     test_size = check_positive("test_size", test_size, below=1.0)
     confidence = check_positive("confidence", confidence, below=1.0)
     n_bootstrap = check_positive("n_bootstrap", n_bootstrap, integer=True)
-    if prob.n < 2 or prob.m < 2:
-        raise ValueError(f"method='critic' needs at least 2 samples on each side to hold "
-                         f"some out; got {prob.n} and {prob.m}")
+    folds = check_positive("folds", folds, integer=True)
+    need = max(2, folds)
+    if prob.n < need or prob.m < need:
+        raise ValueError(f"method='critic' needs at least {need} samples on each side to "
+                         f"hold some out (folds={folds}); got {prob.n} and {prob.m}")
     start = time.perf_counter()
     dev = torch.device(device) if device is not None else (
         prob.xt.device if prob.torch else torch.device("cpu"))
@@ -95,24 +105,82 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     pooled = np.concatenate([prob.x, prob.y])
     center = pooled.mean(0)
     unit = float(pooled.std()) or 1.0
-    ia_tr, ia_te = _split(prob.n, test_size, rng)
-    ib_tr, ib_te = _split(prob.m, test_size, rng)
     dtype = torch.float32
     xa = torch.as_tensor((prob.x - center) / unit, dtype=dtype, device=dev)
     xb = torch.as_tensor((prob.y - center) / unit, dtype=dtype, device=dev)
-    f = wgan.make_critic(prob.dim, width=width, depth=depth, lipschitz=lipschitz,
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = _bar(steps * len(splits := _splits(prob.n, prob.m, folds, test_size, rng)), show)
+    fits, fa_parts, fb_parts, curve, grad_max = [], [], [], None, 0.0
+    for (ia_tr, ia_te), (ib_tr, ib_te) in splits:
+        f, fold_curve = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth,
+                               steps, batch_size, lr, rng, seed, dev, bar)
+        curve = curve or [(k, v * unit) for k, v in fold_curve]
+        ta, tb = torch.as_tensor(ia_te, device=dev), torch.as_tensor(ib_te, device=dev)
+        with torch.no_grad():
+            fa_parts.append(f(xa[ta]).double().cpu().numpy())
+            fb_parts.append(f(xb[tb]).double().cpu().numpy())
+        grad_max = max(grad_max, _max_grad_norm(f, torch.cat([xa[ta], xb[tb]])))
+        fits.append((f, ia_te, ib_te))
+    if bar is not None:
+        bar.close()
+    ia_te = np.concatenate([fit[1] for fit in fits])
+    ib_te = np.concatenate([fit[2] for fit in fits])
+    fa, fb = np.concatenate(fa_parts), np.concatenate(fb_parts)
+    va, vb = _renorm(wa[ia_te]), _renorm(wb[ib_te])
+    value = unit * float(va @ fa - vb @ fb)
+    ci = _bootstrap(fa, fb, va, vb, rng, n_bootstrap, confidence, unit)
+    info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
+            "folds": folds, "n_test": (len(ia_te), len(ib_te)), "steps": steps,
+            "confidence": confidence, "critics": [fit[0] for fit in fits],
+            "standardisation": (center, unit)}
+    result = Result(value=value, method="critic", p=1.0, metric="euclidean",
+                    converged=True, n_iter=steps * len(fits), cost=value, ci=ci,
+                    info=info)
+    if prob.torch:
+        result.value = result.cost = _torch_value(prob, fits, center, unit, wa, wb,
+                                                  ia_te, ib_te)
+    result.time = time.perf_counter() - start
+    return result
+
+
+def _split(n, test_size, rng):
+    perm = rng.permutation(n)
+    n_test = min(n - 1, max(1, int(round(test_size * n))))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def _splits(n, m, folds, test_size, rng):
+    """[((a_train, a_test), (b_train, b_test))] per critic: one held-out split, or K
+    folds where each sample is held out exactly once."""
+    if folds == 1:
+        return [(_split(n, test_size, rng), _split(m, test_size, rng))]
+    out = []
+    fa = np.array_split(rng.permutation(n), folds)
+    fb = np.array_split(rng.permutation(m), folds)
+    for k in range(folds):
+        rest_a = np.sort(np.concatenate([fa[j] for j in range(folds) if j != k]))
+        rest_b = np.sort(np.concatenate([fb[j] for j in range(folds) if j != k]))
+        out.append(((rest_a, np.sort(fa[k])), (rest_b, np.sort(fb[k]))))
+    return out
+
+
+def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_size, lr,
+           rng, seed, dev, bar):
+    """One critic trained on the given rows; returns it and its training curve."""
+    import torch
+
+    from .. import wgan
+
+    f = wgan.make_critic(xa.shape[1], width=width, depth=depth, lipschitz=lipschitz,
                          seed=None if seed is None else int(rng.integers(2 ** 31))).to(dev)
     opt = (torch.optim.RMSprop(f.parameters(), lr=lr) if lipschitz == "clip" else
            torch.optim.Adam(f.parameters(), lr=lr, betas=(0.5, 0.9)))
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(rng.integers(2 ** 31)))
-    pa = _batch_probs(wa, ia_tr, dtype, dev)
-    pb = _batch_probs(wb, ib_tr, dtype, dev)
-    ta = torch.as_tensor(ia_tr, device=dev)
-    tb = torch.as_tensor(ib_tr, device=dev)
+    pa = _batch_probs(wa, ia_tr, xa.dtype, dev)
+    pb = _batch_probs(wb, ib_tr, xb.dtype, dev)
+    ta, tb = torch.as_tensor(ia_tr, device=dev), torch.as_tensor(ib_tr, device=dev)
     curve = []
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _bar(steps, show)
     for step in range(steps):
         ra = xa[ta[torch.multinomial(pa, batch_size, replacement=True, generator=gen)]]
         rb = xb[tb[torch.multinomial(pb, batch_size, replacement=True, generator=gen)]]
@@ -127,37 +195,11 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         if lipschitz == "clip":
             wgan.clip_weights(f, 0.01)
         if step % max(1, steps // 100) == 0 or step == steps - 1:
-            curve.append((step, objective * unit))
+            curve.append((step, objective))
         if bar is not None:
             bar.update(1)
-    if bar is not None:
-        bar.close()
     f.eval()
-    with torch.no_grad():
-        fa = f(xa[torch.as_tensor(ia_te, device=dev)]).double().cpu().numpy()
-        fb = f(xb[torch.as_tensor(ib_te, device=dev)]).double().cpu().numpy()
-    va, vb = _renorm(wa[ia_te]), _renorm(wb[ib_te])
-    value = unit * float(va @ fa - vb @ fb)
-    ci = _bootstrap(fa, fb, va, vb, rng, n_bootstrap, confidence, unit)
-    grad_max = _max_grad_norm(f, torch.cat([xa[torch.as_tensor(ia_te, device=dev)],
-                                            xb[torch.as_tensor(ib_te, device=dev)]]))
-    info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
-            "n_train": (len(ia_tr), len(ib_tr)), "n_test": (len(ia_te), len(ib_te)),
-            "steps": steps, "confidence": confidence, "critic": f,
-            "standardisation": (center, unit)}
-    result = Result(value=value, method="critic", p=1.0, metric="euclidean",
-                    converged=True, n_iter=steps, cost=value, ci=ci, info=info)
-    if prob.torch:
-        result.value = result.cost = _torch_value(prob, f, center, unit, ia_te, ib_te,
-                                                  va, vb)
-    result.time = time.perf_counter() - start
-    return result
-
-
-def _split(n, test_size, rng):
-    perm = rng.permutation(n)
-    n_test = min(n - 1, max(1, int(round(test_size * n))))
-    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+    return f, curve
 
 
 def _renorm(w):
@@ -200,17 +242,20 @@ def _bar(total, show):
     return tqdm(total=total, desc="emdkit critic", leave=False)
 
 
-def _torch_value(prob, f, center, unit, ia_te, ib_te, va, vb):
+def _torch_value(prob, fits, center, unit, wa, wb, ia_te, ib_te):
     """The held-out estimate as a tensor of the input's dtype and device,
-    differentiable in the held-out samples (the critic held fixed)."""
+    differentiable in the samples (each evaluated by the critic that did not see it,
+    the critics held fixed)."""
     import torch
 
     dev, dtype = prob.xt.device, prob.xt.dtype
     c = torch.as_tensor(center, dtype=dtype, device=dev)
-    net_dtype = next(f.parameters()).dtype
-
-    def side(t, idx, w):
-        z = ((t[torch.as_tensor(idx, device=dev)] - c) / unit).to(net_dtype)
-        return (f(z).to(dtype) * torch.as_tensor(w, dtype=dtype, device=dev)).sum()
-
-    return unit * (side(prob.xt, ia_te, va) - side(prob.yt, ib_te, vb))
+    sa, sb = wa[ia_te].sum(), wb[ib_te].sum()
+    total = 0.0
+    for f, ia, ib in fits:
+        net_dtype = next(f.parameters()).dtype
+        for t, idx, w, s, sign in ((prob.xt, ia, wa, sa, 1.0), (prob.yt, ib, wb, sb, -1.0)):
+            z = ((t[torch.as_tensor(idx, device=dev)] - c) / unit).to(net_dtype)
+            weights = torch.as_tensor(w[idx] / s, dtype=dtype, device=dev)
+            total = total + sign * (f(z).to(dtype) * weights).sum()
+    return unit * total
