@@ -70,6 +70,15 @@ def bench_sliced(quick: bool) -> dict:
             "memory": sb.bench_memory(10 ** 7, 3, 100)}
 
 
+def bench_critic_modes(quick: bool) -> list:
+    if _peer("torch") is None:
+        return []
+    from .critic_bench import bench_critic
+
+    print("[bench] critic ...", file=sys.stderr, flush=True)
+    return bench_critic((2,), 300, 100) if quick else bench_critic((2, 10, 50), 2000, 1000)
+
+
 def _peer(name: str):
     """Import a peer library, or None if it is not installed."""
     try:
@@ -250,6 +259,10 @@ def report(results: dict) -> str:
         from .sliced_bench import report as sliced_report
 
         lines += sliced_report(results["sliced"])
+    if results.get("critic"):
+        from .critic_bench import report as critic_report
+
+        lines += critic_report(results["critic"])
     cold = results.get("cold")
     if cold:
         lines += ["## Cold start (fresh process)", "",
@@ -283,11 +296,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         cases += step()
     sink = bench_sinkhorn(args.quick)
     sliced = bench_sliced(args.quick)
+    critic = bench_critic_modes(args.quick)
     print("[bench] cold start ...", file=sys.stderr, flush=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"),
                "command": "python -m benchmarks " + " ".join(argv if argv is not None
                                                              else sys.argv[1:]),
                "machine": machine(), "cases": cases, "sinkhorn": sink, "sliced": sliced,
+               "critic": critic,
                "cold": bench_cold()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
