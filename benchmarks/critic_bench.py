@@ -63,3 +63,63 @@ def report(rows: List[dict]) -> List[str]:
                      f"{r['max_grad_norm']:.3f} | {r['seconds']:.1f} |")
     lines.append("")
     return lines
+
+
+def bench_default_checks() -> List[dict]:
+    """Issue 5's checks at default settings: a 2-D pair (N(0, I) against a translated,
+    scaled copy) and a 1-D pair, 2000 + 2000 points, against the exact value on the
+    same samples."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2))
+    y = rng.normal(size=(2000, 2)) * 1.5 + np.array([2.0, 1.0])
+    x1, y1 = rng.normal(size=2000), rng.normal(size=2000) * 2 + 1
+    rows = []
+    for label, a, b, ref_method in (("2-D: N(0, I) vs 1.5 N(0, I) + (2, 1)", x, y, "exact"),
+                                    ("1-D: N(0, 1) vs N(1, 4)", x1, y1, "1d")):
+        ref = emdkit.distance(a, b, ref_method)
+        for mode in ("groupsort", "gp"):      # the default, and its closest rival
+            t0 = time.perf_counter()
+            r = emdkit.solve(a, b, "critic", lipschitz=mode)
+            rows.append({"pair": label, "mode": mode, "reference": ref,
+                         "reference_method": ref_method, "value": r.value,
+                         "rel_err": r.value / ref - 1.0, "ci": r.ci,
+                         "max_grad_norm": r.info["max_grad_norm"],
+                         "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def report_default_checks(rows: List[dict]) -> List[str]:
+    lines = ["## Critic at default settings (and with the gradient penalty), "
+             "2000 + 2000 points", "",
+             "| pair | reference (method) | lipschitz | critic | error | 95% interval | "
+             "max grad norm | seconds |", "|---|---:|---|---:|---:|---|---:|---:|"]
+    for r in rows:
+        lo, hi = r["ci"]
+        lines.append(f"| {r['pair']} | {r['reference']:.4f} ({r['reference_method']}) | "
+                     f"{r['mode']} | {r['value']:.4f} | {r['rel_err']:+.2%} | [{lo:.3f}, {hi:.3f}] | "
+                     f"{r['max_grad_norm']:.3f} | {r['seconds']:.1f} |")
+    return lines + [""]
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description="The critic's accuracy checks (issue 5).")
+    ap.add_argument("--out", default="bench-out")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    checks = bench_default_checks()
+    modes = bench_critic((2,), 300, 100) if args.quick else \
+        bench_critic((2, 10, 50), 2000, 1000)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(["# emdkit critic checks", "",
+                      f"Measured {time.strftime('%Y-%m-%d %H:%M')} with "
+                      f"`python -m benchmarks.critic_bench --out {args.out}`.", ""]
+                     + report_default_checks(checks) + report(modes))
+    (out / "critic_report.md").write_text(text)
+    (out / "critic_results.json").write_text(json.dumps({"default_checks": checks,
+                                                         "modes": modes}, indent=2))
+    print(text)
