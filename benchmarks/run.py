@@ -1,13 +1,17 @@
-"""Time emdkit and its peers (POT, SciPy, plain numpy) on the same inputs, in one process.
+"""The benchmark suite: emdkit beside its peers, and when the methods agree.
 
-    python -m benchmarks --out bench-out            # full sizes (a few minutes)
-    python -m benchmarks --quick --out bench-out    # small sizes, for a smoke test
+    emdkit bench --quick --out bench-out   # (= python -m benchmarks) under 5 minutes
+    emdkit bench --out bench-out           # the full run (about an hour on 2 cores)
 
-Every case runs each contender once per round, in rotating order, for several rounds;
-the report gives medians, the ratio of each peer's median to emdkit's, and the
-relative difference of the values. numba compilation is measured apart from steady
-state, and the cold first call (import + cached kernels) in a fresh process.
-Writes ``results.json`` and ``report.md`` to ``--out``.
+Speed: every case runs each contender (POT, SciPy, GeomLoss when installed) once per
+round, in rotating order, for several rounds; the report gives medians, the ratio of
+each peer's median to emdkit's, and the relative difference of the values; a scaling
+sweep gives time and peak memory against n with the log-log slope; numba compilation
+and the cold first call are measured apart. Agreement: every method against the
+population truth of ``emdkit.datasets`` families, exact on the samples and the WGAN
+critic over a grid of dimensions and sample sizes. Training: the WGAN example's critic
+estimate against the exact W_1. Writes ``report.md``, ``results.json`` and PNG plots to
+``--out``. A missing peer is reported as missing.
 """
 
 from __future__ import annotations
@@ -68,15 +72,6 @@ def bench_sliced(quick: bool) -> dict:
     return {"sliced": sb.bench_sliced(10 ** 5, 10, 200, reps=5, pot_reps=2),
             "max_sliced": sb.bench_max_sliced(2000, 10, reps=3),
             "memory": sb.bench_memory(10 ** 7, 3, 100)}
-
-
-def bench_critic_modes(quick: bool) -> list:
-    if _peer("torch") is None:
-        return []
-    from .critic_bench import bench_critic
-
-    print("[bench] critic ...", file=sys.stderr, flush=True)
-    return bench_critic((2,), 300, 100) if quick else bench_critic((2, 10, 50), 2000, 1000)
 
 
 def _peer(name: str):
@@ -234,11 +229,18 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def report(results: dict) -> str:
+def report(results: dict, figures=()) -> str:
+    from . import agreement, scaling
+
+    peers = results.get("peers", {})
     lines = ["# emdkit benchmark", "",
-             f"Measured {results['date']} with `{results['command']}`.", "",
+             f"Measured {results['date']} with `{results['command']}`"
+             + (f" in {results['total_seconds'] / 60:.0f} minutes"
+                if "total_seconds" in results else "") + ".", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()),
-             "", "Times are medians over interleaved rounds; *ratio* is the contender's "
+             "", "Peers: " + ", ".join(f"{k} {v}" for k, v in peers.items()), "",
+             "Figures: " + ", ".join(f"`{f}`" for f in figures), "",
+             "# Speed", "", "Times are medians over interleaved rounds; *ratio* is the contender's "
              "median over emdkit's (above 1: emdkit is faster); *value diff* is the "
              "relative difference from emdkit's value (all values are W_p, rooted).", ""]
     for case in results["cases"]:
@@ -263,6 +265,8 @@ def report(results: dict) -> str:
         from .critic_bench import report as critic_report
 
         lines += critic_report(results["critic"])
+    if results.get("scaling"):
+        lines += scaling.report(results["scaling"])
     cold = results.get("cold")
     if cold:
         lines += ["## Cold start (fresh process)", "",
@@ -276,38 +280,131 @@ def report(results: dict) -> str:
                          f"{c['first_exact_s']:.3f} s | {c['first_weighted_1d_s']:.3f} s | "
                          f"{c['first_radix_1d_s']:.3f} s |")
         lines += ["", f"Note: {cold['note']}.", ""]
+    if results.get("agreement"):
+        lines += ["# Agreement", ""] + agreement.report(results["agreement"])
+    if "training" in results:
+        lines += training_report(results["training"])
     return "\n".join(lines)
 
 
+_WGAN = Path(__file__).resolve().parent.parent / "docs" / "examples" / "wgan_ring.py"
+
+
+def bench_training(quick: bool, out: Path) -> Optional[dict]:
+    """The WGAN example (critic estimate against exact W_1 over training), run in a
+    fresh process into ``out / "training"``."""
+    if _peer("torch") is None or _peer("matplotlib") is None:
+        return {"skipped": "needs torch and matplotlib"}
+    if not _WGAN.exists():
+        return {"skipped": f"{_WGAN} not found (run from a source checkout)"}
+    args = ["--steps", "60", "--every", "20"] if quick else []
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, str(_WGAN), "--out", str(out / "training")] + args,
+                   check=True, capture_output=True, text=True)
+    curves = json.loads((out / "training" / "curves.json").read_text())
+    return {"seconds": time.perf_counter() - t0, "curves": curves,
+            "plot": "training/wgan_ring.png",
+            "command": f"python docs/examples/wgan_ring.py {' '.join(args)}".strip()}
+
+
+def training_report(tr: Optional[dict]) -> List[str]:
+    lines = ["## Training trace: the WGAN critic's estimate against the exact W_1", ""]
+    if not tr or "skipped" in (tr or {}):
+        return lines + [f"Skipped: {(tr or {}).get('skipped', 'not run')}.", ""]
+    lines += [f"`{tr['command']}` ({tr['seconds']:.0f} s): a WGAN-GP on a ring of 8 "
+              "Gaussians; every few generator steps, 1000 real and 1000 generated points "
+              "are measured by the critic (E f(real) - E f(fake)) and by emdkit. Plot: "
+              f"`{tr['plot']}`.", "",
+              "| step | critic estimate | exact W_1 | critic / exact - 1 | Sinkhorn | sliced |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for r in tr["curves"]:
+        lines.append(f"| {r['step']} | {r['critic_estimate']:.3f} | {r['exact']:.3f} | "
+                     f"{r['critic_estimate'] / r['exact'] - 1:+.1%} | {r['sinkhorn']:.3f} | "
+                     f"{r['sliced']:.3f} |")
+    return lines + [""]
+
+
+class _Progress:
+    """One progress bar over the whole run (tqdm when installed, else lines)."""
+
+    def __init__(self, total: int):
+        try:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=sys.stderr, unit="step",
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        except ImportError:
+            self.bar = None
+        self.total, self.done = total, 0
+
+    def step(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(label[:48])
+            if self.done:
+                self.bar.update(1)
+        else:
+            print(f"[bench] ({self.done + 1}/{self.total}) {label}", file=sys.stderr,
+                  flush=True)
+        self.done += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.close()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    from . import agreement, plots, scaling
+
+    ap = argparse.ArgumentParser(prog="emdkit bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes and grid (under 5 minutes on 2 cores)")
     ap.add_argument("--out", default="bench-out", help="directory for the report")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per case")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per speed case")
     args = ap.parse_args(argv)
-    n1d, nexact = (10 ** 5, 500) if args.quick else (10 ** 6, 2000)
-    rounds = args.rounds or (3 if args.quick else 9)
-    cases = []
-    steps = [("1d unweighted", lambda: bench_1d(n1d, rounds, weighted=False)),
-             ("1d weighted", lambda: bench_1d(n1d, rounds, weighted=True)),
-             ("exact", lambda: bench_exact(nexact, 2, rounds + 6))]
-    for label, step in steps:
-        print(f"[bench] {label} ...", file=sys.stderr, flush=True)
-        cases += step()
-    sink = bench_sinkhorn(args.quick)
-    sliced = bench_sliced(args.quick)
-    critic = bench_critic_modes(args.quick)
-    print("[bench] cold start ...", file=sys.stderr, flush=True)
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"),
-               "command": "python -m benchmarks " + " ".join(argv if argv is not None
-                                                             else sys.argv[1:]),
-               "machine": machine(), "cases": cases, "sinkhorn": sink, "sliced": sliced,
-               "critic": critic,
-               "cold": bench_cold()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    quick = args.quick
+    n1d, nexact = (10 ** 5, 500) if quick else (10 ** 6, 2000)
+    rounds = args.rounds or (3 if quick else 9)
+    torch_ok = _peer("torch") is not None
+    grid = agreement.QUICK if quick else agreement.FULL
+    n_cells = len(agreement.FAMILIES) * len(grid["dims"]) * len(grid["sizes"])
+    sc = scaling.QUICK if quick else scaling.FULL
+    n_scaling = sum(len(v) for k, v in sc.items() if torch_ok or k != "critic")
+    bar = _Progress(6 + n_scaling + n_cells)
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
+                     "command": "emdkit bench " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:]),
+                     "machine": machine(), "cases": []}
+    results["peers"] = {name: (getattr(_peer(mod), "__version__", "installed")
+                               if _peer(mod) is not None else "missing")
+                        for name, mod in (("POT", "ot"), ("SciPy", "scipy"),
+                                          ("GeomLoss", "geomloss"), ("torch", "torch"))}
+    t_start = time.perf_counter()
+    bar.step("1d")
+    results["cases"] += bench_1d(n1d, rounds, weighted=False) + \
+        bench_1d(n1d, rounds, weighted=True)
+    bar.step("exact")
+    results["cases"] += bench_exact(nexact, 2, rounds + 6)
+    bar.step("sinkhorn")
+    results["sinkhorn"] = bench_sinkhorn(quick)
+    bar.step("sliced")
+    results["sliced"] = bench_sliced(quick)
+    results["scaling"] = scaling.run(quick, progress=lambda label, k, t: bar.step(label),
+                                     torch_ok=torch_ok)
+    results["agreement"] = agreement.run(quick, progress=lambda label, k, t: bar.step(label),
+                                         torch_ok=torch_ok)
+    bar.step("training trace")
+    results["training"] = bench_training(quick, out)
+    bar.step("cold start")
+    results["cold"] = bench_cold()
+    bar.close()
+    results["total_seconds"] = time.perf_counter() - t_start
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain))
-    text = report(results)
+    figures = plots.all_plots(results, out)
+    text = report(results, [p.relative_to(out).as_posix() for p in figures])
     (out / "report.md").write_text(text)
-    print(text)
+    print(f"wrote {out / 'report.md'}, {out / 'results.json'} and "
+          f"{', '.join(p.name for p in figures)} in {results['total_seconds']:.0f} s")
     return 0

@@ -1,7 +1,8 @@
 """The ``emdkit`` command.
 
 ``emdkit distance A B`` prints W_p between the samples in two files (.npy, .csv, .txt);
-``emdkit methods`` lists the methods; ``emdkit example`` runs a built-in example.
+``emdkit methods`` lists the methods; ``emdkit example`` runs a built-in example;
+``emdkit bench [--quick] [--out DIR]`` runs the benchmark suite (from a source checkout).
 Malformed input is a one-line error and exit status 2.
 """
 
@@ -74,7 +75,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the full result, not only the value")
     sub.add_parser("methods", help="list the methods")
     sub.add_parser("example", help="run a built-in example and compare with the truth")
+    sub.add_parser("bench", add_help=False,
+                   help="the benchmark suite: emdkit bench [--quick] [--out DIR]")
     return parser
+
+
+def _bench(argv: List[str]) -> int:
+    """Run ``benchmarks/`` of the source checkout this emdkit is installed from."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "run.py").exists():
+        print("emdkit: error: the benchmark suite ships with the source repository, not "
+              f"the installed package (no benchmarks/ next to {root / 'emdkit'}); clone "
+              "the repository and install it with pip install -e .", file=sys.stderr)
+        return EXIT_FAILURE
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks.run import main as bench_main
+
+    return bench_main(argv)
 
 
 def _distance(args) -> int:
@@ -143,6 +163,9 @@ def _lean_peer_imports() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
     args = _parser().parse_args(argv)
     if "ot" not in sys.modules:
         _lean_peer_imports()

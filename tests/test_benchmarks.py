@@ -32,3 +32,65 @@ def test_time_case_rotates_and_counts():
                          "b": lambda: calls.append("b") or 2.0}, rounds=3)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
     assert res["a"]["rounds"] == 3 and res["b"]["value"] == pytest.approx(2.0)
+
+
+def test_agreement_cell_and_report():
+    # one tiny cell of the agreement study: every method runs, errors are relative to
+    # the truth (translation by 1: truth 1), and the report renders
+    from benchmarks import agreement
+
+    pytest.importorskip("torch", reason="the critic needs torch")
+    cell = agreement.measure_cell("translation", 2, 60, critic_steps=20, modes=("groupsort",))
+    res = cell["results"]
+    assert cell["truth"] == 1.0
+    assert set(res) == {"exact", "sinkhorn", "sliced", "max-sliced", "critic-groupsort",
+                        "sliced / c_d"}
+    for r in res.values():
+        assert r["err_vs_truth"] == pytest.approx(r["value"] - 1.0)
+        assert r["err_vs_exact"] == pytest.approx(r["value"] / res["exact"]["value"] - 1)
+    assert res["sliced / c_d"]["value"] == pytest.approx(
+        res["sliced"]["value"] / agreement.c_d(2))
+    assert agreement.c_d(2) == pytest.approx(2 / 3.141592653589793)   # 0.637
+    study = {"grid": {"families": ["translation"], "dims": [2], "sizes": [60],
+                      "critic_steps": 20, "modes": ["groupsort"]}, "cells": [cell]}
+    text = "\n".join(agreement.report(study))
+    assert "### translation" in text and "critic-groupsort" in text
+    assert any("Sinkhorn (default epsilon) is within" in f for f in agreement.findings(study))
+
+
+def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
+    # the suite end to end on toy sizes: report, JSON and the plots are written
+    pytest.importorskip("matplotlib", reason="the plots need matplotlib")
+    from benchmarks import agreement, scaling
+
+    monkeypatch.setattr(agreement, "QUICK", dict(dims=(1, 3), sizes=(40, 60), critic_steps=10))
+    monkeypatch.setattr(agreement, "MODES", ("groupsort", "gp"))
+    monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
+                                           "sinkhorn": [30, 60], "sliced": [200, 400],
+                                           "critic": [30, 60]})
+    monkeypatch.setattr(run, "bench_sinkhorn", lambda quick: {})
+    monkeypatch.setattr(run, "bench_sliced", lambda quick: {})
+    monkeypatch.setattr(run, "bench_cold", lambda: None)
+    monkeypatch.setattr(run, "bench_training", lambda quick, out: {"skipped": "test"})
+    monkeypatch.setattr(run, "bench_1d", lambda n, rounds, weighted: [])
+    monkeypatch.setattr(run, "bench_exact", lambda n, d, rounds: [])
+    assert run.main(["--quick", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["agreement"]["cells"]) == 3 * 2 * 2
+    assert set(results["scaling"]) >= {"1d", "exact", "sinkhorn", "sliced"}
+    for method in results["scaling"].values():
+        assert all(r["seconds"]["emdkit"] > 0 for r in method["rows"])
+    for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png"):
+        assert (tmp_path / png).stat().st_size > 5000, png
+    text = (tmp_path / "report.md").read_text()
+    for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace"):
+        assert heading in text
+
+
+def test_bench_command_is_wired(monkeypatch, tmp_path):
+    from emdkit import cli
+
+    seen = []
+    monkeypatch.setattr(run, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
+    assert seen == [["--quick", "--out", str(tmp_path)]]
