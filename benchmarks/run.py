@@ -43,18 +43,12 @@ def _plain(obj):
 def bench_sinkhorn(quick: bool) -> dict:
     from . import sinkhorn_bench as sb
 
-    def say(label):
-        print(f"[bench] sinkhorn: {label} ...", file=sys.stderr, flush=True)
-
     out: dict = {}
     if _peer("ot") is not None:
-        say("beside POT")
         out["pot"] = (sb.bench_vs_pot(300, [0.05], reps=2, slow_reps={}) if quick else
                       sb.bench_vs_pot(1000, [0.05, 0.01], reps=3, slow_reps={0.01: 1}))
-    say("beside GeomLoss")
     out["geomloss"] = sb.bench_vs_geomloss(500 if quick else 4000, 0.05,
                                            reps=1 if quick else 2)
-    say("peak memory")
     runs = [(2000, 2, "dense", 10_000), (3000, 3, "online", 3)] if quick else \
         [(4000, 2, "dense", 10_000), (50_000, 3, "online", 2)]
     out["memory"] = [sb.bench_memory(*r) for r in runs]
@@ -64,7 +58,6 @@ def bench_sinkhorn(quick: bool) -> dict:
 def bench_sliced(quick: bool) -> dict:
     from . import sliced_bench as sb
 
-    print("[bench] sliced ...", file=sys.stderr, flush=True)
     if quick:
         return {"sliced": sb.bench_sliced(20_000, 10, 100, reps=2, pot_reps=1),
                 "max_sliced": sb.bench_max_sliced(500, 10, reps=1),

@@ -7,9 +7,23 @@
 Importing emdkit imports numpy only; numba, POT, SciPy and torch load when first used.
 """
 
+from ._compare import Comparison, compare
 from .api import distance, methods, solve
 from .costs import ProblemTooLargeError
 from .result import Result
 
-__all__ = ["distance", "solve", "methods", "Result", "ProblemTooLargeError"]
+__all__ = ["distance", "solve", "methods", "compare", "Comparison", "Result",
+           "ProblemTooLargeError", "datasets", "plot", "wgan"]
+
+_SUBMODULES = ("datasets", "plot", "wgan")
+
+
+def __getattr__(name):
+    """``emdkit.datasets``, ``emdkit.plot`` and ``emdkit.wgan`` load on first use
+    (``plot`` needs matplotlib, ``wgan`` torch)."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'emdkit' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -84,17 +84,21 @@ def _by_rows(fn, n):
     return run_all([lambda c=c: fn(*c) for c in chunks], parallel=len(chunks) > 1)
 
 
+def _kernel_rows(C, f, g, eps, out, i0, i1):
+    """Rows i0:i1 of ``exp((f + g - C) / eps)`` into ``out``; returns that view."""
+    o = out[i0:i1]
+    np.add(f[i0:i1, None], g[None, :], out=o)
+    o -= C[i0:i1]
+    o *= 1.0 / eps
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(o, out=o)
+    return o
+
+
 def _kernel(C, f, g, eps, out):
     """``exp((f + g - C) / eps)``; entries may underflow to 0 or overflow to inf,
     which the callers detect (no numpy warning: it is expected and handled)."""
-    def rows(i0, i1):
-        o = out[i0:i1]
-        np.add(f[i0:i1, None], g[None, :], out=o)
-        o -= C[i0:i1]
-        o *= 1.0 / eps
-        with np.errstate(over="ignore", under="ignore"):
-            np.exp(o, out=o)
-    _by_rows(rows, C.shape[0])
+    _by_rows(lambda i0, i1: _kernel_rows(C, f, g, eps, out, i0, i1), C.shape[0])
     return out
 
 
@@ -252,12 +256,7 @@ def _newton_step(P, a, b, eps):
 def _plan_error(C, f, g, a, b, eps, out):
     """The plan of (f, g) into ``out`` and its L1 marginal error."""
     def rows(i0, i1):
-        o = out[i0:i1]
-        np.add(f[i0:i1, None], g[None, :], out=o)
-        o -= C[i0:i1]
-        o *= 1.0 / eps
-        with np.errstate(over="ignore", under="ignore"):
-            np.exp(o, out=o)
+        o = _kernel_rows(C, f, g, eps, out, i0, i1)
         o *= a[i0:i1, None]
         o *= b[None, :]
         return o.sum(1), o.sum(0)

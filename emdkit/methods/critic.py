@@ -37,8 +37,8 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     - It estimates W_1 between the *distributions* the samples come from, as seen
       through a smooth critic, not the exact W_1 between the two finite samples.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     lipschitz : {"groupsort", "gp", "spectral", "clip"}, default "groupsort"
         How the constraint is enforced: GroupSort activations with orthonormalised
         weights (1-Lipschitz by construction), a gradient penalty (lambda = 10,
@@ -74,6 +74,8 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         A tqdm progress bar; default on only in an interactive terminal.
     confidence, n_bootstrap : the bootstrap interval's level and resamples.
 
+    Notes
+    -----
     Needs p = 1 and the Euclidean metric: the duality behind the critic is for W_1.
     """
     import torch

@@ -26,8 +26,8 @@ def exact(prob, *, max_iter: int = 1_000_000,
     solve, so the answer does not depend on the units of the data (POT alone returns
     wrong plans when all costs are below about 1e-10).
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     max_iter : int, default 1_000_000
         Iteration limit of the network simplex. Reaching it gives
         ``converged=False`` and a ``RuntimeWarning``.
@@ -36,6 +36,8 @@ def exact(prob, *, max_iter: int = 1_000_000,
         A larger problem raises :class:`emdkit.ProblemTooLargeError` before anything
         is allocated.
 
+    Notes
+    -----
     Cost: O(n m) memory, roughly O(n^2 m) to O(n^3) time in practice.
     """
     import ot

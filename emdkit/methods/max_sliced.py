@@ -26,8 +26,8 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     optimum is t / |t|). ``Result.info["direction"]`` is the optimal direction.
     max-sliced <= W_p, and unlike the sliced distance it does not shrink with d.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     n_projections : int, default 100
         Random directions scored to choose the starting points.
     seed : int or Generator, optional

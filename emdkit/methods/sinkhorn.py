@@ -42,8 +42,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     removes the first-order bias: for p = 2 it equals ``|t| ** 2`` for a translation
     by ``t``, for every epsilon.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     epsilon : float, optional
         Regularisation, absolute, in the units of the ground cost ``metric ** p``.
         Default ``1e-3 *`` the mean cost of the independent coupling
@@ -69,6 +69,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, tol: float = 1e-6,
     memory_limit : float, optional
         Bytes the dense backend may use.
 
+    Notes
+    -----
     Cost: dense O(n m) memory and O(n m) time per iteration (two BLAS matrix-vector
     products); online O((n + m) * block) memory and O(n m d) time per iteration.
     """

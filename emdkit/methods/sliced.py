@@ -27,8 +27,8 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
     Gamma((d+1)/2))`` (0.637 at d = 2, 0.080 at d = 100): sliced distances shrink in
     high dimension, they do not estimate W_p.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     n_projections : int, default 200
         L, the number of directions. The Monte Carlo error falls like 1/sqrt(L):
         ``Result.ci`` says whether more are needed.
