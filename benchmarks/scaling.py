@@ -135,11 +135,17 @@ _SETUP = {
 }
 
 
+#: Contenders whose memory lives in torch tensors, which tracemalloc does not see.
+_TORCH_CONTENDERS = ("GeomLoss",)
+
+
 def report(scaling: dict) -> List[str]:
     lines = ["## Scaling: time and peak memory against n", "",
              "Median seconds, with the ratio peer / emdkit in brackets (above 1: emdkit "
-             "is faster), and the peak memory of one call (tracemalloc, MB). The slope is "
-             "that of log(time) against log(n). Plot: `scaling.png`.", ""]
+             "is faster), and the peak memory of one call (tracemalloc, MB: numpy and "
+             "Python allocations; torch's are not seen, hence n/a for GeomLoss and the "
+             "critic). The slope is that of log(time) against log(n). Plot: "
+             "`scaling.png`.", ""]
     for method, res in scaling.items():
         names = list(res["rows"][0]["seconds"])
         lines += [f"### {method} ({_SETUP[method]})", "",
@@ -151,7 +157,8 @@ def report(scaling: dict) -> List[str]:
             secs = [f"{r['seconds'][k]:.4f}" + ("" if k == "emdkit" else
                                                 f" ({r['seconds'][k] / base:.1f}x)")
                     for k in names]
-            mem = [f"{r['peak_mb'][k]:.1f}" for k in names]
+            mem = [("n/a (torch)" if k in _TORCH_CONTENDERS or method == "critic"
+                    else f"{r['peak_mb'][k]:.1f}") for k in names]
             lines.append(f"| {r['n']:,} | " + " | ".join(secs + mem) + " |")
         lines += ["", "Slope of log time against log n: " + ", ".join(
             f"{k} {v:.2f}" for k, v in res["slopes"].items()) + ".", ""]
