@@ -108,7 +108,7 @@ class Comparison:
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
     def plot(self, ax=None):
-        """Accuracy against time: |error| against seconds on log axes (the value
+        """Accuracy against time: ``|error|`` against seconds on log axes (the value
         against seconds when no truth is known). Returns the matplotlib axes."""
         from .plot import comparison
 

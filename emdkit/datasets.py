@@ -117,7 +117,7 @@ def gaussian_scale(n: int, d: int = 2, *, s: float = 2.0, seed: Seed = 0) -> Pai
     """mu = N(0, I_d), nu = N(0, s^2 I_d).
 
     ``W_1 = |1 - s| sqrt(2) Gamma((d + 1)/2) / Gamma(d/2)`` (the mean of a chi variable,
-    by the 1-Lipschitz potential |x|) and ``W_2 = |1 - s| sqrt(d)``.
+    by the 1-Lipschitz potential ``|x|``) and ``W_2 = |1 - s| sqrt(d)``.
 
     >>> round(gaussian_scale(10, d=1, s=3.0).truth(1), 6)   # 2 sqrt(2/pi)
     1.595769

@@ -94,7 +94,7 @@ def transport(a, b, ax=None, *, method: str = "exact", p: float = 1, **options):
 
 
 def comparison(table, ax=None, *, annotate: bool = True):
-    """Accuracy against time for an :func:`emdkit.compare` table: |error| against
+    """Accuracy against time for an :func:`emdkit.compare` table: ``|error|`` against
     seconds on log axes, one point per method (value against seconds when the table
     has no reference)."""
     ax = _axes(ax)

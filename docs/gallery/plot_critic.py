@@ -6,7 +6,7 @@ The WGAN critic learning the distance, and where it fails
 ``mean f(b) - mean f(a)`` — the Kantorovich-Rubinstein dual of W_1, what a WGAN's
 critic does — and reports the value on held-out samples. Left: the training curve in
 d = 2, against the exact W_1. Right: the same budget in growing dimension on a
-translation by |t| = 1, whose population W_1 is 1: the critic falls below the truth as
+translation by ``|t| = 1``, whose population W_1 is 1: the critic falls below the truth as
 d grows, and the exact LP on the samples overshoots it (the sampling error of W_1
 shrinks like n^(-1/d)). Neither number is "the" distance in high dimension.
 """

@@ -4,8 +4,8 @@ Sinkhorn's bias against epsilon, and the debiased divergence
 
 The entropic plan is blurred over a length of about ``epsilon ** (1/p)``, so its
 transport cost ``<P_eps, C>`` lies above the exact ``W_2^2`` and tends to it as epsilon
-shrinks. The entropic objective ``OT_eps`` is biased too — and of either sign. The
-Sinkhorn divergence ``S = OT_eps(a, b) - OT_eps(a, a)/2 - OT_eps(b, b)/2`` removes the
+shrinks. The entropic objective ``OT_eps = <P_eps, C> + epsilon KL(P_eps | a x b)``
+lies higher still. The Sinkhorn divergence ``S = OT_eps(a, b) - OT_eps(a, a)/2 - OT_eps(b, b)/2`` removes the
 first-order bias: for a translation by t it equals ``|t|^2`` exactly, at every epsilon.
 """
 
@@ -50,7 +50,10 @@ fig.tight_layout()
 
 # %%
 # For the translate the divergence is exact at every epsilon (to the solver's
-# tolerance); for the wider cloud it is still far less biased than the other two.
+# tolerance). For the wider cloud it errs below the exact value: at large epsilon by
+# far less than the other two, while at the smallest epsilon the plan's transport
+# cost is the closer. As a loss the divergence has the other virtue: it is zero when
+# the two samples are equal, at every epsilon.
 for name, (exact, cost, objective, divergence) in rows.items():
     print(f"{name}: largest |error| of the divergence {max(map(abs, divergence)):.2e}, "
           f"of <P, C> {max(map(abs, cost)):.2e}")

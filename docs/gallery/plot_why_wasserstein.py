@@ -5,13 +5,13 @@ Why Wasserstein: the parallel lines
 The example of Arjovsky, Chintala and Bottou (2017). ``P_0`` is uniform on the segment
 {0} x [0, 1], ``P_theta`` uniform on {theta} x [0, 1]. For theta != 0 the segments do
 not overlap, so the Kullback-Leibler divergence is infinite and the Jensen-Shannon
-divergence is log 2 — flat in theta, with zero gradient — while W_1 = |theta|, whose
+divergence is log 2 — flat in theta, with zero gradient — while ``W_1 = |theta|``, whose
 gradient sign(theta) always points to the target.
 
 Everything below is computed: W_1 and its gradient by emdkit on samples of the two
 segments (the gradient through torch autograd), KL and JS from histograms of the same
 samples on a fine grid (with a histogram, "disjoint" means "in different bins", so both
-are exact here once |theta| exceeds one bin).
+are exact here once ``|theta|`` exceeds one bin).
 """
 
 import matplotlib.pyplot as plt
@@ -29,7 +29,7 @@ def p_theta(theta):
     return np.c_[np.full(n, theta), heights]
 
 
-bins = np.linspace(-1.0, 1.0, 201)                 # 0.01 wide in x
+bins = np.linspace(-1.2, 1.2, 241)                 # 0.01 wide in x, past theta +- h
 
 
 def hist(points):
@@ -77,13 +77,16 @@ ax1.set_ylabel("divergence between P_theta and P_0")
 ax1.legend(fontsize=8)
 ax2.plot(thetas, w1_grad, "o-", ms=3, label="d W_1 / d theta (torch autograd)")
 ax2.plot(thetas, js_grad, "s-", ms=3, label="d JS / d theta (finite differences)")
+ax2.set_ylim(-1.6, 1.6)     # at theta = 0 the JS difference quotient is the jump / 2h
+ax2.annotate("JS jumps at 0: its difference\nquotient leaves the axis there", (0.0, -1.5),
+             xytext=(0.15, -1.2), fontsize=8, arrowprops=dict(arrowstyle="->"))
 ax2.set_xlabel("theta")
 ax2.set_ylabel("gradient")
 ax2.legend(fontsize=8)
 fig.tight_layout()
 
 # %%
-# Away from 0, JS sits at log 2 and KL is infinite; W_1 is |theta| and its gradient
+# Away from 0, JS sits at log 2 and KL is infinite; W_1 is ``|theta|`` and its gradient
 # is -1 left of 0 and +1 right of it: a model trained on W_1 is always told which way
 # to move.
 print(f"JS at theta = 0.5: {js_v[30]:.6f} (log 2 = {np.log(2):.6f}); KL: {kl_v[30]}")

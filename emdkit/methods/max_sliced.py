@@ -22,8 +22,8 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     The best of ``n_projections`` random directions is only a start: the direction is
     then optimised by gradient ascent on the sphere (the gradient of W_p^p along theta
     follows from the sorted matching), with a backtracking step along the great
-    circle, from the best few starts. For a translation by t it returns |t| (the
-    optimum is t / |t|). ``Result.info["direction"]`` is the optimal direction.
+    circle, from the best few starts. For a translation by t it returns ``|t|`` (the
+    optimum is ``t / |t|``). ``Result.info["direction"]`` is the optimal direction.
     max-sliced <= W_p, and unlike the sliced distance it does not shrink with d.
 
     Other Parameters

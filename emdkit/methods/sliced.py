@@ -23,7 +23,7 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
     value (radix sort and merge, numba, the directions shared out between the cores
     with O(n + m) memory each). The convention is POT's (rooted after averaging), so
     values compare with ``ot.sliced_wasserstein_distance``. SW_p <= W_p; for a
-    translation by t, SW_1 = c_d |t| with ``c_d = Gamma(d/2) / (sqrt(pi)
+    translation by t, ``SW_1 = c_d |t|`` with ``c_d = Gamma(d/2) / (sqrt(pi)
     Gamma((d+1)/2))`` (0.637 at d = 2, 0.080 at d = 100): sliced distances shrink in
     high dimension, they do not estimate W_p.
 
