@@ -204,6 +204,18 @@ def report(study) -> List[str]:
                 row = [f"{r['err_vs_truth']:+.1%} ({r['err_vs_exact']:+.1%})"
                        for r in (c["results"][m] for m in methods)]
                 lines.append(f"| {d} | {n:,} | {c['truth']:.3f} | " + " | ".join(row) + " |")
+        if any("err_vs_critic" in r for c in study["cells"] for r in c["results"].values()):
+            lines += ["", "Error against the GroupSort critic's estimate "
+                          f"({REFERENCE_CRITIC}):", "",
+                      "| d | n | " + " | ".join(methods) + " |",
+                      "|---:|---:|" + "---:|" * len(methods)]
+            for d in g["dims"]:
+                for n in g["sizes"]:
+                    c = _cell(study, family, d, n)
+                    lines.append(f"| {d} | {n:,} | " + " | ".join(
+                        f"{c['results'][m]['err_vs_critic']:+.1%}"
+                        if "err_vs_critic" in c["results"][m] else "-"
+                        for m in methods) + " |")
         lines += ["", "Seconds per method:", "",
                   "| d | n | " + " | ".join(methods) + " |",
                   "|---:|---:|" + "---:|" * len(methods)]

@@ -395,7 +395,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     bar.close()
     results["total_seconds"] = time.perf_counter() - t_start
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain))
-    figures = plots.all_plots(results, out)
+    if _peer("matplotlib") is not None:
+        figures = plots.all_plots(results, out)
+    else:
+        figures = []
+        print("matplotlib is not installed: no plots (pip install matplotlib)",
+              file=sys.stderr)
     text = report(results, [p.relative_to(out).as_posix() for p in figures])
     (out / "report.md").write_text(text)
     print(f"wrote {out / 'report.md'}, {out / 'results.json'} and "
