@@ -272,3 +272,27 @@ def test_threaded_kernel_and_plan_error_match_numpy(rng):
     err = np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
     assert loops._plan_error(C, f, g, a, b, 0.1, out) == pytest.approx(err, rel=1e-12)
     np.testing.assert_allclose(out, P, rtol=1e-14)
+
+
+@pytest.mark.parametrize("fallback_max", [6000, 0])
+def test_newton_survives_conjugate_gradients_failing(monkeypatch, fallback_max):
+    # At epsilon = 1e-3 with uneven weights this plan's Newton system is so badly
+    # conditioned that conjugate gradients diverge (residuals ~1e10): the solve must
+    # notice and fall back to the dense factorisation (m <= 6000), or to a sparse LU
+    # (forced here with fallback_max = 0). Without the fallback the solver crawled to
+    # max_iter, unconverged.
+    import importlib
+
+    loops = importlib.import_module("emdkit.methods._sinkhorn_loops")
+    monkeypatch.setattr(loops, "_DENSE_SCHUR_MAX", 0)           # conjugate gradients
+    monkeypatch.setattr(loops, "_DENSE_FALLBACK_MAX", fallback_max)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(600, 3)), rng.normal(size=(617, 3)) * 1.3 + 0.5
+    wa = rng.random(600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=1e-3, a_weights=wa, max_iter=3000)
+    assert r.converged and r.marginal_error <= 1e-6
+    exact = emdkit.solve(x, y, p=2, a_weights=wa).cost
+    # epsilon = 1e-3 against a mean cost ~6: within 0.1% of W_2^2, and above it
+    assert exact <= r.cost <= exact * 1.001
