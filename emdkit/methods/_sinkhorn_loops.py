@@ -270,18 +270,25 @@ def _pcg(A, rhs, inv_diag, rtol, max_iter):
     return w - w.mean()
 
 
-def _newton_step(P, a, b, eps):
+def _newton_step(P, a, b, eps, ridge=0.0):
     """Newton direction (df, dg) for the dual at the plan P (rows of a > 0 only),
-    shortened so that no potential moves by more than ``_TRUST * eps``."""
+    shortened so that no potential moves by more than ``_TRUST * eps``. ``ridge``
+    adds ``ridge * diag(r, c)`` to the Hessian (Levenberg-Marquardt): it damps the
+    near-null directions of a plan that nearly splits into blocks, along which the
+    plain step is huge and changes nothing."""
     r, c = P.sum(1), P.sum(0)
-    inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0)
+    inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
     ra, rb = eps * (a - r), eps * (b - c)
-    dg = _schur_solve(P, inv_r, c, rb - P.T @ (ra * inv_r))
+    dg = _schur_solve(P, inv_r, c * (1.0 + ridge), rb - P.T @ (ra * inv_r))
     df = (ra - P @ dg) * inv_r
     size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
     if size > _TRUST * eps:
         df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
     return df, dg
+
+
+#: Ridges tried in turn when a Newton step finds no decrease of the marginal error.
+_RIDGES = (0.0, 1e-2, 1e-1, 1.0)
 
 
 def _plan_error(C, f, g, a, b, eps, out):
@@ -299,18 +306,25 @@ def _plan_error(C, f, g, a, b, eps, out):
 
 def _newton(C, f, g, a, b, eps, tol, budget, K):
     """Newton's method on the dual (Brauer et al. 2017) with backtracking on the
-    marginal error. Returns (f, g, err, steps); K holds the final plan."""
+    marginal error, and increasing ridges when a step finds no decrease. Returns
+    (f, g, err, steps); K holds the final plan."""
     err = _plan_error(C, f, g, a, b, eps, K)
     steps = 0
     while err > tol and steps < budget:
-        df, dg = _newton_step(K, a, b, eps)
-        alpha, improved = 1.0, False
-        while alpha > 1e-3:
-            trial = _plan_error(C, f + alpha * df, g + alpha * dg, a, b, eps, K)
-            if trial < err:
-                f, g, err, improved = f + alpha * df, g + alpha * dg, trial, True
+        improved = False
+        for k, ridge in enumerate(_RIDGES):
+            if k:
+                _plan_error(C, f, g, a, b, eps, K)     # K back to the plan of (f, g)
+            df, dg = _newton_step(K, a, b, eps, ridge)
+            alpha = 1.0
+            while alpha > 1e-3:
+                trial = _plan_error(C, f + alpha * df, g + alpha * dg, a, b, eps, K)
+                if trial < err:
+                    f, g, err, improved = f + alpha * df, g + alpha * dg, trial, True
+                    break
+                alpha *= 0.5
+            if improved:
                 break
-            alpha *= 0.5
         steps += 1
         if not improved:
             err = _plan_error(C, f, g, a, b, eps, K)
