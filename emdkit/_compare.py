@@ -181,7 +181,14 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
                 or not math.isfinite(truth) or truth < 0:
             raise ValueError(f"truth must be a finite non-negative number, got {truth!r}")
         truth = float(truth)
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options must be a dict of per-method option dicts, e.g. "
+                        f"{{'sinkhorn': {{'epsilon': 1e-3}}}}, got {options!r}")
     options = dict(options or {})
+    for name, opts in options.items():
+        if not isinstance(opts, dict):
+            raise TypeError(f"options[{name!r}] must be a dict of that method's options, "
+                            f"got {opts!r}")
     known = set(all_methods())
     bad = sorted(set(options) - known)
     if bad:

@@ -91,6 +91,10 @@ def test_bad_arguments(translated):
     x, y = translated
     with pytest.raises(ValueError, match="unknown method 'lp' in methods"):
         emdkit.compare(x, y, methods=["lp"])
+    with pytest.raises(TypeError, match=r"options\['sinkhorn'\] must be a dict"):
+        emdkit.compare(x, y, options={"sinkhorn": 0.1})
+    with pytest.raises(TypeError, match="options must be a dict of per-method"):
+        emdkit.compare(x, y, options=[("sinkhorn", {})])
     with pytest.raises(ValueError, match="options given for unknown method"):
         emdkit.compare(x, y, options={"simplex": {}})
     with pytest.raises(ValueError, match="truth must be a finite non-negative number"):
