@@ -346,6 +346,16 @@ class _Progress:
             self.bar.close()
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     from . import agreement, plots, scaling
 
@@ -353,7 +363,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes and grid (under 5 minutes on 2 cores)")
     ap.add_argument("--out", default="bench-out", help="directory for the report")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per speed case")
+    ap.add_argument("--rounds", type=_positive_int, default=None,
+                    help="rounds per speed case")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

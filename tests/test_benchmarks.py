@@ -94,3 +94,10 @@ def test_bench_command_is_wired(monkeypatch, tmp_path):
     monkeypatch.setattr(run, "main", lambda argv: seen.append(argv) or 0)
     assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     assert seen == [["--quick", "--out", str(tmp_path)]]
+
+
+def test_bad_rounds_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--rounds", "0"])
+    assert exc.value.code == 2
+    assert "must be a positive integer, got '0'" in capsys.readouterr().err
