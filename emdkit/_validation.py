@@ -82,9 +82,13 @@ class Problem:
         return wa, wb
 
 
-def _as_numpy(value: Any, name: str) -> np.ndarray:
+def as_numpy(value: Any, name: str) -> np.ndarray:
     """Convert a list, array or tensor to a numpy array of a real number type."""
     if is_tensor(value):
+        if value.is_meta:
+            raise ValueError(f"{name} is a tensor on the 'meta' device, which holds "
+                             f"no data (shape {tuple(value.shape)}): pass a tensor "
+                             f"with values")
         if value.is_complex():
             raise TypeError(f"{name} must hold real numbers, got a complex tensor "
                             f"of dtype {value.dtype}")
@@ -121,7 +125,7 @@ def _first_bad(arr: np.ndarray) -> str:
 
 
 def _samples(value: Any, name: str) -> np.ndarray:
-    arr = _as_numpy(value, name)
+    arr = as_numpy(value, name)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have shape (n,) or (n, d), got a scalar "
                          f"{_describe(value)}")
@@ -142,7 +146,7 @@ def _samples(value: Any, name: str) -> np.ndarray:
 def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray]:
     if value is None:
         return None
-    arr = _as_numpy(value, name)
+    arr = as_numpy(value, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D with one weight per sample of {samples}, "
                          f"got shape {arr.shape}")
@@ -178,6 +182,37 @@ def check_positive(name: str, value: Any, *, integer: bool = False,
             what += f" below {below:g}"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return value
+
+
+def check_seed(seed: Any, name: str = "seed") -> Any:
+    """None, a non-negative integer, or a numpy ``Generator`` / ``SeedSequence``."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None, a non-negative integer or a numpy "
+                        f"Generator, got {_describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed}")
+    return int(seed)
+
+
+def check_device(device: Any, name: str = "device"):
+    """A torch device (or its name) that exists here; None stays None."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a torch device such as 'cpu' or 'cuda:0', got "
+                         f"{_describe(device)} ({exc})") from None
+    if dev.type == "meta":
+        raise ValueError(f"{name}='meta' holds no data: the critic must train on a "
+                         f"real device")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} but CUDA is not available here")
+    return dev
 
 
 def check_p(p: Any) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import Any, Dict
 
+import numpy as np
+
 from ._validation import Metric, prepare
 from .methods import AUTO_SUMMARY, REGISTRY
 from .result import Result
@@ -70,13 +72,20 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
     if method == "auto":
         chosen, reason = _choose(prob)
         _check_options(chosen, options)
-    result = REGISTRY[chosen].func(prob, **options)
+    # numpy's floating-point warnings are the methods' business: overflow and
+    # underflow are expected and handled inside, and a RuntimeWarning from emdkit
+    # must mean one thing, that the value is not to be trusted
+    with np.errstate(all="ignore"):
+        result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:
         result.info.update(requested="auto", reason=reason)
     _check_value(result)
     if not result.converged:
         warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
                       RuntimeWarning, stacklevel=stacklevel + 1)
+    elif result.info.get("accuracy_warning"):
+        warnings.warn(result.info["accuracy_warning"], RuntimeWarning,
+                      stacklevel=stacklevel + 1)
     return result
 
 

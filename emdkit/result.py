@@ -23,8 +23,10 @@ class Result:
     metric : str or callable
         The ground metric.
     converged : bool
-        False when the solver stopped before optimality (a ``RuntimeWarning`` is
-        issued as well); the value is then not to be trusted.
+        False when the solver stopped before optimality, or when the certified
+        bracket is wider than the method promises (a ``RuntimeWarning`` is issued as
+        well, and ``info["warning"]`` says which); the value is then not to be
+        trusted.
     n_iter : int or None
         Iterations the solver used, where it counts them.
     cost : float or torch.Tensor
@@ -33,8 +35,17 @@ class Result:
         The optimal coupling (n, m), where the method builds one.
     potentials : tuple or None
         The dual potentials ``(f, g)`` with ``f_i + g_j <= cost_ij``, where available.
+    bounds : tuple or None
+        A *certified* bracket ``(lower, upper)`` on the exact W_p between the two
+        given samples (floats, rooted like ``value``): ``exact`` (rounded plan and
+        c-transformed dual), ``1d`` (closed form, rounding only), ``sinkhorn``
+        (the entropic plan rounded onto the marginals, and the c-transform of its
+        potentials), ``max-sliced`` (a lower bound only: upper is inf). None where
+        no certificate exists (``sliced``, ``critic``: their intervals are ``ci``).
     ci : tuple or None
-        A confidence interval for the value, for estimators that have one.
+        A *statistical* interval for the value, for estimators that have one
+        (``sliced``: Monte Carlo error over directions; ``critic``: bootstrap).
+        Not a bound on W_p.
     error_bound : float or None
         A bound on the error of the value, where the method gives one.
     objective : float, tensor or None
@@ -65,6 +76,7 @@ class Result:
     cost: Any = None
     plan: Any = None
     potentials: Optional[tuple] = None
+    bounds: Optional[tuple] = None
     ci: Optional[tuple] = None
     error_bound: Optional[float] = None
     objective: Any = None
@@ -83,6 +95,8 @@ class Result:
                  f"metric={metric!r}", f"converged={self.converged}"]
         if self.n_iter is not None:
             parts.append(f"n_iter={self.n_iter}")
+        if self.bounds is not None:
+            parts.append(f"bounds=({self.bounds[0]:.6g}, {self.bounds[1]:.6g})")
         if self.ci is not None:
             parts.append(f"ci=({float(self.ci[0]):.6g}, {float(self.ci[1]):.6g})")
         if self.plan is not None:

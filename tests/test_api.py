@@ -39,7 +39,7 @@ def test_unknown_option_names_accepted_ones():
                                         r"epsilon; it takes max_iter, memory_limit"):
         emdkit.distance([1.0], [2.0], method="exact", epsilon=0.1)
     with pytest.raises(TypeError, match=r"method 'sinkhorn' got unexpected option\(s\) "
-                                        r"eps; it takes epsilon, tol, max_iter, debias, "
+                                        r"eps; it takes epsilon, rtol, tol, max_iter, debias, "
                                         r"scaling, backend, memory_limit"):
         emdkit.distance([1.0], [2.0], method="sinkhorn", eps=0.1)
     with pytest.raises(TypeError, match=r"method '1d' got unexpected option\(s\) "

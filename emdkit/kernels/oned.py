@@ -3,7 +3,9 @@
 Inputs are sorted samples ``xs`` (n,), ``ys`` (m,) and, for weighted problems, their
 cumulative weights ``ca``, ``cb`` (non-decreasing, last entry exactly 1). Differences
 are multiplied by ``inv_scale`` (a power of two chosen by the caller so that every
-scaled difference is below 2: no overflow or underflow in ``|d| ** p``). No fastmath:
+scaled difference is below 2: no overflow or underflow in ``|d| ** p``) or, for large p,
+``1 / max |d|`` over the coupling (the ``max_gap_*`` kernels), so that the largest term
+is 1 and no power underflows whatever p (scale-free). No fastmath:
 these kernels must propagate NaN and inf exactly as IEEE arithmetic does.
 """
 
@@ -61,6 +63,47 @@ def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
             i += 1
             j += 1
     return total
+
+
+@njit(cache=True)
+def max_gap_equal_uniform(xs, ys):
+    """``max |xs_i - ys_i|``: the largest distance the monotone coupling moves mass
+    between two sorted samples of equal size."""
+    best = 0.0
+    for i in range(xs.shape[0]):
+        d = abs(xs[i] - ys[i])
+        if d > best:
+            best = d
+    return best
+
+
+@njit(cache=True)
+def max_gap_cumulative(xs, ys, ca, cb):
+    """The largest ``|xs_i - ys_j|`` over the pairs of positive mass in the monotone
+    coupling of sorted samples with cumulative weights ``ca``, ``cb``."""
+    n = xs.shape[0]
+    m = ys.shape[0]
+    i = 0
+    j = 0
+    prev = 0.0
+    best = 0.0
+    while i < n and j < m:
+        ai = ca[i]
+        bj = cb[j]
+        t = ai if ai < bj else bj
+        if t > prev:
+            d = abs(xs[i] - ys[j])
+            if d > best:
+                best = d
+            prev = t
+        if ai < bj:
+            i += 1
+        elif bj < ai:
+            j += 1
+        else:
+            i += 1
+            j += 1
+    return best
 
 
 @njit(cache=True)

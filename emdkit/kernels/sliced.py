@@ -11,7 +11,8 @@ machine's two.
 import numpy as np
 from numba import njit, prange
 
-from .oned import cost_cumulative, cost_equal_uniform
+from .oned import (cost_cumulative, cost_equal_uniform, max_gap_cumulative,
+                   max_gap_equal_uniform)
 from .sort import radix_sort, radix_sort_with
 
 
@@ -36,15 +37,21 @@ def _cumulative(w):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv_scale):
-    """W_p^p (scaled by ``inv_scale ** p``) along each row of ``theta``.
+def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv_scale,
+                 normalise):
+    """``(costs, invs)``: along each row of ``theta``, W_p^p of the projections with
+    differences multiplied by ``invs[l]``, i.e. the true W_p^p is
+    ``costs[l] / invs[l] ** p``.
 
+    ``invs[l]`` is ``inv_scale``, or with ``normalise`` one over the largest distance
+    the direction's coupling moves mass (scale-free for any p: the largest term is 1).
     ``wa``, ``wb``: normalised weights, read when ``weighted_a`` / ``weighted_b``;
     ``ca_u``, ``cb_u``: the uniform cumulative weights otherwise.
     """
     L = theta.shape[0]
     n, m = x.shape[0], y.shape[0]
     out = np.empty(L)
+    invs = np.empty(L)
     for l in prange(L):
         px = _project(x, theta[l])
         py = _project(y, theta[l])
@@ -60,8 +67,16 @@ def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv
         else:
             ys = radix_sort(py)
             cb = cb_u
-        if not weighted_a and not weighted_b and n == m:
-            out[l] = cost_equal_uniform(xs, ys, p, inv_scale)
+        equal = not weighted_a and not weighted_b and n == m
+        inv = inv_scale
+        if normalise:
+            gap = max_gap_equal_uniform(xs, ys) if equal else max_gap_cumulative(
+                xs, ys, ca, cb)
+            if gap > 0.0:
+                inv = 1.0 / gap
+        invs[l] = inv
+        if equal:
+            out[l] = cost_equal_uniform(xs, ys, p, inv)
         else:
-            out[l] = cost_cumulative(xs, ys, ca, cb, p, inv_scale)
-    return out
+            out[l] = cost_cumulative(xs, ys, ca, cb, p, inv)
+    return out, invs

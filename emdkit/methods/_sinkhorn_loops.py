@@ -53,7 +53,7 @@ def _row_error(a, ratio):
     return float(dev.sum())
 
 
-def _lse_rows(M):
+def lse_rows(M):
     """Row-wise log-sum-exp of M, in place; rows of all -inf give -inf."""
     mx = M.max(axis=1)
     safe = np.where(np.isfinite(mx), mx, 0.0)
@@ -105,9 +105,9 @@ def _kernel(C, f, g, eps, out):
 def _log_rescue(C, f, g, loga, logb, eps):
     """Exact log-domain half steps (used when the scalings under- or overflow)."""
     M = (g[None, :] + eps * logb[None, :] - C) / eps
-    f = -eps * _lse_rows(M)
+    f = -eps * lse_rows(M)
     M = (f[:, None] + eps * loga[:, None] - C).T / eps
-    g = -eps * _lse_rows(np.ascontiguousarray(M))
+    g = -eps * lse_rows(np.ascontiguousarray(M))
     return f, g
 
 
@@ -357,9 +357,13 @@ def _squares(e_prev, e, u, v):
             and v.max() ** 2 < _BIG and v.min() ** 2 > 1 / _BIG)
 
 
-def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution:
+def dense(C, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0, f0=None,
+          g0=None) -> Solution:
+    """``f0``, ``g0``: potentials to start from (a warm start, e.g. from a solve at a
+    larger epsilon, with ``eps0`` that epsilon); zeros by default."""
     n, m = C.shape
-    f, g = np.zeros(n), np.zeros(m)
+    f = np.zeros(n) if f0 is None else np.array(f0, dtype=np.float64)
+    g = np.zeros(m) if g0 is None else np.array(g0, dtype=np.float64)
     with np.errstate(divide="ignore"):
         loga, logb = np.log(a), np.log(b)
     K = np.empty_like(C)
@@ -488,7 +492,7 @@ def _softmin(cost_block: Callable, rows: int, h: np.ndarray, eps: float,
             M = cost_block(i0, i1, transpose)     # fresh (i1 - i0, other) array
             np.subtract(h[None, :], M, out=M)
             M *= 1.0 / eps
-            out[i0:i1] = -eps * _lse_rows(M)
+            out[i0:i1] = -eps * lse_rows(M)
 
     run_all([lambda k=k: rows_from(k) for k in range(workers())],
             parallel=rows > block)

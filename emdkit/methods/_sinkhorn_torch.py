@@ -21,6 +21,9 @@ import numpy as np
 from ..costs import paired_cost_torch, safe_root, scaled_pow
 
 
+_EXP_MAX = 700.0
+
+
 def _cost_t(prob, u, v, scale):
     """Dense scaled cost tensor ``(metric(u, v) / scale) ** p``."""
     if callable(prob.metric):
@@ -43,7 +46,11 @@ def _plan_t(C, a, b, f, g, eps):
 
     f_t = torch.as_tensor(f, dtype=C.dtype, device=C.device)
     g_t = torch.as_tensor(g, dtype=C.dtype, device=C.device)
-    return a[:, None] * b[None, :] * torch.exp((f_t[:, None] + g_t[None, :] - C) / eps)
+    # clamped far above any live entry (where a_i b_j > 0 the exponent is at most
+    # about -log(a_i b_j)): a pair of zero weights can have a huge exponent, and
+    # 0 * inf would be NaN in the value and the gradient
+    expo = ((f_t[:, None] + g_t[None, :] - C) / eps).clamp(max=_EXP_MAX)
+    return a[:, None] * b[None, :] * torch.exp(expo)
 
 
 def _dual_t(C, a, b, f, g, eps):
@@ -68,9 +75,25 @@ def _adjoint(P: np.ndarray, C: np.ndarray):
     rhs = -t + P.T @ (s * inv_r)
     m = c.shape[0]
     S += np.full((m, m), 1.0 / m)           # fixes the null direction: sum(lambda_g) = 0
-    lam_g = np.linalg.solve(S, rhs)
+    lam_g = _solve_psd(S, rhs)
     lam_f = np.where(live, (-s - P @ lam_g) * inv_r, 0.0)
     return lam_f, lam_g
+
+
+def _solve_psd(S, rhs):
+    """``S w = rhs`` for the Schur complement, which is singular wherever the plan
+    has (numerically) split into blocks: a nearly permutation plan, ties, duplicated
+    points, zero weights. The null directions are the potentials' free constants per
+    block, along which the value does not move; the least-squares solution of
+    minimum norm takes none of them, where an LU solve would raise."""
+    try:
+        w = np.linalg.solve(S, rhs)
+        if np.isfinite(w).all() and np.allclose(S @ w, rhs, rtol=1e-8,
+                                                 atol=1e-12 * np.abs(rhs).max()):
+            return w
+    except np.linalg.LinAlgError:
+        pass
+    return np.linalg.lstsq(S, rhs, rcond=None)[0]
 
 
 def torch_values(prob, sols, pairs, scale, debias):

@@ -11,11 +11,15 @@ import numpy as np
 from ..costs import (check_dense_fits, rooted_value, scaled_cost_matrix,
                      scaled_cost_matrix_torch, scaled_pow, unscaled_cost)
 from .._validation import check_positive
+from ..bounds import certify, precision_message, relative_width, within
 from ..result import Result
 from ._common import (add_weight_gradient, finish_torch, not_converged_message,
                       to_torch_like, torch_cost_from_plan)
 
 _OPTIMAL = 1
+#: The network simplex is exact to rounding: a certified bracket wider than this
+#: (relative) means the costs span more than double precision resolves.
+EXACT_RTOL = 1e-6
 
 
 def exact(prob, *, max_iter: int = 1_000_000,
@@ -66,6 +70,11 @@ def exact(prob, *, max_iter: int = 1_000_000,
         info["warning"] = not_converged_message(
             "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
     unit = scaled_pow(scale, prob.p)
+    bounds = certify(prob, M, wa, wb, plan, f, scale)
+    if converged and not within(bounds, EXACT_RTOL, scale):
+        converged = False
+        info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
+    info["bracket_width"] = relative_width(bounds)
     if prob.torch:
         cost = torch_cost_from_plan(prob, plan, scale, Mt)
         cost = add_weight_gradient(prob, cost, f, g)
@@ -79,4 +88,5 @@ def exact(prob, *, max_iter: int = 1_000_000,
         plan_out, pots = plan, (f * unit, g * unit)
     return Result(value=value, method="exact", p=prob.p, metric=prob.metric,
                   converged=converged, n_iter=None, cost=cost, plan=plan_out,
+                  bounds=bounds,
                   potentials=pots, time=time.perf_counter() - start, info=info)

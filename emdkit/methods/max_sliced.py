@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
-from .._validation import check_positive
-from ..costs import safe_root, scaled_pow
+from .._validation import check_positive, check_seed
+from ..bounds import U
+from ..costs import power, safe_root, scaled_pow
 from ..result import Result
 from .sliced import _costs, check_line_metric, draw_directions
 
@@ -41,6 +42,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
         maximum; the value within about ``tol ** 2`` relative).
     """
     n_projections = check_positive("n_projections", n_projections, integer=True)
+    seed = check_seed(seed)
     max_iter = check_positive("max_iter", max_iter, integer=True)
     tol = check_positive("tol", tol)
     check_line_metric(prob.metric, "max-sliced")
@@ -54,17 +56,20 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
         val, th, conv, steps = _ascend(x, y, wa, wb, prob.p, theta0[i], max_iter, tol)
         if val > best[0]:
             best = (val, th, conv, steps)
-    cost_s, theta, converged, steps = best
-    unit = scaled_pow(scale, prob.p)
+    w, theta, converged, steps = best
+    value = scale * w
     info = {"direction": theta, "n_steps": steps, "cost_scale": scale,
             "best_random": scale * float(costs.max()) ** (1 / prob.p)}
     if not converged:
         info["warning"] = (f"emdkit method 'max-sliced' did not converge: the ascent "
                            f"step was still above tol={tol:g} after max_iter={max_iter} "
                            f"steps. The value is a lower bound; Result.converged is False.")
-    result = Result(value=scale * cost_s ** (1 / prob.p), method="max-sliced", p=prob.p,
-                    metric=prob.metric, converged=converged, n_iter=steps,
-                    cost=cost_s * unit, info=info)
+    # W_p along any unit direction is at most W_p (projection is 1-Lipschitz): a
+    # certified lower bound, rounding aside
+    bounds = (max(value * (1.0 - 8.0 * (prob.dim + prob.n + prob.m) * U), 0.0), math.inf)
+    result = Result(value=value, method="max-sliced", p=prob.p, metric=prob.metric,
+                    converged=converged, n_iter=steps, cost=power(value, prob.p),
+                    bounds=bounds, info=info)
     if prob.torch:
         import torch
 
@@ -72,15 +77,18 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
 
         th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
         # envelope theorem: theta is optimal, so d/dx at fixed theta is the gradient
-        cost = torch_monotone_cost(prob, (prob.xt / scale) @ th, (prob.yt / scale) @ th)
-        result.value = scale * safe_root(cost, prob.p)
-        result.cost = cost * unit
+        cost, gap = torch_monotone_cost(prob, (prob.xt / scale) @ th,
+                                        (prob.yt / scale) @ th)
+        result.value = scale * gap * safe_root(cost, prob.p)
+        result.cost = cost * scaled_pow(scale * gap, prob.p)
     result.time = time.perf_counter() - start
     return result
 
 
 def _value_grad(x, y, wa, wb, p, theta):
-    """W_p^p along theta and its gradient in theta, from the monotone coupling."""
+    """W_p along theta (rooted, so values of different directions compare for any p)
+    and a positive multiple of the gradient of W_p^p in theta, from the monotone
+    coupling."""
     from ..kernels.oned import coupling_edges
 
     px, py = x @ theta, y @ theta
@@ -95,10 +103,14 @@ def _value_grad(x, y, wa, wb, p, theta):
     mass = np.maximum(np.minimum(ca[ii], cb[jj]) - np.maximum(prev_a[ii], prev_b[jj]), 0)
     i, j = oa[ii], ob[jj]
     delta = px[i] - py[j]
-    value = float((mass * np.abs(delta) ** p).sum())
-    coef = mass * p * np.abs(delta) ** (p - 1) * np.sign(delta)
-    grad = coef @ (x[i] - y[j])
-    return value, grad
+    top = float(np.abs(delta[mass > 0]).max()) if (mass > 0).any() else 0.0
+    if top == 0.0:
+        return 0.0, np.zeros(x.shape[1])
+    delta = delta / top          # scale-free: the largest term is 1, for every p
+    total = float((mass * np.abs(delta) ** p).sum())
+    coef = mass * np.abs(delta) ** (p - 1) * np.sign(delta)
+    grad = coef @ (x[i] - y[j])  # the direction of the gradient of W_p^p
+    return top * total ** (1.0 / p), grad
 
 
 def _ascend(x, y, wa, wb, p, theta, max_iter, tol):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
+from ..bounds import exact_bracket
 from ..costs import pow2_scale, rooted_value, unscaled_cost
 from ..result import Result
 from ._common import finish_torch
@@ -46,19 +48,31 @@ def oned(prob) -> Result:
         return _oned_torch(prob, x, y, k, start)
     (xs, wxs), (ys, wys) = _sort_both(x, prob.wa, y, prob.wb)
     xs, ys, scale, inv = _rescaled(xs, ys)
-    if wxs is None and wys is None and prob.n == prob.m:
-        cost = k.cost_equal_uniform(xs, ys, prob.p, inv)
-    else:
+    equal = wxs is None and wys is None and prob.n == prob.m
+    if not equal:
         ca = _uniform_cumulative(prob.n) if wxs is None else _cumulative(wxs)
         cb = _uniform_cumulative(prob.m) if wys is None else _cumulative(wys)
-        cost = k.cost_cumulative(xs, ys, ca, cb, prob.p, inv)
-    cost = float(cost)
-    return Result(value=rooted_value(cost, scale, prob.p), method="1d", p=prob.p,
-                  metric=prob.metric, converged=True,
-                  cost=unscaled_cost(cost, scale, prob.p),
+    if prob.p > SCALE_FREE_P:
+        # scale-free: divide by the largest distance the coupling moves mass, so the
+        # largest term is 1 and no power underflows, whatever p (p up to 1e4 tested)
+        gap = k.max_gap_equal_uniform(xs, ys) if equal else k.max_gap_cumulative(
+            xs, ys, ca, cb)
+        if 0.0 < gap < math.inf:
+            scale, inv = scale * inv * gap, 1.0 / gap
+    if equal:
+        cost = float(k.cost_equal_uniform(xs, ys, prob.p, inv))
+    else:
+        cost = float(k.cost_cumulative(xs, ys, ca, cb, prob.p, inv))
+    value = rooted_value(cost, scale, prob.p)
+    return Result(value=value, method="1d", p=prob.p, metric=prob.metric,
+                  converged=True, cost=unscaled_cost(cost, scale, prob.p),
+                  bounds=exact_bracket(value, prob.n + prob.m),
                   time=time.perf_counter() - start, info={"cost_scale": scale})
 
 
+#: Beyond this p the 1-D costs are divided by the largest distance moved, not by the
+#: span of the data: ``(d / span) ** p`` underflows for large p (p = 1000 gave 0.0).
+SCALE_FREE_P = 2.0
 # Below this size np.sort is as fast as the radix sort and needs no compilation.
 _RADIX_MIN = 1 << 12
 # Above this total size the two samples are sorted on two threads (the kernels
@@ -105,18 +119,21 @@ def _oned_torch(prob, x, y, k, start) -> Result:
     """The kernel finds the monotone coupling; torch computes masses and the value."""
     half_span = max(x.max(), y.max()) / 2 - min(x.min(), y.min()) / 2
     scale = pow2_scale(half_span)   # scaled differences in (-4, 4), no overflow
-    cost = torch_monotone_cost(prob, prob.xt[:, 0] / scale, prob.yt[:, 0] / scale)
-    value, cost = finish_torch(prob, cost, scale)
+    cost, gap = torch_monotone_cost(prob, prob.xt[:, 0] / scale, prob.yt[:, 0] / scale)
+    value, cost = finish_torch(prob, cost, scale * gap)
+    v = float(value.detach())
     return Result(value=value, method="1d", p=prob.p, metric=prob.metric,
-                  converged=True, cost=cost, time=time.perf_counter() - start,
-                  info={"cost_scale": scale})
+                  converged=True, cost=cost, bounds=exact_bracket(v, prob.n + prob.m),
+                  time=time.perf_counter() - start, info={"cost_scale": scale * gap})
 
 
 def torch_monotone_cost(prob, px, py):
-    """W_p^p between the 1-D tensors ``px`` (n,) and ``py`` (m,) with the problem's
-    weights, differentiable in the values and the weights: the sorting and the
-    support of the monotone coupling come from numpy and numba, the masses
-    ``min(F_i, G_j) - max(F_(i-1), G_(j-1))`` and the costs from torch."""
+    """``(cost, gap)``: W_p^p between the 1-D tensors ``px`` (n,) and ``py`` (m,)
+    with the problem's weights is ``gap ** p * cost``, differentiable in the values
+    and the weights: the sorting and the support of the monotone coupling come from
+    numpy and numba, the masses ``min(F_i, G_j) - max(F_(i-1), G_(j-1))`` and the
+    costs from torch. For p above ``SCALE_FREE_P`` the differences are divided by
+    ``gap``, the largest of them (a constant), so no power underflows; else gap = 1."""
     import torch
 
     from ..kernels.oned import coupling_edges
@@ -141,4 +158,10 @@ def torch_monotone_cost(prob, px, py):
     mass = (torch.minimum(ca[ii_t], cb[jj_t])
             - torch.maximum(ca_prev[ii_t], cb_prev[jj_t])).clamp_min(0)
     diff = px[torch.as_tensor(oa[ii], device=dev)] - py[torch.as_tensor(ob[jj], device=dev)]
-    return (mass * diff.abs() ** prob.p).sum()
+    gap = 1.0
+    if prob.p > SCALE_FREE_P:
+        top = float(diff.detach().abs().max())
+        if 0.0 < top < math.inf:
+            gap = top
+            diff = diff / gap
+    return (mass * diff.abs() ** prob.p).sum(), gap

@@ -8,11 +8,14 @@ from typing import Optional
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import as_numpy, check_positive, check_seed
 from ..costs import pow2_scale, safe_root, scaled_pow
 from ..result import Result
 
 DIRECTIONS = ("orthogonal", "random")
+#: Beyond this p each direction's costs are divided by the largest distance it moves
+#: (see ``kernels.sliced``): ``(d / span) ** p`` underflows for large p.
+SCALE_FREE_P = 2.0
 
 
 def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
@@ -49,6 +52,7 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
         ``info["standard_error"]`` is its standard error (delta method).
     """
     n_projections = check_positive("n_projections", n_projections, integer=True)
+    seed = check_seed(seed)
     confidence = check_positive("confidence", confidence, below=1.0)
     if directions not in DIRECTIONS:
         raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
@@ -90,9 +94,7 @@ def check_line_metric(metric, method: str) -> None:
 
 
 def check_projections(projections, d: int) -> np.ndarray:
-    from .._validation import _as_numpy
-
-    arr = _as_numpy(projections, "projections")
+    arr = as_numpy(projections, "projections")
     if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] == 0:
         raise ValueError(f"projections must have shape (n_projections, {d}), one unit "
                          f"direction per row, got shape {arr.shape}")
@@ -136,10 +138,18 @@ def _costs(prob, theta):
     wb = prob.wb if prob.wb is not None else empty
     ca = np.arange(1, prob.n + 1, dtype=np.float64) / prob.n
     cb = np.arange(1, prob.m + 1, dtype=np.float64) / prob.m
-    costs = sliced_costs(prob.x, prob.y, np.ascontiguousarray(theta) / s_in, wa, wb,
-                         prob.wa is not None, prob.wb is not None, ca, cb, prob.p,
-                         1.0 / s_out)
-    return costs, s_in * s_out
+    normalise = prob.p > SCALE_FREE_P
+    costs, invs = sliced_costs(prob.x, prob.y, np.ascontiguousarray(theta) / s_in, wa,
+                               wb, prob.wa is not None, prob.wb is not None, ca, cb,
+                               prob.p, 1.0 / s_out, normalise)
+    if not normalise:
+        return costs, s_in * s_out
+    # direction l's true W_p^p is (s_in / invs[l]) ** p * costs[l]: put every
+    # direction on the scale of the largest distance moved along any of them
+    gaps = 1.0 / invs
+    top = float(gaps.max())
+    costs = costs * np.exp(prob.p * np.log(gaps / top))
+    return costs, s_in * top
 
 
 def _interval(costs, groups, p, confidence, scale):
@@ -171,10 +181,21 @@ def _torch_value(prob, theta, scale):
     if prob.wat is None and prob.wbt is None and prob.n == prob.m:
         sx, _ = torch.sort(px, dim=0)
         sy, _ = torch.sort(py, dim=0)
-        cost = ((sx - sy).abs() ** prob.p).mean()
+        diff = (sx - sy).abs()
+        gaps = torch.ones(theta.shape[0], dtype=px.dtype, device=px.device)
+        if prob.p > SCALE_FREE_P:
+            gaps = diff.detach().amax(0)
+            gaps = torch.where(gaps > 0, gaps, torch.ones_like(gaps))
+            diff = diff / gaps
+        per = (diff ** prob.p).mean(0)
     else:
         from .oned import torch_monotone_cost
 
-        cost = torch.stack([torch_monotone_cost(prob, px[:, l], py[:, l])
-                            for l in range(theta.shape[0])]).mean()
+        parts = [torch_monotone_cost(prob, px[:, l], py[:, l])
+                 for l in range(theta.shape[0])]
+        per = torch.stack([c for c, _ in parts])
+        gaps = torch.as_tensor([g for _, g in parts], dtype=px.dtype, device=px.device)
+    top = float(gaps.max())       # every direction on the scale of the largest gap
+    cost = (per * (gaps / top) ** prob.p).mean()
+    scale = scale * top
     return scale * safe_root(cost, prob.p), cost * scaled_pow(scale, prob.p)

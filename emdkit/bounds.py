@@ -1,0 +1,189 @@
+"""Certified brackets ``(lower, upper)`` on W_p between the two given samples.
+
+``Result.bounds`` holds one wherever a method can certify it:
+
+- an **upper** bound is the cost of a coupling with exactly the given marginals: the
+  method's plan, rounded onto the marginals (Altschuler, Weed & Rigollet 2017,
+  Algorithm 2) where it misses them (Sinkhorn's plan does, by up to ``tol``);
+- a **lower** bound is the dual objective ``<f, a> + <g, b>`` of potentials made
+  feasible by the c-transform (``g_j = min_i C_ij - f_i``, then ``f`` again), or the
+  1-D W_p of a projection (``|x_k - y_k|`` is at most every named metric, so the
+  1-D distance of one coordinate or of the mean-difference direction bounds W_p
+  from below, and W_p >= W_1 >= |mean(a) - mean(b)|).
+
+Both are evaluated in float64 with an explicit allowance for rounding: the
+subtractions ``C_ij - f_i`` and the final sums carry at most a few units of
+``2 ** -53`` of the largest terms, which is subtracted from the lower bound and added
+to the upper (the masses themselves are taken as exact: a plan is certified for
+marginals equal to the weights up to ``(n + m) 2 ** -53`` relative rounding). So where the costs span more than double precision resolves (p = 5 on
+data spread over +-300 with a 0.1 shift; one outlier at 1e6) the bracket is honestly
+wide instead of the value being silently wrong. Everything here is O(n m) time, by
+blocks of rows, with O(block) extra memory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+
+#: Unit roundoff of float64.
+U = 2.0 ** -53
+_BLOCK = 1 << 20   # matrix entries per block of rows
+
+
+def _row_blocks(n: int, m: int):
+    step = max(1, _BLOCK // max(m, 1))
+    for i0 in range(0, n, step):
+        yield i0, min(n, i0 + step)
+
+
+def exact_bracket(value: float, k: int) -> Optional[Tuple[float, float]]:
+    """The bracket of a closed-form value: rounding only, relative ``4 k`` units of
+    roundoff for a sum of ``k`` terms."""
+    if value is None or not math.isfinite(value):
+        return None
+    slack = 4.0 * (k + 4) * U * value
+    return max(value - slack, 0.0), value + slack
+
+
+def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray) -> float:
+    """Upper bound on ``min <P, C>`` over couplings of ``a`` and ``b``: the cost of
+    ``P`` rounded onto the marginals, plus the rounding allowance. Nothing of size
+    (n, m) is allocated beyond one block."""
+    n, m = C.shape
+    r = P.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(r > a, a / np.where(r > 0, r, 1.0), 1.0)
+    c1 = x @ P
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(c1 > b, b / np.where(c1 > 0, c1, 1.0), 1.0)
+    cost, rows = 0.0, np.empty(n)
+    for i0, i1 in _row_blocks(n, m):
+        blk = P[i0:i1] * C[i0:i1]
+        cost += float(x[i0:i1] @ (blk @ y))
+        rows[i0:i1] = x[i0:i1] * (P[i0:i1] @ y)
+    ea = np.maximum(a - rows, 0.0)
+    eb = np.maximum(b - c1 * y, 0.0)
+    mass = float(ea.sum())
+    cmax = float(C.max()) if C.size else 0.0
+    if mass > 0:
+        cost += float(ea @ (C @ eb)) / mass
+    # mass the rounding left unmatched (0 for a vertex of the transport polytope),
+    # moved at the largest cost
+    miss = abs(mass - float(eb.sum()))
+    if miss <= 4.0 * (n + m) * U:
+        miss = 0.0                    # rounding of the masses: taken as exact
+    return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
+
+
+def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    """Lower bound on ``min <P, C>``: the dual objective of ``f`` made feasible by two
+    c-transforms (columns, then rows), less the rounding allowance."""
+    n, m = C.shape
+    live_a, live_b = a > 0, b > 0
+    f = np.where(live_a, f, -np.inf)              # zero-weight rows constrain nothing
+    g = np.full(m, np.inf)
+    for i0, i1 in _row_blocks(n, m):
+        g = np.minimum(g, (C[i0:i1] - f[i0:i1, None]).min(0))
+    g = np.where(live_b, g, -np.inf)
+    f2 = np.empty(n)
+    for i0, i1 in _row_blocks(n, m):
+        f2[i0:i1] = (C[i0:i1] - g[None, :]).min(1)
+    fa, gb = f2[live_a], g[live_b]
+    if not (np.isfinite(fa).all() and np.isfinite(gb).all()):
+        return 0.0
+    lower = float(a[live_a] @ fa + b[live_b] @ gb)
+    cmax = float(C.max()) if C.size else 0.0
+    big = cmax + float(np.abs(fa).max()) + float(np.abs(gb).max())
+    slack = 4.0 * (n + m) * U * float(a[live_a] @ np.abs(fa) + b[live_b] @ np.abs(gb))
+    return max(lower - slack - 4.0 * U * big, 0.0)
+
+
+def plan_bracket(C, a, b, P, f, scale: float, p: float):
+    """``(lower, upper)`` on W_p from a dense scaled cost ``C`` (true cost
+    ``scale ** p * C``), a plan and row potentials, both rooted and unscaled."""
+    with np.errstate(all="ignore"):
+        up = rounded_cost(C, a, b, P)
+        lo = dual_lower(C, a, b, f)
+    return _rooted(lo, scale, p), _rooted(up, scale, p)
+
+
+def _rooted(cost: float, scale: float, p: float) -> float:
+    cost = max(float(cost), 0.0)
+    return scale * (cost if p == 1.0 else cost ** (1.0 / p))
+
+
+def projection_lower(prob) -> float:
+    """W_p between the 1-D projections on the axis (or, for the Euclidean and
+    cityblock metrics, the unit direction) of the largest mean difference: a lower
+    bound on W_p for every named metric, exact in 1-D. 0.0 for a callable metric."""
+    if callable(prob.metric):
+        return 0.0
+    from ._validation import Problem
+    from .methods.oned import oned
+
+    wa, wb = prob.weights()
+    diff = wa @ prob.x - wb @ prob.y
+    if not np.isfinite(diff).all() or not np.any(diff):
+        k = 0
+        theta = np.eye(prob.dim)[0]
+    elif prob.metric == "chebyshev" or prob.dim == 1:
+        k = int(np.argmax(np.abs(diff)))
+        theta = np.eye(prob.dim)[k]
+    else:
+        theta = diff / np.linalg.norm(diff)
+    with np.errstate(all="ignore"):
+        px, py = prob.x @ theta, prob.y @ theta
+    if not (np.isfinite(px).all() and np.isfinite(py).all()):
+        return 0.0
+    sub = Problem(x=px[:, None], y=py[:, None], wa=prob.wa, wb=prob.wb, p=prob.p,
+                  metric="euclidean")
+    value = float(oned(sub).value)
+    # the projection itself rounds: one unit of roundoff per coordinate
+    return max(value * (1.0 - 8.0 * (prob.dim + prob.n + prob.m) * U), 0.0)
+
+
+def combine(lower: float, upper: float, extra_lower: float = 0.0):
+    """The bracket from a dual lower bound, an upper bound and any other lower
+    bound; lower never above upper (rounding of equal bounds)."""
+    lo = max(lower, extra_lower)
+    return min(lo, upper), upper
+
+
+#: Widths below this fraction of the largest distance between the samples are
+#: rounding, whatever their relative size (a W_p of 0 certified as [0, 1e-88]).
+ATOL_RELATIVE = 1e-12
+
+
+def within(bounds, rtol: float, scale: float) -> bool:
+    """Whether the bracket is no wider than ``rtol`` relative to its lower end, or
+    than rounding (``ATOL_RELATIVE * scale``, scale about the largest distance)."""
+    lo, hi = bounds
+    return hi - lo <= rtol * lo + ATOL_RELATIVE * scale
+
+
+def relative_width(bounds) -> float:
+    """``(upper - lower) / lower``; inf when the lower bound is 0 and the upper not."""
+    lo, hi = bounds
+    if hi <= lo:
+        return 0.0
+    return (hi - lo) / lo if lo > 0 else math.inf
+
+
+def certify(prob, C, a, b, P, f, scale: float):
+    """The bracket on W_p for a dense plan ``P`` and row potentials ``f`` of the
+    problem with scaled cost ``C``, with the projection lower bound."""
+    lo, hi = plan_bracket(C, a, b, P, f, scale, prob.p)
+    return combine(lo, hi, projection_lower(prob))
+
+
+def precision_message(method: str, bounds, rtol: float) -> str:
+    lo, hi = bounds
+    return (f"emdkit method {method!r} could not certify its value: W_p is only known "
+            f"to lie in [{lo:.6g}, {hi:.6g}] (relative width {relative_width(bounds):.3g}"
+            f" > {rtol:g}). The costs span more than double precision resolves (a "
+            f"large p, an outlier, or a tiny distance between widely spread "
+            f"points); Result.converged is False. Try a smaller p, or remove the "
+            f"outliers / centre and subsample the data.")
