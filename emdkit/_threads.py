@@ -4,15 +4,32 @@ kernels, BLAS, numpy ufuncs, SciPy's cdist), safe across ``fork``."""
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, List, Optional, Sequence
 
 _POOL = None
 
 
+#: Set once emdkit has run torch work in this process (the critic).
+_TORCH_USED = False
+
+
+def mark_torch_used() -> None:
+    global _TORCH_USED
+    _TORCH_USED = True
+
+
 def _forget_pool() -> None:
-    """A forked child inherits the pool object but not its threads: start afresh."""
+    """A forked child inherits the pool object but not its threads: start afresh.
+
+    The same holds for torch's GNU OpenMP pool: a child forked after the critic ran
+    hangs at its first parallel torch operation. So where emdkit used torch, the
+    child runs torch on one thread (as PyTorch's own DataLoader workers do); set
+    more with ``torch.set_num_threads`` in the child if it must."""
     global _POOL
     _POOL = None
+    if _TORCH_USED and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 if hasattr(os, "register_at_fork"):

@@ -284,6 +284,9 @@ def prepare(a: Any, b: Any, *, p: Any = 1, metric: Any = "euclidean",
     prob = Problem(x=x, y=y, wa=wa, wb=wb, p=p, metric=metric)
     values = {"a": a, "b": b, "a_weights": a_weights, "b_weights": b_weights}
     if any(is_tensor(v) for v in values.values()):
+        from ._threads import mark_torch_used
+
+        mark_torch_used()
         device, dtype = _torch_setup(values)
         prob.torch = True
         prob.xt = _to_tensor(a, x, device, dtype)

@@ -26,22 +26,20 @@ def methods() -> Dict[str, str]:
     return out
 
 
-#: ``auto`` uses ``exact`` up to this many pairs n * m (4000 x 4000): beyond, the
-#: network simplex takes minutes and Sinkhorn is the faster choice (benchmarks/).
-AUTO_EXACT_MAX_PAIRS = 4000 * 4000
+#: ``auto``'s default accuracy: the value is certified within 1% of W_p.
+AUTO_RTOL = 1e-2
 
 
-def _choose(prob):
-    """(method name, reason) for ``method="auto"``."""
-    if prob.dim == 1 and not callable(prob.metric):
-        return "1d", "1-D samples with a named metric: the closed form is exact"
-    pairs = prob.n * prob.m
-    if pairs <= AUTO_EXACT_MAX_PAIRS:
-        if prob.dim == 1:
-            return "exact", "1-D samples with a callable metric: only 'exact' takes one"
-        return "exact", f"{prob.dim}-D samples, n*m = {pairs:,}: the LP is exact and fast"
-    return "sinkhorn", (f"n*m = {pairs:,} > {AUTO_EXACT_MAX_PAIRS:,}: the exact LP would "
-                        f"take minutes; Sinkhorn at the default epsilon")
+def _auto_options(options: dict):
+    """auto's own options (``rtol``, ``memory_limit``) apart from the rest."""
+    from ._validation import check_positive
+
+    rest = dict(options)
+    rtol = check_positive("rtol", rest.pop("rtol", AUTO_RTOL))
+    memory_limit = rest.pop("memory_limit", None)
+    if memory_limit is not None:
+        memory_limit = check_positive("memory_limit", memory_limit)
+    return rtol, memory_limit, rest
 
 
 def _check_method(method: Any) -> None:
@@ -70,8 +68,12 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
     prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
     chosen, reason = method, None
     if method == "auto":
-        chosen, reason = _choose(prob)
-        _check_options(chosen, options)
+        from ._auto import choose
+
+        rtol, memory_limit, rest = _auto_options(options)
+        chosen, own, reason = choose(prob, rtol, memory_limit)
+        _check_options(chosen, rest)
+        options = {**rest, **own}
     # numpy's floating-point warnings are the methods' business: overflow and
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
     # must mean one thing, that the value is not to be trusted

@@ -10,7 +10,9 @@ WGAN), spectral normalisation (:func:`make_critic` with ``"spectral"``), or by
 construction with :class:`GroupSort` activations and :class:`OrthoLinear` layers
 (``"groupsort"``: 1-Lipschitz whatever the weights).
 
->>> import torch
+>>> import math
+
+import torch
 >>> from emdkit import wgan
 >>> f = wgan.make_critic(2, lipschitz="groupsort", seed=0)
 >>> real, fake = torch.randn(64, 2), torch.randn(64, 2) + 1
@@ -21,7 +23,10 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Optional
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -119,32 +124,61 @@ def make_critic(dim: int, *, width: int = 64, depth: int = 3, lipschitz: str = "
                          f"got {lipschitz!r}")
     if width % 2:
         raise ValueError(f"width must be even (GroupSort pairs features), got {width}")
-    gen_state = torch.random.get_rng_state()
     if seed is not None:
-        torch.manual_seed(seed)
-    try:
-        layers = []
-        sizes = [dim] + [width] * depth
-        for i in range(depth):
-            if lipschitz == "groupsort":
-                layers += [OrthoLinear(sizes[i], sizes[i + 1]), GroupSort(2)]
-            elif lipschitz == "spectral":
-                layers += [nn.utils.parametrizations.spectral_norm(
-                    nn.Linear(sizes[i], sizes[i + 1])), nn.ReLU()]
-            else:
-                layers += [nn.Linear(sizes[i], sizes[i + 1]), nn.ReLU()]
-        last = sizes[-1]
+        from ._validation import check_seed
+
+        seed = check_seed(seed)
+    layers = []
+    sizes = [dim] + [width] * depth
+    for i in range(depth):
         if lipschitz == "groupsort":
-            layers.append(OrthoLinear(last, 1))
+            layers += [OrthoLinear(sizes[i], sizes[i + 1]), GroupSort(2)]
         elif lipschitz == "spectral":
-            layers.append(nn.utils.parametrizations.spectral_norm(nn.Linear(last, 1)))
+            layers += [nn.utils.parametrizations.spectral_norm(
+                nn.Linear(sizes[i], sizes[i + 1])), nn.ReLU()]
         else:
-            layers.append(nn.Linear(last, 1))
-        net = nn.Sequential(*layers)
-    finally:
-        if seed is not None:
-            torch.random.set_rng_state(gen_state)
+            layers += [nn.Linear(sizes[i], sizes[i + 1]), nn.ReLU()]
+    last = sizes[-1]
+    if lipschitz == "groupsort":
+        layers.append(OrthoLinear(last, 1))
+    elif lipschitz == "spectral":
+        layers.append(nn.utils.parametrizations.spectral_norm(nn.Linear(last, 1)))
+    else:
+        layers.append(nn.Linear(last, 1))
+    net = nn.Sequential(*layers)
+    if seed is not None:
+        gen = torch.Generator()
+        gen.manual_seed(seed if isinstance(seed, int) else
+                        int(np.random.default_rng(seed).integers(2 ** 63)))
+        _seed_parameters(net, gen)
     return _Squeeze(net)
+
+
+@torch.no_grad()
+def _seed_parameters(net: nn.Module, gen) -> None:
+    """PyTorch's default initialisation of every linear layer (uniform on
+    +-1/sqrt(fan_in), weights and biases), and spectral normalisation's power
+    iteration vectors, drawn from the local generator ``gen``: a seeded critic never
+    touches the global RNG, so threads that build critics at once stay reproducible."""
+    for mod in net.modules():
+        if not isinstance(mod, nn.Linear):
+            continue
+        param = getattr(mod, "parametrizations", None)
+        weight = param.weight.original if param is not None else mod.weight
+        bound = 1.0 / math.sqrt(weight.shape[1])
+        weight.copy_(torch.rand(weight.shape, generator=gen, dtype=weight.dtype)
+                     * (2 * bound) - bound)
+        if mod.bias is not None:
+            mod.bias.copy_(torch.rand(mod.bias.shape, generator=gen,
+                                      dtype=mod.bias.dtype) * (2 * bound) - bound)
+        if param is not None:
+            for sn in param.weight:
+                if hasattr(sn, "_u") and hasattr(sn, "_power_method"):
+                    sn._u.copy_(nn.functional.normalize(torch.randn(
+                        sn._u.shape, generator=gen, dtype=sn._u.dtype), dim=0))
+                    sn._v.copy_(nn.functional.normalize(torch.randn(
+                        sn._v.shape, generator=gen, dtype=sn._v.dtype), dim=0))
+                    sn._power_method(sn._reshape_weight_to_matrix(weight), 15)
 
 
 class _Squeeze(nn.Module):

@@ -63,7 +63,9 @@ def test_clip_weights():
     assert all(p.abs().max().item() <= 0.01 for p in f.parameters())
 
 
+@pytest.mark.filterwarnings("ignore:emdkit method 'critic' did not converge")
 def test_reproducible_and_numpy_torch_agree(rng):
+    # 50 steps keep this fast; too few to show convergence (tested in test_trust)
     x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
     a = emdkit.distance(x, y, "critic", steps=50, seed=3)
     b = emdkit.distance(x, y, "critic", steps=50, seed=3)
@@ -91,5 +93,6 @@ def test_bad_options(kwargs, error, match):
 @pytest.mark.parametrize("mode", ["gp", "spectral", "clip"])
 def test_other_modes_run(rng, mode):
     x, y = rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 2
-    r = emdkit.solve(x, y, "critic", lipschitz=mode, steps=30, seed=0)
-    assert np.isfinite(r.value) and r.info["lipschitz"] == mode
+    with pytest.warns(RuntimeWarning, match="critic' did not converge"):
+        r = emdkit.solve(x, y, "critic", lipschitz=mode, steps=30, seed=0)
+    assert np.isfinite(r.value) and r.info["lipschitz"] == mode and not r.converged

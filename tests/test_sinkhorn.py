@@ -186,12 +186,17 @@ def test_debias_must_be_bool():
         emdkit.distance([0.0], [1.0], "sinkhorn", debias="yes")
 
 
-def test_auto_goes_to_sinkhorn_for_large_problems(monkeypatch, rng):
-    from emdkit import api
+def test_auto_goes_to_sinkhorn_when_the_model_says_it_is_faster(monkeypatch, rng):
+    from emdkit import _auto
 
-    monkeypatch.setattr(api, "AUTO_EXACT_MAX_PAIRS", 100)
+    model = dict(_auto.MODEL)
+    model["exact/p=1"] = {"c": 1.0, "alpha": 1.0, "beta": 0.0}    # exact: very slow
+    monkeypatch.setattr(_auto, "MODEL", model)
     r = emdkit.solve(cloud(rng, 20), cloud(rng, 20), method="auto")
-    assert r.method == "sinkhorn" and "Sinkhorn" in r.info["reason"]
+    assert r.method == "sinkhorn" and "sinkhorn is the fastest" in r.info["reason"]
+    assert r.info["requested"] == "auto" and r.converged
+    lo, hi = r.bounds
+    assert hi - lo <= 1e-2 * lo and lo <= r.value <= hi
 
 
 @pytest.mark.parametrize("backend", ["dense", "online"])

@@ -1,15 +1,16 @@
 """Sliced Wasserstein: project, sort and merge each direction in one fused pass.
 
-Directions are shared out between the cores (``prange``); each keeps only O(n + m)
-working memory, so no (n, L) projection matrix is ever formed: memory stays bounded
-whatever the number of directions. Sorting is the radix sort of ``sort.py``; the 1-D
-cost is the merge of ``oned.py``. No fastmath. ``parallel=True`` pays here: at
-n = m = 10^5, d = 10, 200 directions, 0.65 s on one thread and 0.32 s on this
-machine's two.
+The kernel takes a range of directions and releases the GIL; the caller shares the
+directions out between the cores on emdkit's own thread pool (``_threads``), not
+numba's ``parallel=True``: numba's OpenMP layer leaves a forked child (multiprocessing's
+default start method on Linux) to hang, while the pool is forgotten at fork. Each
+direction keeps only O(n + m) working memory, so no (n, L) projection matrix is ever
+formed: memory stays bounded whatever the number of directions. Sorting is the radix
+sort of ``sort.py``; the 1-D cost is the merge of ``oned.py``. No fastmath.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .oned import (cost_cumulative, cost_equal_uniform, max_gap_cumulative,
                    max_gap_equal_uniform)
@@ -36,23 +37,20 @@ def _cumulative(w):
     return c
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
 def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv_scale,
-                 normalise):
-    """``(costs, invs)``: along each row of ``theta``, W_p^p of the projections with
-    differences multiplied by ``invs[l]``, i.e. the true W_p^p is
-    ``costs[l] / invs[l] ** p``.
+                 normalise, out, invs, l0, l1):
+    """Into ``out[l]``, ``invs[l]`` for l in [l0, l1): along row l of ``theta``, W_p^p
+    of the projections with differences multiplied by ``invs[l]``, i.e. the true
+    W_p^p is ``out[l] / invs[l] ** p``.
 
     ``invs[l]`` is ``inv_scale``, or with ``normalise`` one over the largest distance
     the direction's coupling moves mass (scale-free for any p: the largest term is 1).
     ``wa``, ``wb``: normalised weights, read when ``weighted_a`` / ``weighted_b``;
     ``ca_u``, ``cb_u``: the uniform cumulative weights otherwise.
     """
-    L = theta.shape[0]
     n, m = x.shape[0], y.shape[0]
-    out = np.empty(L)
-    invs = np.empty(L)
-    for l in prange(L):
+    for l in range(l0, l1):
         px = _project(x, theta[l])
         py = _project(y, theta[l])
         if weighted_a:
@@ -79,4 +77,3 @@ def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv
             out[l] = cost_equal_uniform(xs, ys, p, inv)
         else:
             out[l] = cost_cumulative(xs, ys, ca, cb, p, inv)
-    return out, invs

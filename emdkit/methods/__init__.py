@@ -43,5 +43,6 @@ REGISTRY: Dict[str, MethodSpec] = {
                                  "torch), on held-out samples with a bootstrap interval"),
 }
 
-AUTO_SUMMARY = ("picks a method from the input: '1d' for 1-D samples with a named "
-                "metric, 'exact' up to n*m = 4000^2, 'sinkhorn' beyond")
+AUTO_SUMMARY = ("a value certified within rtol (default 1e-2) at the best predicted "
+                "time: '1d' for 1-D samples, else 'exact' or 'sinkhorn' with rtol by a "
+                "measured cost model; refuses when neither fits in memory")

@@ -9,7 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from .._validation import check_positive
+from .._threads import mark_torch_used
+from .._validation import check_device, check_positive, check_seed
 from ..result import Result
 
 _DEFAULT_LR = {"groupsort": 1e-3, "gp": 1e-3, "spectral": 1e-3, "clip": 5e-5}
@@ -91,6 +92,8 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     if lipschitz not in wgan.LIPSCHITZ:
         raise ValueError(f"lipschitz must be one of {', '.join(map(repr, wgan.LIPSCHITZ))},"
                          f" got {lipschitz!r}")
+    seed = check_seed(seed)
+    device = check_device(device)
     width = check_positive("width", width, integer=True)
     depth = check_positive("depth", depth, integer=True)
     steps = check_positive("steps", steps, integer=True)
@@ -105,6 +108,7 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         raise ValueError(f"method='critic' needs at least {need} samples on each side to "
                          f"hold some out (folds={folds}); got {prob.n} and {prob.m}")
     start = time.perf_counter()
+    mark_torch_used()
     dev = torch.device(device) if device is not None else (
         prob.xt.device if prob.torch else torch.device("cpu"))
     rng = np.random.default_rng(seed)
@@ -119,10 +123,12 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = _bar(steps * len(splits := _splits(prob.n, prob.m, folds, test_size, rng)), show)
     fits, fa_parts, fb_parts, curve, grad_max = [], [], [], None, 0.0
+    levelled = True
     for (ia_tr, ia_te), (ib_tr, ib_te) in splits:
         f, fold_curve = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth,
                                steps, batch_size, lr, rng, seed, dev, bar)
         curve = curve or [(k, v * unit) for k, v in fold_curve]
+        levelled = levelled and _levelled(fold_curve, steps)
         ta, tb = torch.as_tensor(ia_te, device=dev), torch.as_tensor(ib_te, device=dev)
         with torch.no_grad():
             fa_parts.append(f(xa[ta]).double().cpu().numpy())
@@ -141,14 +147,38 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
             "folds": folds, "n_test": (len(ia_te), len(ib_te)), "steps": steps,
             "confidence": confidence, "critics": [fit[0] for fit in fits],
             "standardisation": (center, unit)}
+    if not levelled:
+        info["warning"] = (
+            f"emdkit method 'critic' did not converge: the training objective was still "
+            f"rising at the end of {steps} steps (or too few steps to tell, below "
+            f"{MIN_STEPS}); the value underestimates what the critic can reach. Pass "
+            f"more steps; Result.converged is False.")
     result = Result(value=value, method="critic", p=1.0, metric="euclidean",
-                    converged=True, n_iter=steps * len(fits), cost=value, ci=ci,
+                    converged=levelled, n_iter=steps * len(fits), cost=value, ci=ci,
                     info=info)
     if prob.torch:
         result.value = result.cost = _torch_value(prob, fits, center, unit, wa, wb,
                                                   ia_te, ib_te)
     result.time = time.perf_counter() - start
     return result
+
+
+#: Fewer training steps than this cannot show that the objective has levelled off.
+MIN_STEPS = 100
+
+
+def _levelled(curve, steps) -> bool:
+    """Whether the training objective has stopped rising: the mean of the last fifth
+    of the curve exceeds the fifth before it by no more than twice their standard
+    error (batch noise) or 2% of the value."""
+    vals = np.array([v for _, v in curve], dtype=float)
+    k = len(vals) // 5
+    if steps < MIN_STEPS or k < 3:
+        return False
+    last, prev = vals[-k:], vals[-2 * k:-k]
+    rise = last.mean() - prev.mean()
+    noise = 2.0 * math.sqrt((last.var(ddof=1) + prev.var(ddof=1)) / k)
+    return bool(rise <= max(noise, 0.02 * abs(last.mean())))
 
 
 def _split(n, test_size, rng):

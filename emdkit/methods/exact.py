@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (check_dense_fits, rooted_value, scaled_cost_matrix,
+from ..costs import (EXACT_MATRICES, check_dense_fits, rooted_value, scaled_cost_matrix,
                      scaled_cost_matrix_torch, scaled_pow, unscaled_cost)
 from .._validation import check_positive
 from ..bounds import certify, precision_message, relative_width, within
@@ -50,7 +50,7 @@ def exact(prob, *, max_iter: int = 1_000_000,
     if memory_limit is not None:
         memory_limit = check_positive("memory_limit", memory_limit)
     start = time.perf_counter()
-    check_dense_fits(prob.n, prob.m, 2, "exact", memory_limit)
+    check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
     Mt = None
     if prob.torch and callable(prob.metric):
         M, Mt, scale = scaled_cost_matrix_torch(prob.metric, prob.xt, prob.yt, prob.p)

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .._validation import check_positive
-from ..costs import (available_memory, check_dense_fits, pow2_scale, scaled_cost_matrix,
+from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, pow2_scale, scaled_cost_matrix,
                      scaled_pow)
 from ..bounds import certify, relative_width, within
 from ..result import Result
@@ -312,7 +312,7 @@ def _result(prob, sols, terms, scale, unit, debias, backend, bounds, rtol, refin
 def _choose_backend(prob, backend, memory_limit, debias):
     # numpy: cost and kernel (plus the kept plan and cost while the debiasing terms
     # are solved); torch adds the dense tensors of the value and its gradient.
-    n_mat = (4 if debias else 2) + (4 + prob.dim if prob.torch else 0)
+    n_mat = (4 if debias else SINKHORN_MATRICES) + (4 + prob.dim if prob.torch else 0)
     need = 8.0 * prob.n * prob.m * n_mat
     if backend == "auto":
         budget = memory_limit if memory_limit is not None else (available_memory() or

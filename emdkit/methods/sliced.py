@@ -10,6 +10,7 @@ import numpy as np
 
 from .._validation import as_numpy, check_positive, check_seed
 from ..costs import pow2_scale, safe_root, scaled_pow
+from .._threads import run_all, workers
 from ..result import Result
 
 DIRECTIONS = ("orthogonal", "random")
@@ -139,9 +140,14 @@ def _costs(prob, theta):
     ca = np.arange(1, prob.n + 1, dtype=np.float64) / prob.n
     cb = np.arange(1, prob.m + 1, dtype=np.float64) / prob.m
     normalise = prob.p > SCALE_FREE_P
-    costs, invs = sliced_costs(prob.x, prob.y, np.ascontiguousarray(theta) / s_in, wa,
-                               wb, prob.wa is not None, prob.wb is not None, ca, cb,
-                               prob.p, 1.0 / s_out, normalise)
+    L = theta.shape[0]
+    costs, invs = np.empty(L), np.empty(L)
+    th = np.ascontiguousarray(theta) / s_in
+    args = (prob.x, prob.y, th, wa, wb, prob.wa is not None, prob.wb is not None, ca, cb,
+            prob.p, 1.0 / s_out, normalise, costs, invs)
+    edges = np.linspace(0, L, min(workers(), L) + 1).astype(int)
+    run_all([lambda l0=int(l0), l1=int(l1): sliced_costs(*args, l0, l1)
+             for l0, l1 in zip(edges[:-1], edges[1:])])
     if not normalise:
         return costs, s_in * s_out
     # direction l's true W_p^p is (s_in / invs[l]) ** p * costs[l]: put every

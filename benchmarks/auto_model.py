@@ -1,0 +1,164 @@
+"""The measurements behind ``method="auto"``'s cost model, and the check that it pays.
+
+    python -m benchmarks.auto_model            # about 6 minutes on 2 cores
+    python -m benchmarks.auto_model --check    # only the 5000 x 5000 comparison
+
+For ``exact`` and for ``sinkhorn`` with ``rtol=0.01`` (what ``auto`` would run), on
+pairs of 2-D and 10-D Gaussian clouds (the second shifted by one unit along the
+first axis, so W_p is of the order of the spread), p = 1 and 2, n = m from 250 to
+4000: the best of ``reps`` wall-clock times, and the peak resident memory of one run
+in a fresh child process (Linux ``VmHWM``, reset before the run). A log-log fit
+``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and ``bytes = k * n m`` per method (k at the largest n),
+are written to ``benchmarks/results/auto_model.json``; ``emdkit/_auto.py`` holds the
+same numbers (a test checks they agree). ``--check`` then times ``auto``, ``exact``
+and ``sinkhorn(rtol=0.01)`` at 5000 + 5000 2-D points, p = 1, in one process,
+in rotating order, medians of 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import emdkit
+
+OUT = Path(__file__).parent / "results" / "auto_model.json"
+SIZES = (250, 500, 1000, 2000, 4000)
+
+
+def pair(n: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    y = rng.normal(size=(n, d))
+    y[:, 0] += 1.0
+    return x, y
+
+
+def run_once(method: str, n: int, d: int, p: float) -> float:
+    x, y = pair(n, d)
+    opts = {"rtol": 0.01} if method == "sinkhorn" else {}
+    start = time.perf_counter()
+    r = emdkit.solve(x, y, method, p=p, **opts)
+    elapsed = time.perf_counter() - start
+    if not r.converged:
+        raise RuntimeError(f"{method} n={n} d={d} p={p} did not converge")
+    return elapsed
+
+
+_PEAK = """
+import sys, numpy as np, emdkit
+from benchmarks.auto_model import pair
+method, n, d, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+x, y = pair(n, d)
+opts = {"rtol": 0.01} if method == "sinkhorn" else {}
+emdkit.solve(x[:50], y[:50], method, p=p, **opts)        # imports and compilation
+def rss(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+base = rss("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")           # reset the peak to now
+emdkit.solve(x, y, method, p=p, **opts)
+print(rss("VmHWM:") - base)
+"""
+
+
+def peak_bytes(method: str, n: int, d: int, p: float) -> int:
+    """Peak resident memory of one solve above the process's resident size before
+    it, in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, method, str(n), str(d), str(p)],
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def fit(rows, key):
+    """Least squares of log(time) on log(n m) and log(d / 2): (c, alpha, beta)."""
+    A = np.column_stack([np.ones(len(rows)), np.log([r["pairs"] for r in rows]),
+                         np.log([r["d"] / 2 for r in rows])])
+    y = np.log([r[key] for r in rows])
+    (logc, alpha, beta), *_ = np.linalg.lstsq(A, y, rcond=None)
+    return float(math.exp(logc)), float(alpha), float(beta)
+
+
+def measure(reps: int = 2) -> dict:
+    emdkit.solve(*pair(50, 2), "sinkhorn", rtol=0.01)      # warm up
+    rows = []
+    for method in ("exact", "sinkhorn"):
+        for p in (1.0, 2.0):
+            for d in (2, 10):
+                for n in SIZES:
+                    t = min(run_once(method, n, d, p) for _ in range(reps))
+                    rows.append({"method": method, "p": p, "d": d, "n": n,
+                                 "pairs": n * n, "seconds": t})
+                    print(f"{method:8s} p={p:g} d={d:2d} n={n:5d} {t:8.3f} s",
+                          flush=True)
+    memory = []
+    for method in ("exact", "sinkhorn"):
+        for n in (1000, 2000, 4000):
+            b = peak_bytes(method, n, 2, 1.0)
+            memory.append({"method": method, "n": n, "pairs": n * n, "bytes": b,
+                           "bytes_per_pair": b / (n * n)})
+            print(f"{method:8s} n={n:5d} peak {b / 2 ** 20:8.1f} MiB "
+                  f"({b / (n * n):.1f} B/pair)", flush=True)
+    model = {}
+    for method in ("exact", "sinkhorn"):
+        for p in (1.0, 2.0):
+            sel = [r for r in rows if r["method"] == method and r["p"] == p]
+            c, alpha, beta = fit(sel, "seconds")
+            model[f"{method}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta}
+        # the largest n: fixed overheads (imports, buffers) weigh least there
+        per = [m["bytes_per_pair"] for m in memory if m["method"] == method]
+        model[f"{method}/bytes_per_pair"] = per[-1]
+    return {"rows": rows, "memory": memory, "model": model,
+            "versions": {"numpy": np.__version__, "emdkit": emdkit.__version__}}
+
+
+def check(reps: int = 5, n: int = 5000) -> dict:
+    """auto, exact and sinkhorn(rtol=0.01) at n + n 2-D points, p = 1, interleaved."""
+    x, y = pair(n, 2)
+    emdkit.solve(x[:50], y[:50], "sinkhorn", rtol=0.01)
+    runs = {"auto": {}, "exact": {}, "sinkhorn": {"rtol": 0.01}}
+    times = {k: [] for k in runs}
+    values, chosen = {}, None
+    names = list(runs)
+    for k in range(reps):
+        for name in names[k % 3:] + names[:k % 3]:     # rotating order
+            opts = runs[name]
+            start = time.perf_counter()
+            r = emdkit.solve(x, y, name, **opts)
+            times[name].append(time.perf_counter() - start)
+            values[name] = r.value
+            if name == "auto":
+                chosen = (r.method, r.info["reason"])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    out = {"n": n, "median_seconds": med, "values": values, "auto_chose": chosen[0],
+           "reason": chosen[1], "reps": reps}
+    for k in runs:
+        print(f"{k:9s} {med[k]:7.2f} s  value {values[k]:.6f}")
+    print(f"auto chose {chosen[0]}: {chosen[1]}")
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only the 5000^2 comparison")
+    args = ap.parse_args(argv)
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if not args.check:
+        data.update(measure())
+    data["check"] = check()
+    OUT.write_text(json.dumps(data, indent=1))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
