@@ -258,6 +258,14 @@ def report(results: dict, figures=()) -> str:
         from .critic_bench import report as critic_report
 
         lines += critic_report(results["critic"])
+    if results.get("brackets"):
+        from .brackets import report as brackets_report
+
+        lines += brackets_report(results["brackets"])
+    if results.get("auto"):
+        from .brackets import auto_report
+
+        lines += auto_report(results["auto"])
     if results.get("scaling"):
         lines += scaling.report(results["scaling"])
     cold = results.get("cold")
@@ -376,7 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     n_cells = len(agreement.FAMILIES) * len(grid["dims"]) * len(grid["sizes"])
     sc = scaling.QUICK if quick else scaling.FULL
     n_scaling = sum(len(v) for k, v in sc.items() if torch_ok or k != "critic")
-    bar = _Progress(6 + n_scaling + n_cells)
+    bar = _Progress(7 + n_scaling + n_cells)
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
                      "command": "emdkit bench " + " ".join(argv if argv is not None
                                                            else sys.argv[1:]),
@@ -395,6 +403,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     results["sinkhorn"] = bench_sinkhorn(quick)
     bar.step("sliced")
     results["sliced"] = bench_sliced(quick)
+    bar.step("brackets and auto")
+    from . import auto_model, brackets
+
+    results["brackets"] = brackets.run(quick)
+    results["auto"] = auto_model.check(reps=3, n=1500 if quick else 5000)
     results["scaling"] = scaling.run(quick, progress=lambda label, k, t: bar.step(label),
                                      torch_ok=torch_ok)
     results["agreement"] = agreement.run(quick, progress=lambda label, k, t: bar.step(label),

@@ -74,6 +74,12 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "bench_training", lambda quick, out: {"skipped": "test"})
     monkeypatch.setattr(run, "bench_1d", lambda n, rounds, weighted: [])
     monkeypatch.setattr(run, "bench_exact", lambda n, d, rounds: [])
+    from benchmarks import auto_model, brackets
+
+    real_check = auto_model.check
+    monkeypatch.setattr(auto_model, "check", lambda reps, n: real_check(reps=1, n=200))
+    first_pair = list(brackets.pairs(True))[:1]
+    monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
     assert run.main(["--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["agreement"]["cells"]) == 3 * 2 * 2
@@ -83,7 +89,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
     text = (tmp_path / "report.md").read_text()
-    for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace"):
+    for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace",
+                    "## Certified brackets", "## auto against exact and sinkhorn"):
         assert heading in text
 
 
@@ -101,3 +108,23 @@ def test_bad_rounds_is_a_usage_error(capsys):
         run.main(["--rounds", "0"])
     assert exc.value.code == 2
     assert "must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_brackets_report_measures_what_it_says():
+    from benchmarks import brackets
+
+    rows = brackets.run(quick=True, reps=1)
+    by = {(r["pair"], r["method"], tuple(r["options"].items())): r for r in rows}
+    for (pair, method, opts), r in by.items():
+        if method in ("exact", "1d") or method.startswith("auto"):
+            assert r["bracket_width"] <= 1e-9 and abs(r["error"]) <= 1e-9, (pair, method)
+        if method == "sinkhorn" and ("rtol", 0.01) in opts:
+            assert r["converged"] and r["bracket_width"] <= 0.01 and abs(r["error"]) <= 0.01
+        if method == "sliced":
+            assert r["bracket_width"] is None
+        if method == "max-sliced":
+            assert r["bracket_width"] == "lower" and r["error"] <= 1e-9
+    spread = by[("spread +-300, shift 0.5 (2-D)", "sinkhorn", ())]
+    assert "default epsilon" in spread["warning"]       # the default's failure, flagged
+    text = "\n".join(brackets.report(rows))
+    assert "certified bracket width" in text and "lower bound only" in text
