@@ -136,18 +136,24 @@ def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
         torch tensors. Integers become floats.
     method : str, default "exact"
         One of :func:`methods`: ``"exact"`` (network simplex), ``"1d"`` (closed form
-        for 1-D samples), ``"auto"`` (``"1d"`` for 1-D input, else ``"exact"``).
+        for 1-D samples), ``"sinkhorn"`` (entropic), ``"sliced"``, ``"max-sliced"``,
+        ``"critic"`` (the WGAN dual, W_1), or ``"auto"``: a value certified within
+        ``rtol`` (option, default 1e-2) by the method a measured cost model predicts
+        fastest (``"1d"`` for 1-D input, else ``"exact"`` or ``"sinkhorn"`` with
+        ``rtol``); it refuses at once when no method fits in memory.
     p : float, default 1
         Order, any real p >= 1; the ground cost is ``metric(x, y) ** p``.
     metric : str or callable, default "euclidean"
         ``"euclidean"``, ``"cityblock"``, ``"chebyshev"``, or a callable
         ``metric(x, y)`` returning the (n, m) distance matrix (numpy arrays, or torch
-        tensors for torch input). ``exact`` only for callables.
+        tensors for torch input): ``exact``, ``sinkhorn`` (dense) and ``auto``.
     a_weights, b_weights : array_like, optional
         Non-negative weights, one per sample; normalised to sum to 1. Default uniform.
     **options
         Keyword-only options of the method (``exact``: ``max_iter``,
-        ``memory_limit``; ``1d``: none). An unknown option is a ``TypeError``.
+        ``memory_limit``; ``1d``: none; ``sinkhorn``: ``epsilon``, ``rtol``, ``tol``,
+        ...; ``auto``: ``rtol``, ``memory_limit``; see each method's documentation).
+        An unknown option is a ``TypeError``.
 
     Returns
     -------
