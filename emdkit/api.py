@@ -42,27 +42,54 @@ def _auto_options(options: dict):
     return rtol, memory_limit, rest
 
 
-def _check_method(method: Any) -> None:
+#: Option names users bring from other libraries, and emdkit's name for each.
+OPTION_ALIASES = {"reg": "epsilon", "eps": "epsilon", "blur": "epsilon",
+                  "numItermax": "max_iter", "numitermax": "max_iter",
+                  "n_iter": "max_iter", "niter": "max_iter", "stopThr": "tol",
+                  "stop_thr": "tol", "n_projections_": "n_projections",
+                  "random_state": "seed"}
+
+
+def _normalise_method(method: Any) -> str:
+    """The registered name for ``method`` (case and ``_`` / ``-`` do not matter), or
+    a clear error with a suggestion."""
+    import difflib
+
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
                         f"{method!r}")
-    if method not in REGISTRY and method != "auto":
-        raise ValueError(f"unknown method {method!r}; available methods: "
-                         f"{', '.join(sorted(methods()))}")
+    key = method.strip().lower().replace("_", "-")
+    if key in REGISTRY or key == "auto":
+        return key
+    near = difflib.get_close_matches(key, list(methods()), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise ValueError(f"unknown method {method!r}{hint}; available methods: "
+                     f"{', '.join(sorted(methods()))}")
 
 
 def _check_options(method: str, options: dict) -> None:
+    import difflib
+
     allowed = REGISTRY[method].options
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         takes = (f"it takes {', '.join(allowed)}" if allowed
                  else "it takes no options")
+        hints = []
+        for name in unknown:
+            near = OPTION_ALIASES.get(name)
+            if near not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                near = close[0] if close else None
+            if near is not None:
+                hints.append(f"{near!r} for {name!r}")
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
         raise TypeError(f"method {method!r} got unexpected option(s) "
-                        f"{', '.join(unknown)}; {takes}")
+                        f"{', '.join(unknown)}{hint}; {takes}")
 
 
 def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
-    _check_method(method)
+    method = _normalise_method(method)
     if method != "auto":
         _check_options(method, options)
     prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)

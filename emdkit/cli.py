@@ -24,17 +24,36 @@ class _InputError(Exception):
     pass
 
 
+def _header_lines(path: str, delimiter) -> int:
+    """1 if the first line is a header (column names: no field is a number), else 0;
+    a line that mixes numbers and words is data, and a malformed one at that."""
+    with open(path) as fh:
+        first = fh.readline()
+    fields = [f.strip() for f in first.split(delimiter) if f.strip()]
+
+    def number(text):
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return False
+    return int(bool(fields) and not any(number(f) for f in fields))
+
+
 def load_samples(path: str) -> np.ndarray:
     """Samples from a .npy file, or a .csv (comma) or .txt (whitespace) table of
-    numbers, one sample per row."""
+    numbers, one sample per row; a first line that is not numbers (column names) is
+    skipped."""
     lower = path.lower()
     try:
         if lower.endswith(".npy"):
             arr = np.load(path, allow_pickle=False)
         elif lower.endswith(".csv"):
-            arr = np.loadtxt(path, delimiter=",", dtype=np.float64)
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float64,
+                             skiprows=_header_lines(path, ","), ndmin=1)
         elif lower.endswith(".txt"):
-            arr = np.loadtxt(path, dtype=np.float64)
+            arr = np.loadtxt(path, dtype=np.float64, skiprows=_header_lines(path, None),
+                             ndmin=1)
         else:
             raise _InputError(f"cannot read {path!r}: unknown file type (expected .npy, "
                               f".csv or .txt)")

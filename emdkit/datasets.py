@@ -46,6 +46,15 @@ class Pair:
     params: Dict[str, object] = field(default_factory=dict)
     _wp: Optional[Callable[[float], Optional[float]]] = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        known = ", ".join(f"W_{q:g} = {self.truth(q):.6g}" for q in self.known_p())
+        params = ", ".join(f"{k}=" + (f"<array {v.shape}>" if isinstance(v, np.ndarray)
+                                      else f"{v:.6g}" if isinstance(v, float) else repr(v))
+                           for k, v in self.params.items())
+        return (f"Pair({self.name!r}, x: {self.x.shape[0]} x {self.x.shape[1]}, y: "
+                f"{self.y.shape[0]} x {self.y.shape[1]}" + (f", {params}" if params else "")
+                + (f"; population {known}" if known else "") + ")")
+
     def truth(self, p: float = 1) -> float:
         """The population W_p(mu, nu); ``ValueError`` where this family has no closed
         form for that p."""

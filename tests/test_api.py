@@ -29,6 +29,24 @@ def test_unknown_method_lists_available():
         emdkit.distance([1.0], [2.0], method="simplex")
 
 
+def test_method_names_ignore_case_and_underscores():
+    x, y = [[0.0, 0.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]
+    ref = emdkit.distance(x, y, "max-sliced", seed=0)
+    assert emdkit.distance(x, y, "max_sliced", seed=0) == ref
+    assert emdkit.distance(x, y, "MAX-SLICED", seed=0) == ref
+    assert emdkit.solve(x, y, "Exact").method == "exact"
+    with pytest.raises(ValueError, match=r"unknown method 'sinkorn' \(did you mean "
+                                         r"'sinkhorn'\?\)"):
+        emdkit.distance(x, y, "sinkorn")
+
+
+@pytest.mark.parametrize("given,meant", [("reg", "epsilon"), ("numItermax", "max_iter"),
+                                         ("stopThr", "tol"), ("maxiter", "max_iter")])
+def test_option_names_from_other_libraries_get_a_suggestion(given, meant):
+    with pytest.raises(TypeError, match=f"did you mean '{meant}' for '{given}'"):
+        emdkit.distance([[0.0, 0.0]], [[1.0, 0.0]], "sinkhorn", **{given: 1})
+
+
 def test_method_not_a_string():
     with pytest.raises(TypeError, match=r"method must be a string.*got None"):
         emdkit.distance([1.0], [2.0], method=None)
@@ -39,7 +57,7 @@ def test_unknown_option_names_accepted_ones():
                                         r"epsilon; it takes max_iter, memory_limit"):
         emdkit.distance([1.0], [2.0], method="exact", epsilon=0.1)
     with pytest.raises(TypeError, match=r"method 'sinkhorn' got unexpected option\(s\) "
-                                        r"eps; it takes epsilon, rtol, tol, max_iter, debias, "
+                                        r"eps \(did you mean 'epsilon' for 'eps'\?\); it takes epsilon, rtol, tol, max_iter, debias, "
                                         r"scaling, backend, memory_limit"):
         emdkit.distance([1.0], [2.0], method="sinkhorn", eps=0.1)
     with pytest.raises(TypeError, match=r"method '1d' got unexpected option\(s\) "

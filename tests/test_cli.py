@@ -27,6 +27,16 @@ def test_distance_npy_csv_txt(files, capsys):
         assert float(capsys.readouterr().out) == pytest.approx(expected, rel=1e-11)
 
 
+def test_csv_and_txt_with_a_header_line(files, capsys):
+    path, a, b = files
+    (path / "h.csv").write_text("x,y\n" + "\n".join(f"{float(u)!r},{float(v)!r}" for u, v in b))
+    (path / "h.txt").write_text("x y\n" + "\n".join(f"{float(u)!r} {float(v)!r}" for u, v in b))
+    expected = emdkit.distance(a, b)
+    for other in ("h.csv", "h.txt"):
+        assert main(["distance", str(path / "a.npy"), str(path / other)]) == 0
+        assert float(capsys.readouterr().out) == pytest.approx(expected, rel=1e-11)
+
+
 def test_method_and_metric_options(files, capsys):
     path, a, b = files
     np.save(path / "a1.npy", a[:, 0])

@@ -158,3 +158,10 @@ def test_unknown_truth_and_bad_arguments():
         datasets.translation(10, seed="x")
     with pytest.raises(ValueError, match="p must be a finite real number >= 1"):
         datasets.translation(10).truth(0.5)
+
+
+def test_pair_repr_is_short():
+    pair = datasets.lipschitz_rays(2000, d=10, seed=0)
+    text = repr(pair)
+    assert len(text) < 300 and "x: 2000 x 10" in text and "W_1 = 1" in text
+    assert "<array (" in text                # arrays summarised, not dumped
