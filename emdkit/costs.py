@@ -96,7 +96,7 @@ def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float):
     underflow.
     """
     if callable(metric):
-        D = _checked_matrix(metric(x, y), x.shape[0], y.shape[0])
+        D = checked_matrix(metric(x, y), x.shape[0], y.shape[0])
         s_in = 1.0
     else:
         from scipy.spatial.distance import cdist
@@ -107,7 +107,7 @@ def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float):
     if not math.isfinite(s_in * s_out):  # data near the float64 limit: D is O(1) already
         s_out = 1.0
     D /= s_out
-    return _power_inplace(D, p), s_in * s_out
+    return power_inplace(D, p), s_in * s_out
 
 
 def scaled_cost_matrix_torch(metric, xt, yt, p: float):
@@ -115,14 +115,14 @@ def scaled_cost_matrix_torch(metric, xt, yt, p: float):
     numpy matrix for the solver and as a differentiable tensor. The metric is called
     once, with the tensors."""
     Mt = metric(xt, yt)
-    D = _checked_matrix(Mt, xt.shape[0], yt.shape[0])
+    D = checked_matrix(Mt, xt.shape[0], yt.shape[0])
     scale = pow2_scale(float(D.max()))
     D /= scale
     Mt = Mt / scale
-    return _power_inplace(D, p), (Mt if p == 1.0 else Mt ** p), scale
+    return power_inplace(D, p), (Mt if p == 1.0 else Mt ** p), scale
 
 
-def _power_inplace(M: np.ndarray, p: float) -> np.ndarray:
+def power_inplace(M: np.ndarray, p: float) -> np.ndarray:
     if p == 2.0:
         np.multiply(M, M, out=M)
     elif p != 1.0:
@@ -130,7 +130,7 @@ def _power_inplace(M: np.ndarray, p: float) -> np.ndarray:
     return M
 
 
-def _checked_matrix(out, n: int, m: int) -> np.ndarray:
+def checked_matrix(out, n: int, m: int) -> np.ndarray:
     """Check what a user metric returned; a float64 copy we may modify in place."""
     from ._validation import is_tensor
 

@@ -85,7 +85,7 @@ def test_no_bracket_where_none_is_certified(rng):
 bounded = st.floats(-50, 50, allow_nan=False, width=64)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(arrays(np.float64, st.tuples(st.integers(1, 9), st.just(2)), elements=bounded),
        arrays(np.float64, st.tuples(st.integers(1, 9), st.just(2)), elements=bounded),
        st.sampled_from([1.0, 2.0]))

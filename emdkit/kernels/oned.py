@@ -33,14 +33,12 @@ def cost_equal_uniform(xs, ys, p, inv_scale):
     return total / n
 
 
-@njit(cache=True)
-def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
-    """W_p^p (scaled) between sorted samples with cumulative weights ``ca``, ``cb``.
-
-    The quantile functions are step functions; each segment of (0, 1) between
-    consecutive breakpoints of ``ca`` and ``cb`` carries mass from one x to one y.
-    O(n + m) after sorting.
-    """
+@njit(cache=True, inline="always")
+def _merge(xs, ys, ca, cb, p, inv_scale, largest):
+    """The pass along the monotone coupling of sorted samples with cumulative
+    weights ``ca``, ``cb``: each segment of (0, 1) between consecutive breakpoints
+    carries mass from one x to one y. Returns the scaled cost ``sum mass |d| ** p``,
+    or with ``largest`` the largest ``|d|`` of positive mass."""
     n = xs.shape[0]
     m = ys.shape[0]
     i = 0
@@ -53,7 +51,12 @@ def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
         t = ai if ai < bj else bj
         mass = t - prev
         if mass > 0.0:
-            total += mass * _pow_abs((xs[i] - ys[j]) * inv_scale, p)
+            if largest:
+                d = abs(xs[i] - ys[j])
+                if d > total:
+                    total = d
+            else:
+                total += mass * _pow_abs((xs[i] - ys[j]) * inv_scale, p)
             prev = t
         if ai < bj:
             i += 1
@@ -63,6 +66,13 @@ def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
             i += 1
             j += 1
     return total
+
+
+@njit(cache=True)
+def cost_cumulative(xs, ys, ca, cb, p, inv_scale):
+    """W_p^p (scaled) between sorted samples with cumulative weights ``ca``, ``cb``;
+    O(n + m) after sorting."""
+    return _merge(xs, ys, ca, cb, p, inv_scale, False)
 
 
 @njit(cache=True)
@@ -81,29 +91,7 @@ def max_gap_equal_uniform(xs, ys):
 def max_gap_cumulative(xs, ys, ca, cb):
     """The largest ``|xs_i - ys_j|`` over the pairs of positive mass in the monotone
     coupling of sorted samples with cumulative weights ``ca``, ``cb``."""
-    n = xs.shape[0]
-    m = ys.shape[0]
-    i = 0
-    j = 0
-    prev = 0.0
-    best = 0.0
-    while i < n and j < m:
-        ai = ca[i]
-        bj = cb[j]
-        t = ai if ai < bj else bj
-        if t > prev:
-            d = abs(xs[i] - ys[j])
-            if d > best:
-                best = d
-            prev = t
-        if ai < bj:
-            i += 1
-        elif bj < ai:
-            j += 1
-        else:
-            i += 1
-            j += 1
-    return best
+    return _merge(xs, ys, ca, cb, 1.0, 1.0, True)
 
 
 @njit(cache=True)

@@ -60,6 +60,12 @@ def to_torch_like(prob, arr):
     return torch.as_tensor(np.asarray(arr), dtype=prob.xt.dtype, device=prob.xt.device)
 
 
+def renormalised(w: np.ndarray) -> np.ndarray:
+    """Weights of a subsample summing to 1 again (uniform if they sum to 0)."""
+    total = w.sum()
+    return w / total if total > 0 else np.full(w.shape[0], 1.0 / w.shape[0])
+
+
 def not_converged_message(method: str, detail: str) -> str:
     """The text of the RuntimeWarning that ``emdkit.solve`` issues."""
     return (f"emdkit method {method!r} did not converge: {detail}. The value is not "

@@ -12,6 +12,7 @@ import numpy as np
 from .._threads import mark_torch_used
 from .._validation import check_device, check_positive, check_seed
 from ..result import Result
+from ._common import renormalised
 
 _DEFAULT_LR = {"groupsort": 1e-3, "gp": 1e-3, "spectral": 1e-3, "clip": 5e-5}
 
@@ -140,7 +141,7 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     ia_te = np.concatenate([fit[1] for fit in fits])
     ib_te = np.concatenate([fit[2] for fit in fits])
     fa, fb = np.concatenate(fa_parts), np.concatenate(fb_parts)
-    va, vb = _renorm(wa[ia_te]), _renorm(wb[ib_te])
+    va, vb = renormalised(wa[ia_te]), renormalised(wb[ib_te])
     value = unit * float(va @ fa - vb @ fb)
     ci = _bootstrap(fa, fb, va, vb, rng, n_bootstrap, confidence, unit)
     info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
@@ -240,15 +241,10 @@ def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_s
     return f, curve
 
 
-def _renorm(w):
-    total = w.sum()
-    return w / total if total > 0 else np.full(w.shape[0], 1.0 / w.shape[0])
-
-
 def _batch_probs(w, idx, dtype, dev):
     import torch
 
-    return torch.as_tensor(_renorm(w[idx]), dtype=dtype, device=dev)
+    return torch.as_tensor(renormalised(w[idx]), dtype=dtype, device=dev)
 
 
 def _bootstrap(fa, fb, va, vb, rng, n_boot, confidence, unit):

@@ -11,7 +11,8 @@ from .._validation import check_positive, check_seed
 from ..bounds import U
 from ..costs import power, safe_root, scaled_pow
 from ..result import Result
-from .sliced import _costs, check_line_metric, draw_directions
+from .oned import cumulative
+from .sliced import check_line_metric, draw_directions, projected_costs
 
 _STARTS = 4
 
@@ -48,7 +49,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     check_line_metric(prob.metric, "max-sliced")
     start = time.perf_counter()
     theta0, _ = draw_directions(prob.dim, n_projections, "random", seed)
-    costs, scale = _costs(prob, theta0)
+    costs, scale = projected_costs(prob, theta0)
     x, y = prob.x / scale, prob.y / scale
     wa, wb = prob.weights()
     best = (-1.0, None, False, 0)
@@ -93,10 +94,7 @@ def _value_grad(x, y, wa, wb, p, theta):
 
     px, py = x @ theta, y @ theta
     oa, ob = np.argsort(px, kind="stable"), np.argsort(py, kind="stable")
-    ca, cb = np.cumsum(wa[oa]), np.cumsum(wb[ob])
-    ca /= ca[-1]
-    cb /= cb[-1]
-    ca[-1] = cb[-1] = 1.0
+    ca, cb = cumulative(wa[oa]), cumulative(wb[ob])
     ii, jj = coupling_edges(ca, cb)
     prev_a = np.concatenate([[0.0], ca[:-1]])
     prev_b = np.concatenate([[0.0], cb[:-1]])

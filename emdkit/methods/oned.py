@@ -13,7 +13,7 @@ from ..result import Result
 from ._common import finish_torch
 
 
-def _cumulative(w: np.ndarray) -> np.ndarray:
+def cumulative(w: np.ndarray) -> np.ndarray:
     """Cumulative weights ending at exactly 1 (w is already normalised)."""
     c = np.cumsum(w)
     c /= c[-1]
@@ -50,8 +50,8 @@ def oned(prob) -> Result:
     xs, ys, scale, inv = _rescaled(xs, ys)
     equal = wxs is None and wys is None and prob.n == prob.m
     if not equal:
-        ca = _uniform_cumulative(prob.n) if wxs is None else _cumulative(wxs)
-        cb = _uniform_cumulative(prob.m) if wys is None else _cumulative(wys)
+        ca = _uniform_cumulative(prob.n) if wxs is None else cumulative(wxs)
+        cb = _uniform_cumulative(prob.m) if wys is None else cumulative(wys)
     if prob.p > SCALE_FREE_P:
         # scale-free: divide by the largest distance the coupling moves mass, so the
         # largest term is 1 and no power underflows, whatever p (p up to 1e4 tested)
@@ -142,7 +142,7 @@ def torch_monotone_cost(prob, px, py):
     oa = np.argsort(x, kind="stable")
     ob = np.argsort(y, kind="stable")
     wa, wb = prob.weights()
-    ii, jj = coupling_edges(_cumulative(wa[oa]), _cumulative(wb[ob]))
+    ii, jj = coupling_edges(cumulative(wa[oa]), cumulative(wb[ob]))
     dev, dtype = px.device, px.dtype
 
     def cumulative_t(wt, w, order):

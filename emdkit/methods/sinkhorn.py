@@ -9,12 +9,12 @@ from typing import Optional
 import numpy as np
 
 from .._validation import check_positive
-from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, pow2_scale, scaled_cost_matrix,
+from ..costs import (SINKHORN_MATRICES, available_memory, power_inplace, check_dense_fits, pow2_scale, scaled_cost_matrix,
                      scaled_pow)
 from ..bounds import certify, relative_width, within
 from ..result import Result
 from . import _sinkhorn_loops as loops
-from ._common import not_converged_message, to_torch_like
+from ._common import not_converged_message, renormalised, to_torch_like
 
 #: Default epsilon, relative to the mean cost of the independent coupling
 #: ``sum_ij a_i b_j metric(x_i, y_j) ** p``.
@@ -133,8 +133,9 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         pairs, scale, cost_of, mean_cost = _online_problems(prob, debias, wa, wb)
         max_cost = 2.0 ** prob.p   # scaled distances are below 2
     unit = scaled_pow(scale, prob.p)
-    eps_s = EPS_RELATIVE * mean_cost if epsilon is None else epsilon / unit
-    if not eps_s > 0:   # every cost is zero: any epsilon gives the exact answer
+    eps_s = EPS_RELATIVE * mean_cost if epsilon is None else _in_scaled_units(
+        epsilon, scale, prob.p)
+    if not eps_s > 0 or max_cost == 0:   # every cost zero: any epsilon is exact
         eps_s = 1.0
     clamped = max_cost > 0 and not eps_s <= EPS_MAX_RELATIVE * max_cost
     if clamped:
@@ -171,6 +172,13 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         result.potentials = tuple(to_torch_like(prob, p_) for p_ in result.potentials)
     result.time = time.perf_counter() - start
     return result
+
+
+def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
+    """``epsilon / scale ** p`` without forming ``scale ** p`` (which under- or
+    overflows for coordinates near 1e-300 or 1e300); inf beyond the float range."""
+    expo = math.log(epsilon) - p * math.log(scale)
+    return math.exp(expo) if expo < 709.0 else math.inf
 
 
 def _solve_one(key, C, u, v, eps_s, eps0, opts, backend, cost_of, warm=None):
@@ -352,10 +360,10 @@ def _dense_problems(prob, debias):
 
 def _cost_at_scale(prob, u, v, scale):
     """``(metric(u, v) / scale) ** p`` as a numpy matrix."""
-    from ..costs import _checked_matrix
+    from ..costs import checked_matrix
 
     if callable(prob.metric):
-        D = _checked_matrix(prob.metric(u, v), u.shape[0], v.shape[0])
+        D = checked_matrix(prob.metric(u, v), u.shape[0], v.shape[0])
     else:
         from scipy.spatial.distance import cdist
 
@@ -386,11 +394,7 @@ def _online_problems(prob, debias, wa, wb):
     sides = {"ab": (x, y), "aa": (x, x), "bb": (y, y)}
 
     def power(D):
-        if prob.p == 2.0:
-            D *= D
-        elif prob.p != 1.0:
-            np.power(D, prob.p, out=D)
-        return D
+        return power_inplace(D, prob.p)
 
     def cost_of(key):
         u, v = sides[key]
@@ -402,14 +406,9 @@ def _online_problems(prob, debias, wa, wb):
 
     ia = np.unique(np.linspace(0, prob.n - 1, min(prob.n, _MEAN_COST_SAMPLE)).astype(int))
     ib = np.unique(np.linspace(0, prob.m - 1, min(prob.m, _MEAN_COST_SAMPLE)).astype(int))
-    u, v = _renormalised(wa[ia]), _renormalised(wb[ib])
+    u, v = renormalised(wa[ia]), renormalised(wb[ib])
     mean_cost = float(u @ power(cdist(x[ia], y[ib], metric=prob.metric)) @ v)
     return [None] * (3 if debias else 1), s_in * s_out, cost_of, mean_cost
-
-
-def _renormalised(w):
-    total = w.sum()
-    return w / total if total > 0 else np.full(w.shape[0], 1.0 / w.shape[0])
 
 
 def _with_weights(pairs, wa, wb):

@@ -67,7 +67,7 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
     else:
         theta, groups = draw_directions(prob.dim, n_projections, directions, seed)
         kind = directions
-    costs, scale = _costs(prob, theta)
+    costs, scale = projected_costs(prob, theta)
     unit = scaled_pow(scale, prob.p)
     mean = float(costs.mean())
     value = scale * mean ** (1.0 / prob.p)
@@ -125,7 +125,7 @@ def draw_directions(d: int, L: int, kind: str, seed):
     return np.ascontiguousarray(theta), np.arange(L) // d
 
 
-def _costs(prob, theta):
+def projected_costs(prob, theta):
     """Per-direction W_p^p of the problem rescaled by ``scale`` (a power of two), and
     the scale. The samples are not copied: the kernel projects on ``theta / s_in``,
     which equals projecting ``x / s_in`` (both exact scalings by a power of two)."""
