@@ -76,8 +76,28 @@ def _parse_option(text: str):
     return key.strip().replace("-", "_"), value
 
 
+def _methods_epilog() -> str:
+    """The methods and their options, from the registry (so --help cannot drift)."""
+    import textwrap
+
+    from .api import methods
+    from .methods import REGISTRY
+
+    lines = ["methods (--method NAME; options with -o NAME=VALUE):"]
+    for name, summary in methods().items():
+        lines += textwrap.wrap(f"{name}: {summary}", 88, initial_indent="  ",
+                               subsequent_indent="      ")
+        opts = REGISTRY[name].options if name in REGISTRY else ("rtol", "memory_limit")
+        lines.append("      options: " + (", ".join(opts) or "none"))
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emdkit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="emdkit", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The Earth Mover's (Wasserstein) distance W_p between two samples, "
+                    "by exact LP, closed forms, Sinkhorn, sliced projections or a WGAN "
+                    "critic.", epilog=_methods_epilog())
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("distance", help="W_p between the samples in two files")
     d.add_argument("a", help="first sample: .npy, .csv or .txt, one sample per row")

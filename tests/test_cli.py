@@ -117,3 +117,16 @@ def test_entry_point_runs(files):
     rows = [line.split() for line in out.stdout.splitlines()[1:6]]
     for row in rows:   # value and truth columns agree to the printed 9 digits
         assert abs(float(row[-3]) - float(row[-2])) < 1e-8, row
+
+
+def test_help_names_every_method_and_its_options():
+    from emdkit.methods import REGISTRY
+
+    out = subprocess.run([sys.executable, "-m", "emdkit", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "The ``emdkit`` command" not in out
+    flat = " ".join(out.split())
+    for name, spec in REGISTRY.items():
+        assert f"{name}:" in out
+        assert "options: " + (", ".join(spec.options) or "none") in flat, name
+    assert "auto:" in out and "options: rtol, memory_limit" in flat

@@ -29,11 +29,13 @@ class MethodSpec(NamedTuple):
 
 REGISTRY: Dict[str, MethodSpec] = {
     "exact": MethodSpec(exact, "linear programme by network simplex (POT's ot.emd); "
-                               "exact W_p for any metric, O(n m) memory"),
+                               "exact W_p for any metric with a certified bracket, "
+                               "O(n m) memory"),
     "1d": MethodSpec(oned, "closed form through quantile functions (numba); exact "
                            "for 1-D samples, O((n+m) log(n+m))"),
     "sinkhorn": MethodSpec(sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
-                                     "biased by epsilon (debias=True for the divergence), "
+                                     "biased by epsilon (debias=True for the divergence; "
+                                     "rtol for a value certified within rtol of W_p), "
                                      "O(n m) per iteration, online mode for large n"),
     "sliced": MethodSpec(sliced, "mean W_p^p over random 1-D projections, rooted (numba, "
                                  "O(L (n+m)) memory-bounded); with a confidence interval"),
