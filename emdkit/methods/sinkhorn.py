@@ -101,21 +101,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     Cost: dense O(n m) memory and O(n m) time per iteration (two BLAS matrix-vector
     products); online O((n + m) * block) memory and O(n m d) time per iteration.
     """
-    rtol = None if rtol is None else check_positive("rtol", rtol)
-    epsilon = None if epsilon is None else check_positive("epsilon", epsilon)
-    tol = check_positive("tol", tol)
-    max_iter = check_positive("max_iter", max_iter, integer=True)
-    scaling = check_positive("scaling", scaling, below=1.0)
-    if not isinstance(debias, (bool, np.bool_)):
-        raise TypeError(f"debias must be True or False, got {debias!r}")
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, "
-                         f"got {backend!r}")
-    if memory_limit is not None:
-        memory_limit = check_positive("memory_limit", memory_limit)
-    if rtol is not None and debias:
-        raise ValueError("rtol certifies W_p, and with debias=True the value is the "
-                         "Sinkhorn divergence, which is not W_p: pass one of them")
+    epsilon, rtol, tol, max_iter, scaling, memory_limit = _checked(
+        epsilon, rtol, tol, max_iter, debias, scaling, backend, memory_limit)
     start = time.perf_counter()
     backend = _choose_backend(prob, backend, memory_limit, debias)
     if rtol is not None and backend == "online":
@@ -172,6 +159,25 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         result.potentials = tuple(to_torch_like(prob, p_) for p_ in result.potentials)
     result.time = time.perf_counter() - start
     return result
+
+
+def _checked(epsilon, rtol, tol, max_iter, debias, scaling, backend, memory_limit):
+    """The options, validated (a clear error naming the option otherwise)."""
+    rtol = None if rtol is None else check_positive("rtol", rtol)
+    epsilon = None if epsilon is None else check_positive("epsilon", epsilon)
+    if not isinstance(debias, (bool, np.bool_)):
+        raise TypeError(f"debias must be True or False, got {debias!r}")
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, "
+                         f"got {backend!r}")
+    if rtol is not None and debias:
+        raise ValueError("rtol certifies W_p, and with debias=True the value is the "
+                         "Sinkhorn divergence, which is not W_p: pass one of them")
+    return (epsilon, rtol, check_positive("tol", tol),
+            check_positive("max_iter", max_iter, integer=True),
+            check_positive("scaling", scaling, below=1.0),
+            None if memory_limit is None else check_positive("memory_limit",
+                                                               memory_limit))
 
 
 def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
