@@ -8,8 +8,8 @@ pairs of 2-D and 10-D Gaussian clouds (the second shifted by one unit along the
 first axis, so W_p is of the order of the spread), p = 1 and 2, n = m from 250 to
 4000: the best of ``reps`` wall-clock times, and the peak resident memory of one run
 in a fresh child process (Linux ``VmHWM``, reset before the run). A log-log fit
-``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and ``bytes = k * n m`` per method (k at the largest n),
-are written to ``benchmarks/results/auto_model.json``; ``emdkit/_auto.py`` holds the
+``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
+``bytes = k * n m`` per method (k at the largest n), are written to ``benchmarks/results/auto_model.json``; ``emdkit/_auto.py`` holds the
 same numbers (a test checks they agree). ``--check`` then times ``auto``, ``exact``
 and ``sinkhorn(rtol=0.01)`` at 5000 + 5000 2-D points, p = 1, in one process,
 in rotating order, medians of 5.

@@ -93,8 +93,8 @@ def report(rows: List[dict]) -> List[str]:
              "| pair | p | method | value | error vs exact | certified bracket width | "
              "time (s) | warning |", "|---|---:|---|---:|---:|---:|---:|---|"]
     for r in rows:
-        method = r["method"] + (f" ({', '.join(f'{k}={v}' for k, v in r['options'].items() if k != 'seed')})"
-                                if any(k != "seed" for k in r["options"]) else "")
+        shown = [f"{k}={v}" for k, v in r["options"].items() if k != "seed"]
+        method = r["method"] + (f" ({', '.join(shown)})" if shown else "")
         lines.append(f"| {r['pair']} | {r['p']:g} | {method} | {r['value']:.6g} | "
                      f"{r['error']:+.2%} | {_fmt_width(r['bracket_width'])} | "
                      f"{r['seconds']:.3f} | {r['warning'] or ''} |")

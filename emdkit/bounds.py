@@ -15,8 +15,9 @@ Both are evaluated in float64 with an explicit allowance for rounding: the
 subtractions ``C_ij - f_i`` and the final sums carry at most a few units of
 ``2 ** -53`` of the largest terms, which is subtracted from the lower bound and added
 to the upper (the masses themselves are taken as exact: a plan is certified for
-marginals equal to the weights up to ``(n + m) 2 ** -53`` relative rounding). So where the costs span more than double precision resolves (p = 5 on
-data spread over +-300 with a 0.1 shift; one outlier at 1e6) the bracket is honestly
+marginals equal to the weights up to ``(n + m) 2 ** -53`` relative rounding). So
+where the costs span more than double precision resolves (p = 5 on data spread over
++-300 with a 0.1 shift; one outlier at 1e6) the bracket is honestly
 wide instead of the value being silently wrong. Everything here is O(n m) time, by
 blocks of rows, with O(block) extra memory.
 """

@@ -8,8 +8,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (EXACT_MATRICES, check_dense_fits, rooted_value, scaled_cost_matrix,
-                     scaled_cost_matrix_torch, scaled_pow, unscaled_cost)
+from ..costs import (EXACT_MATRICES, check_dense_fits, rooted_value,
+                     scaled_cost_matrix, scaled_cost_matrix_torch, scaled_pow,
+                     unscaled_cost)
 from .._validation import check_positive
 from ..bounds import certify, precision_message, relative_width, within
 from ..result import Result

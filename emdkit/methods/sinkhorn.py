@@ -9,8 +9,8 @@ from typing import Optional
 import numpy as np
 
 from .._validation import check_positive
-from ..costs import (SINKHORN_MATRICES, available_memory, power_inplace, check_dense_fits, pow2_scale, scaled_cost_matrix,
-                     scaled_pow)
+from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, pow2_scale,
+                     power_inplace, scaled_cost_matrix, scaled_pow)
 from ..bounds import certify, relative_width, within
 from ..result import Result
 from . import _sinkhorn_loops as loops
@@ -139,9 +139,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     if backend == "dense" and not debias:
         bounds = certify(prob, pairs[0], wa, wb, sols[0].plan, sols[0].f, scale)
         if rtol is not None:
-            sols[0], terms[0], bounds, refine, eps_s = _refine(prob, pairs[0], wa, wb, sols[0],
-                                                        terms[0], bounds, scale, rtol,
-                                                        opts)
+            sols[0], terms[0], bounds, refine, eps_s = _refine(
+                prob, pairs[0], wa, wb, sols[0], terms[0], bounds, scale, rtol, opts)
     result = _result(prob, sols, terms, scale, unit, debias, backend, bounds, rtol,
                      refine, epsilon is None, tol, max_iter)
     result.info["epsilon"] = eps_s * unit
@@ -245,7 +244,8 @@ def _extend_potentials(sol, C, u, v):
     """Finite potentials where a weight is zero: the soft c-transform of the other
     side (what they would be with a vanishing weight), so that no NaN or inf leaves
     the solver (0 * inf in a dual objective or a torch gradient)."""
-    for pot, other, w, w_other, Ct in ((sol.f, sol.g, u, v, C), (sol.g, sol.f, v, u, C.T)):
+    for pot, other, w, w_other, Ct in ((sol.f, sol.g, u, v, C),
+                                       (sol.g, sol.f, v, u, C.T)):
         dead = ~(w > 0) | ~np.isfinite(pot)
         if not dead.any():
             continue
@@ -263,8 +263,9 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts):
         width = relative_width(bounds)
         factor = min(max(0.5 * rtol / width, 1e-3), 0.5) if math.isfinite(width) else 0.1
         eps = eps_target = sol.eps * factor
-        new, term = _solve_one("ab", C, wa, wb, eps, sol.eps, dict(opts, max_iter=budget),
-                               "dense", None, warm=(sol.f, sol.g))
+        new, term = _solve_one("ab", C, wa, wb, eps, sol.eps,
+                               dict(opts, max_iter=budget), "dense", None,
+                               warm=(sol.f, sol.g))
         budget -= new.n_iter
         new.n_iter += sol.n_iter
         sol = new
