@@ -108,6 +108,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
         result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:
         result.info.update(requested="auto", reason=reason)
+        _check_auto_promise(result, options.get("rtol", rtol))
     _check_value(result)
     if not result.converged:
         warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
@@ -116,6 +117,21 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
         warnings.warn(result.info["accuracy_warning"], RuntimeWarning,
                       stacklevel=stacklevel + 1)
     return result
+
+
+def _check_auto_promise(result: Result, rtol: float) -> None:
+    """auto promises a value certified within rtol: where the chosen method's bracket
+    is wider (an LP precision floor, a tiny rtol), the result says so."""
+    from .bounds import within
+
+    if result.converged and result.bounds is not None and not within(
+            result.bounds, rtol, result.info.get("cost_scale", 0.0)):
+        lo, hi = result.bounds
+        result.converged = False
+        result.info["warning"] = (
+            f"emdkit method 'auto' could not keep its promise: {result.method!r} "
+            f"certified W_p only to [{lo:.6g}, {hi:.6g}], wider than rtol={rtol:g}; "
+            f"Result.converged is False.")
 
 
 def _check_value(result: Result) -> None:

@@ -414,3 +414,17 @@ def test_memory_estimates_are_within_1_3x_of_the_measured_peak(method, matrices)
     measured = peak_bytes(method, n, 2, 1.0)
     estimate = 8.0 * n * n * getattr(costs, matrices)
     assert 1 / 1.3 <= estimate / measured <= 1.3, (estimate, measured)
+
+
+def test_auto_flags_a_bracket_wider_than_its_rtol(monkeypatch, rng):
+    # exact's bracket is ~1e-12 wide relative: below rounding, so with the rounding
+    # allowance switched off a request for rtol = 1e-15 cannot be certified
+    from emdkit import bounds
+
+    monkeypatch.setattr(bounds, "ATOL_RELATIVE", 0.0)
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
+    r = emdkit.solve(x, y, "exact")
+    assert 0 < r.bounds[1] - r.bounds[0] and r.converged
+    with pytest.warns(RuntimeWarning, match="'auto' could not keep its promise"):
+        r = emdkit.solve(x, y, "auto", rtol=1e-15)
+    assert not r.converged and r.method == "exact"
