@@ -1,7 +1,7 @@
 """``method="auto"``: a certified value within ``rtol`` at the best predicted time.
 
 The choice rests on a cost model fitted to measurements on this project's machines
-(2-core AMD EPYC; ``python -m benchmarks.auto_model`` measures and fits it and writes
+(2-core AMD EPYC; ``python -m emdkit.bench.auto_model`` measures and fits it and writes
 ``benchmarks/results/auto_model.json``, whose ``model`` section these constants copy;
 a test checks that they agree):
 

@@ -44,7 +44,7 @@ def _fmt_bytes(n: float) -> str:
 
 
 #: Peak resident memory of one solve, in float64 (n, m) matrices' worth, measured
-#: (``python -m benchmarks.auto_model``: VmHWM in a fresh process, n = m = 4000):
+#: (``python -m emdkit.bench.auto_model``: VmHWM in a fresh process, n = m = 4000):
 #: exact 40.9 bytes a pair (the cost, the plan and POT's network-simplex arcs),
 #: sinkhorn 25.6 (cost, kernel, kept plan; the bracket works by blocks of rows).
 EXACT_MATRICES = 5.0

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import run
+from emdkit.bench import run
 
 
 def test_tiny_run_values_agree_with_peers():
@@ -37,7 +37,7 @@ def test_time_case_rotates_and_counts():
 def test_agreement_cell_and_report():
     # one tiny cell of the agreement study: every method runs, errors are relative to
     # the truth (translation by 1: truth 1), and the report renders
-    from benchmarks import agreement
+    from emdkit.bench import agreement
 
     pytest.importorskip("torch", reason="the critic needs torch")
     cell = agreement.measure_cell("translation", 2, 60, critic_steps=20, modes=("groupsort",))
@@ -61,7 +61,7 @@ def test_agreement_cell_and_report():
 def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     # the suite end to end on toy sizes: report, JSON and the plots are written
     pytest.importorskip("matplotlib", reason="the plots need matplotlib")
-    from benchmarks import agreement, scaling
+    from emdkit.bench import agreement, scaling
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(1, 3), sizes=(40, 60), critic_steps=10))
     monkeypatch.setattr(agreement, "MODES", ("groupsort", "gp"))
@@ -74,7 +74,7 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "bench_training", lambda quick, out: {"skipped": "test"})
     monkeypatch.setattr(run, "bench_1d", lambda n, rounds, weighted: [])
     monkeypatch.setattr(run, "bench_exact", lambda n, d, rounds: [])
-    from benchmarks import auto_model, brackets
+    from emdkit.bench import auto_model, brackets
 
     real_check = auto_model.check
     monkeypatch.setattr(auto_model, "check", lambda reps, n: real_check(reps=1, n=200))
@@ -111,7 +111,7 @@ def test_bad_rounds_is_a_usage_error(capsys):
 
 
 def test_brackets_report_measures_what_it_says():
-    from benchmarks import brackets
+    from emdkit.bench import brackets
 
     rows = brackets.run(quick=True, reps=1)
     by = {(r["pair"], r["method"], tuple(r["options"].items())): r for r in rows}
@@ -128,3 +128,16 @@ def test_brackets_report_measures_what_it_says():
     assert "default epsilon" in spread["warning"]       # the default's failure, flagged
     text = "\n".join(brackets.report(rows))
     assert "certified bracket width" in text and "lower bound only" in text
+
+
+def test_the_package_never_imports_the_repository_benchmarks_folder():
+    # the suite ships inside the package; benchmarks/ at the root holds results only
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"^\s*(from|import)\s+benchmarks\b", re.M)
+    offenders = [str(p) for p in (root / "emdkit").rglob("*.py")
+                 if pattern.search(p.read_text())]
+    assert offenders == []
+    assert not list((root / "benchmarks").glob("*.py"))

@@ -405,7 +405,7 @@ def test_huge_epsilon_is_the_independent_coupling(rng, scale):
 def test_memory_estimates_are_within_1_3x_of_the_measured_peak(method, matrices):
     # the peak resident memory of one solve at n = m = 2000 in a fresh process
     # (VmHWM reset just before it), against what the method checks before allocating
-    from benchmarks.auto_model import peak_bytes
+    from emdkit.bench.auto_model import peak_bytes
     from emdkit import costs
 
     if not Path("/proc/self/clear_refs").exists():

@@ -52,7 +52,7 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         in d = 10 and 50 (+0.8%, -30% against -8.8%, -39%) but again with gradient
         norms up to 1.3, so its value is not a bound; spectral -46% to -68%, clip
         -100% (benchmarks/results/critic_report.md, from
-        ``python -m benchmarks.critic_bench``).
+        ``python -m emdkit.bench.critic_bench``).
     width, depth : int, default 32 and 2
         The critic MLP (as accurate as 64 x 3 on a 2-D pair of 2000 + 2000 points,
         -2.0% against -1.7% with one hold-out, in a third of the time).

@@ -1,6 +1,6 @@
 """Certified brackets per method: how wide ``Result.bounds`` is, and at what cost.
 
-    python -m benchmarks.brackets [--quick]
+    python -m emdkit.bench.brackets [--quick]
 
 For each method on three pairs (2-D Gaussians shifted by one unit; the spread-out
 pair of 200 points over +-300 and their translation by (0.3, 0.4), W_2 = 0.5; a 1-D
@@ -89,7 +89,7 @@ def report(rows: List[dict]) -> List[str]:
              "form). Times: best of 3. `sliced` estimates another distance (SW_p) and "
              "certifies nothing; max-sliced certifies a lower bound; the critic (p = 1 only) has "
              "a statistical interval (`Result.ci`), no bracket. From "
-             "`python -m benchmarks.brackets`.", "",
+             "`python -m emdkit.bench.brackets`.", "",
              "| pair | p | method | value | error vs exact | certified bracket width | "
              "time (s) | warning |", "|---|---:|---|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -113,7 +113,7 @@ if __name__ == "__main__":
 
 
 def auto_report(check: dict) -> List[str]:
-    """The table of ``benchmarks.auto_model.check``: auto beside exact and sinkhorn."""
+    """The table of ``emdkit.bench.auto_model.check``: auto beside exact and sinkhorn."""
     med = check["median_seconds"]
     lines = [f"## auto against exact and sinkhorn (n = m = {check['n']}, 2-D, p = 1)", "",
              f"Medians of {check['reps']} runs in rotating order, one process. auto chose "

@@ -1,6 +1,6 @@
 """Does Sinkhorn converge on a sweep of problems? (about 90 s on 2 cores)
 
-    python -m benchmarks.sinkhorn_robustness
+    python -m emdkit.bench.sinkhorn_robustness
 
 84 solves: n in {250, 600, 1800} (m = n + 17), d = 3, p in {1, 2}, epsilon in
 {default, 1e-2, 1e-3}, with and without uneven weights, max_iter = 3000. Prints every

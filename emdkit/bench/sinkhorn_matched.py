@@ -1,6 +1,6 @@
 """emdkit at a loose tolerance against GeomLoss's fixed schedule: time and accuracy.
 
-    python -m benchmarks.sinkhorn_matched     # needs geomloss; about 30 s
+    python -m emdkit.bench.sinkhorn_matched     # needs geomloss; about 30 s
 
 GeomLoss's tensorized Sinkhorn (not debiased) stops after its annealing schedule,
 unconverged; emdkit stops at an L1 marginal error of ``tol``. Both are compared with

@@ -1,8 +1,8 @@
 """A small WGAN-GP on a ring of 8 Gaussians, with the critic's W_1 estimate tracked
 beside emdkit's exact, Sinkhorn and sliced distances between generated and real samples.
 
-    python docs/examples/wgan_ring.py --out wgan-out          # about a minute on 2 CPU cores
-    python docs/examples/wgan_ring.py --steps 50 --out /tmp/w # a quick look
+    python -m emdkit.bench.wgan_ring --out wgan-out          # about a minute on 2 CPU cores
+    python -m emdkit.bench.wgan_ring --steps 50 --out /tmp/w # a quick look
 
 Writes ``curves.json`` and ``wgan_ring.png`` (the curves, and the final samples) to --out.
 What to expect (docs/examples/wgan_ring.png is one run): the critic's value

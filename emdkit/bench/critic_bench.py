@@ -117,7 +117,7 @@ if __name__ == "__main__":
     out.mkdir(parents=True, exist_ok=True)
     text = "\n".join(["# emdkit critic checks", "",
                       f"Measured {time.strftime('%Y-%m-%d %H:%M')} with "
-                      f"`python -m benchmarks.critic_bench --out {args.out}`.", ""]
+                      f"`python -m emdkit.bench.critic_bench --out {args.out}`.", ""]
                      + report_default_checks(checks) + report(modes))
     (out / "critic_report.md").write_text(text)
     (out / "critic_results.json").write_text(json.dumps({"default_checks": checks,

@@ -1,7 +1,7 @@
 """The measurements behind ``method="auto"``'s cost model, and the check that it pays.
 
-    python -m benchmarks.auto_model            # about 6 minutes on 2 cores
-    python -m benchmarks.auto_model --check    # only the 5000 x 5000 comparison
+    python -m emdkit.bench.auto_model            # about 6 minutes on 2 cores
+    python -m emdkit.bench.auto_model --check    # only the 5000 x 5000 comparison
 
 For ``exact`` and for ``sinkhorn`` with ``rtol=0.01`` (what ``auto`` would run), on
 pairs of 2-D and 10-D Gaussian clouds (the second shifted by one unit along the
@@ -9,7 +9,9 @@ first axis, so W_p is of the order of the spread), p = 1 and 2, n = m from 250 t
 4000: the best of ``reps`` wall-clock times, and the peak resident memory of one run
 in a fresh child process (Linux ``VmHWM``, reset before the run). A log-log fit
 ``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
-``bytes = k * n m`` per method (k at the largest n), are written to ``benchmarks/results/auto_model.json``; ``emdkit/_auto.py`` holds the
+``bytes = k * n m`` per method (k at the largest n), are written to ``--out`` (default
+``benchmarks/results/auto_model.json``, the published fit, from the repository root);
+``emdkit/_auto.py`` holds the
 same numbers (a test checks they agree). ``--check`` then times ``auto``, ``exact``
 and ``sinkhorn(rtol=0.01)`` at 5000 + 5000 2-D points, p = 1, in one process,
 in rotating order, medians of 5.
@@ -30,7 +32,8 @@ import numpy as np
 
 import emdkit
 
-OUT = Path(__file__).parent / "results" / "auto_model.json"
+#: Where the fit is written: the repository's published results, run from its root.
+OUT = Path("benchmarks") / "results" / "auto_model.json"
 SIZES = (250, 500, 1000, 2000, 4000)
 
 
@@ -55,7 +58,7 @@ def run_once(method: str, n: int, d: int, p: float) -> float:
 
 _PEAK = """
 import sys, numpy as np, emdkit
-from benchmarks.auto_model import pair
+from emdkit.bench.auto_model import pair
 method, n, d, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 x, y = pair(n, d)
 opts = {"rtol": 0.01} if method == "sinkhorn" else {}
@@ -75,8 +78,7 @@ def peak_bytes(method: str, n: int, d: int, p: float) -> int:
     """Peak resident memory of one solve above the process's resident size before
     it, in a fresh interpreter."""
     out = subprocess.run([sys.executable, "-c", _PEAK, method, str(n), str(d), str(p)],
-                         capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent.parent)
+                         capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -151,13 +153,16 @@ def check(reps: int = 5, n: int = 5000) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only the 5000^2 comparison")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"the JSON file (default {OUT})")
     args = ap.parse_args(argv)
-    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out = args.out
+    data = json.loads(out.read_text()) if out.exists() else {}
     if not args.check:
         data.update(measure())
     data["check"] = check()
-    OUT.write_text(json.dumps(data, indent=1))
-    print(f"wrote {OUT}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The failure classes of the trust review, each run once and printed with its outcome.
 
-    python -m benchmarks.trust_examples
+    python -m emdkit.bench.trust_examples
 
 Each line: the case, what emdkit returns now (value, converged, bracket, the first
 warning or the error), and the right answer. Run it on an older checkout to see the

@@ -1,1 +1,0 @@
-"""emdkit's benchmark suite: emdkit beside its peers, in one process, as ratios."""
