@@ -78,6 +78,11 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
 
     real_check = auto_model.check
     monkeypatch.setattr(auto_model, "check", lambda reps, n: real_check(reps=1, n=200))
+    from emdkit.bench import sinkhorn_matched, sinkhorn_robustness
+
+    monkeypatch.setattr(sinkhorn_matched, "run", lambda sizes, reps: {"skipped": "test"})
+    monkeypatch.setattr(sinkhorn_robustness, "run", lambda quick: {
+        "count": 1, "failures": [], "seconds": 0.0})
     first_pair = list(brackets.pairs(True))[:1]
     monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
     assert run.main(["--quick", "--out", str(tmp_path)]) == 0
@@ -90,7 +95,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
         assert (tmp_path / png).stat().st_size > 5000, png
     text = (tmp_path / "report.md").read_text()
     for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace",
-                    "## Certified brackets", "## auto against exact and sinkhorn"):
+                    "## Certified brackets", "## auto against exact and sinkhorn",
+                    "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy"):
         assert heading in text
 
 
@@ -141,3 +147,11 @@ def test_the_package_never_imports_the_repository_benchmarks_folder():
                  if pattern.search(p.read_text())]
     assert offenders == []
     assert not list((root / "benchmarks").glob("*.py"))
+
+
+def test_robustness_sweep_quick_run_converges():
+    from emdkit.bench import sinkhorn_robustness
+
+    res = sinkhorn_robustness.run(quick=True)
+    assert res["count"] == 12 and res["failures"] == []
+    assert "**0 failed**" in "\n".join(sinkhorn_robustness.report(res))

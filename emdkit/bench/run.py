@@ -258,6 +258,12 @@ def report(results: dict, figures=()) -> str:
         from .critic_bench import report as critic_report
 
         lines += critic_report(results["critic"])
+    for key, module in (("sinkhorn_matched", "sinkhorn_matched"),
+                        ("sinkhorn_robustness", "sinkhorn_robustness")):
+        if results.get(key):
+            import importlib
+
+            lines += importlib.import_module(f"emdkit.bench.{module}").report(results[key])
     if results.get("brackets"):
         from .brackets import report as brackets_report
 
@@ -380,7 +386,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     n_cells = len(agreement.FAMILIES) * len(grid["dims"]) * len(grid["sizes"])
     sc = scaling.QUICK if quick else scaling.FULL
     n_scaling = sum(len(v) for k, v in sc.items() if torch_ok or k != "critic")
-    bar = _Progress(7 + n_scaling + n_cells)
+    bar = _Progress(8 + n_scaling + n_cells)
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
                      "command": "emdkit bench " + " ".join(argv if argv is not None
                                                            else sys.argv[1:]),
@@ -399,6 +405,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     results["sinkhorn"] = bench_sinkhorn(quick)
     bar.step("sliced")
     results["sliced"] = bench_sliced(quick)
+    bar.step("sinkhorn at matched accuracy, robustness sweep")
+    from . import sinkhorn_matched, sinkhorn_robustness
+
+    results["sinkhorn_matched"] = sinkhorn_matched.run(
+        sizes=(500,) if quick else (1000, 2000), reps=2 if quick else 5)
+    results["sinkhorn_robustness"] = sinkhorn_robustness.run(quick)
     bar.step("brackets and auto")
     from . import auto_model, brackets
 
