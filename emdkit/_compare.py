@@ -172,7 +172,7 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
             raise TypeError("compare(pair) takes the pair alone: b must be omitted when "
                             "a is an emdkit.datasets.Pair")
         if truth is None and p in a.known_p():
-            truth = a.truth(p)
+            truth, reference = a.truth(p), "population truth"
         a, b = a.x, a.y
     elif b is None:
         raise TypeError("compare needs two samples a and b (or an emdkit.datasets.Pair)")
@@ -229,16 +229,26 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
             note = (note + "; " if note else "") + f"chose {r.method}"
         rows.append(Row(m, value, secs, converged=bool(r.converged), ci=ci, note=note))
     ref = truth
-    if ref is None:
-        ex = next((r for r in rows if r.method == "exact" and r.value is not None), None)
-        if ex is not None:
-            ref, reference = ex.value, "exact"
+    ex = next((r for r in rows if r.method == "exact" and r.value is not None), None)
+    if ref is None and ex is not None:
+        ref, reference = ex.value, "exact on the samples"
+    elif reference == "population truth" and ex is not None and ref > 0 and \
+            abs(ex.value / ref - 1.0) > SAMPLE_GAP_NOTE:
+        d = shape[0][1] if len(shape[0]) == 2 else 1
+        ex.note = ((ex.note + "; ") if ex.note else "") + (
+            f"exact on the samples: its {ex.value / ref - 1:+.0%} is the finite samples' "
+            f"own gap to the population, shrinking like n^(-1/{d})")
     if ref is not None and ref > 0:       # relative errors; none against a zero truth
         for r in rows:
             if r.value is not None:
                 r.error = r.value / ref - 1.0
     return Comparison(rows, p=p, truth=ref, reference=reference,
                       shape=(tuple(shape[0]), tuple(shape[1])))
+
+
+#: Above this relative gap between exact on the samples and the population truth,
+#: the exact row says that the gap is sampling error, not the method's.
+SAMPLE_GAP_NOTE = 0.05
 
 
 def _warm_up(solve, method, shape, p, metric, opts):

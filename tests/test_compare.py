@@ -34,7 +34,7 @@ def test_values_match_distance_and_errors_against_the_truth(translated):
 def test_without_truth_errors_are_against_exact(translated):
     x, y = translated
     table = emdkit.compare(x, y, methods=["sinkhorn", "exact"])
-    assert table.reference == "exact"
+    assert table.reference == "exact on the samples"
     assert table.truth == pytest.approx(table["exact"].value)
     assert table["sinkhorn"].error == pytest.approx(
         table["sinkhorn"].value / table["exact"].value - 1)
@@ -44,10 +44,21 @@ def test_one_dimensional_default_includes_1d_and_pair_input():
     pair = datasets.uniforms_1d(2000, a=(0, 1), b=(0.5, 2.5), seed=0)
     table = emdkit.compare(pair, p=2)
     assert table["1d"].value == pytest.approx(table["exact"].value, rel=1e-9)
-    assert table.truth == pair.truth(2) and table.reference == "truth"
+    assert table.truth == pair.truth(2) and table.reference == "population truth"
     # a pair whose truth is unknown for this p falls back to exact
     table = emdkit.compare(datasets.gaussian_scale(100, d=2), p=3, methods=["exact"])
-    assert table.reference == "exact"
+    assert table.reference == "exact on the samples"
+
+
+def test_the_table_says_which_truth_and_explains_the_sampling_gap():
+    # d = 10, n = 300: exact on the samples overshoots the population W_1 = 1 by far
+    pair = datasets.translation(300, d=10, shift=1.0, seed=0)
+    table = emdkit.compare(pair, methods=["exact"])
+    assert "population truth = 1" in str(table) and "error vs population truth" in str(table)
+    assert table["exact"].error > 0.05
+    assert "finite samples' own gap to the population" in table["exact"].note
+    given = emdkit.compare(pair.x, pair.y, truth=1.0, methods=["exact"])
+    assert given.reference == "truth" and given["exact"].note == ""
 
 
 def test_methods_that_do_not_apply_get_a_row_saying_why(translated):
