@@ -161,73 +161,13 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
     ...
     """
     from ._validation import check_p
-    from .api import methods as all_methods
-    from .api import solve
-    from .datasets import Pair
 
     p = check_p(p)
-    reference = "truth"
-    if isinstance(a, Pair):
-        if b is not None:
-            raise TypeError("compare(pair) takes the pair alone: b must be omitted when "
-                            "a is an emdkit.datasets.Pair")
-        if truth is None and p in a.known_p():
-            truth, reference = a.truth(p), "population truth"
-        a, b = a.x, a.y
-    elif b is None:
-        raise TypeError("compare needs two samples a and b (or an emdkit.datasets.Pair)")
-    if truth is not None:
-        if isinstance(truth, bool) or not isinstance(truth, (int, float, np.floating)) \
-                or not math.isfinite(truth) or truth < 0:
-            raise ValueError(f"truth must be a finite non-negative number, got {truth!r}")
-        truth = float(truth)
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(f"options must be a dict of per-method option dicts, e.g. "
-                        f"{{'sinkhorn': {{'epsilon': 1e-3}}}}, got {options!r}")
-    options = dict(options or {})
-    for name, opts in options.items():
-        if not isinstance(opts, dict):
-            raise TypeError(f"options[{name!r}] must be a dict of that method's options, "
-                            f"got {opts!r}")
-    known = set(all_methods())
-    bad = sorted(set(options) - known)
-    if bad:
-        raise ValueError(f"options given for unknown method(s) {', '.join(bad)}; "
-                         f"methods: {', '.join(sorted(known))}")
+    a, b, truth, reference = _samples_and_truth(a, b, p, truth)
     shape = (np.shape(a), np.shape(b))
-    one_d = len(shape[0]) == 1 or (len(shape[0]) == 2 and shape[0][1] == 1)
-    if methods is None:
-        methods = [m for m in DEFAULT_METHODS if one_d or m != "1d"]
-    elif isinstance(methods, str):
-        methods = (methods,)
-    methods = list(methods)
-    for m in methods:
-        if m not in known:
-            raise ValueError(f"unknown method {m!r} in methods; available: "
-                             f"{', '.join(sorted(known))}")
-    rows = []
-    for m in methods:
-        opts = dict(options.get(m, {}))
-        if m in ("sliced", "max-sliced", "critic") and seed is not None:
-            opts.setdefault("seed", seed)
-        if m != "critic":
-            _warm_up(solve, m, shape[0], p, metric, opts)
-        t0 = time.perf_counter()
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                r = solve(a, b, m, p=p, metric=metric, a_weights=a_weights,
-                          b_weights=b_weights, **opts)
-        except (ValueError, TypeError, ImportError, MemoryError) as exc:
-            rows.append(Row(m, None, None, note=str(exc).split("\n")[0][:160]))
-            continue
-        secs = time.perf_counter() - t0
-        note = "; ".join(sorted({str(w.message).split(".")[0][:100] for w in caught}))
-        ci = None if r.ci is None else (float(r.ci[0]), float(r.ci[1]))
-        value = float(r.value)
-        if m == "auto":
-            note = (note + "; " if note else "") + f"chose {r.method}"
-        rows.append(Row(m, value, secs, converged=bool(r.converged), ci=ci, note=note))
+    methods, options = _methods_and_options(methods, options, shape[0])
+    rows = [_run_one(m, a, b, p, metric, a_weights, b_weights, options, seed, shape[0])
+            for m in methods]
     ref = truth
     ex = next((r for r in rows if r.method == "exact" and r.value is not None), None)
     if ref is None and ex is not None:
@@ -244,6 +184,83 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
                 r.error = r.value / ref - 1.0
     return Comparison(rows, p=p, truth=ref, reference=reference,
                       shape=(tuple(shape[0]), tuple(shape[1])))
+
+
+def _samples_and_truth(a, b, p, truth):
+    """``(a, b, truth, reference)`` from two samples or a datasets.Pair."""
+    from .datasets import Pair
+
+    reference = "truth"
+    if isinstance(a, Pair):
+        if b is not None:
+            raise TypeError("compare(pair) takes the pair alone: b must be omitted when "
+                            "a is an emdkit.datasets.Pair")
+        if truth is None and p in a.known_p():
+            truth, reference = a.truth(p), "population truth"
+        a, b = a.x, a.y
+    elif b is None:
+        raise TypeError("compare needs two samples a and b (or an emdkit.datasets.Pair)")
+    if truth is not None:
+        if isinstance(truth, bool) or not isinstance(truth, (int, float, np.floating)) \
+                or not math.isfinite(truth) or truth < 0:
+            raise ValueError(f"truth must be a finite non-negative number, got {truth!r}")
+        truth = float(truth)
+    return a, b, truth, reference
+
+
+def _methods_and_options(methods, options, shape_a):
+    """The methods to run (default: all that apply) and their option dicts."""
+    from .api import methods as all_methods
+
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options must be a dict of per-method option dicts, e.g. "
+                        f"{{'sinkhorn': {{'epsilon': 1e-3}}}}, got {options!r}")
+    options = dict(options or {})
+    for name, opts in options.items():
+        if not isinstance(opts, dict):
+            raise TypeError(f"options[{name!r}] must be a dict of that method's options, "
+                            f"got {opts!r}")
+    known = set(all_methods())
+    bad = sorted(set(options) - known)
+    if bad:
+        raise ValueError(f"options given for unknown method(s) {', '.join(bad)}; "
+                         f"methods: {', '.join(sorted(known))}")
+    one_d = len(shape_a) == 1 or (len(shape_a) == 2 and shape_a[1] == 1)
+    if methods is None:
+        methods = [m for m in DEFAULT_METHODS if one_d or m != "1d"]
+    elif isinstance(methods, str):
+        methods = (methods,)
+    methods = list(methods)
+    for m in methods:
+        if m not in known:
+            raise ValueError(f"unknown method {m!r} in methods; available: "
+                             f"{', '.join(sorted(known))}")
+    return methods, options
+
+
+def _run_one(m, a, b, p, metric, a_weights, b_weights, options, seed, shape_a) -> Row:
+    """One method, timed after a warm-up; its warnings become the row's note."""
+    from .api import solve
+
+    opts = dict(options.get(m, {}))
+    if m in ("sliced", "max-sliced", "critic") and seed is not None:
+        opts.setdefault("seed", seed)
+    if m != "critic":
+        _warm_up(solve, m, shape_a, p, metric, opts)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = solve(a, b, m, p=p, metric=metric, a_weights=a_weights,
+                      b_weights=b_weights, **opts)
+    except (ValueError, TypeError, ImportError, MemoryError) as exc:
+        return Row(m, None, None, note=str(exc).split("\n")[0][:160])
+    secs = time.perf_counter() - t0
+    note = "; ".join(sorted({str(w.message).split(".")[0][:100] for w in caught}))
+    ci = None if r.ci is None else (float(r.ci[0]), float(r.ci[1]))
+    if m == "auto":
+        note = (note + "; " if note else "") + f"chose {r.method}"
+    return Row(m, float(r.value), secs, converged=bool(r.converged), ci=ci, note=note)
 
 
 #: Above this relative gap between exact on the samples and the population truth,
