@@ -82,32 +82,10 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     """
     import torch
 
-    from .. import wgan
-
-    if prob.p != 1.0:
-        raise ValueError(f"method='critic' estimates W_1 through the Kantorovich-"
-                         f"Rubinstein duality, which holds for p = 1 only; got p={prob.p:g}")
-    if prob.metric != "euclidean":
-        raise ValueError(f"method='critic' needs metric='euclidean' (the critic is "
-                         f"1-Lipschitz for the Euclidean norm); got {prob.metric!r}")
-    if lipschitz not in wgan.LIPSCHITZ:
-        raise ValueError(f"lipschitz must be one of {', '.join(map(repr, wgan.LIPSCHITZ))},"
-                         f" got {lipschitz!r}")
-    seed = check_seed(seed)
-    device = check_device(device)
-    width = check_positive("width", width, integer=True)
-    depth = check_positive("depth", depth, integer=True)
-    steps = check_positive("steps", steps, integer=True)
-    batch_size = check_positive("batch_size", batch_size, integer=True)
-    lr = _DEFAULT_LR[lipschitz] if lr is None else check_positive("lr", lr)
-    test_size = check_positive("test_size", test_size, below=1.0)
-    confidence = check_positive("confidence", confidence, below=1.0)
-    n_bootstrap = check_positive("n_bootstrap", n_bootstrap, integer=True)
-    folds = check_positive("folds", folds, integer=True)
-    need = max(2, folds)
-    if prob.n < need or prob.m < need:
-        raise ValueError(f"method='critic' needs at least {need} samples on each side to "
-                         f"hold some out (folds={folds}); got {prob.n} and {prob.m}")
+    o = _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
+                 test_size, confidence, n_bootstrap, folds)
+    seed, device, steps, folds = o["seed"], o["device"], o["steps"], o["folds"]
+    confidence, n_bootstrap = o["confidence"], o["n_bootstrap"]
     start = time.perf_counter()
     mark_torch_used()
     dev = torch.device(device) if device is not None else (
@@ -122,25 +100,14 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     xa = torch.as_tensor((prob.x - center) / unit, dtype=dtype, device=dev)
     xb = torch.as_tensor((prob.y - center) / unit, dtype=dtype, device=dev)
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _bar(steps * len(splits := _splits(prob.n, prob.m, folds, test_size, rng)), show)
-    fits, fa_parts, fb_parts, curve, grad_max = [], [], [], None, 0.0
-    levelled = True
-    for (ia_tr, ia_te), (ib_tr, ib_te) in splits:
-        f, fold_curve = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth,
-                               steps, batch_size, lr, rng, seed, dev, bar)
-        curve = curve or [(k, v * unit) for k, v in fold_curve]
-        levelled = levelled and _levelled(fold_curve, steps)
-        ta, tb = torch.as_tensor(ia_te, device=dev), torch.as_tensor(ib_te, device=dev)
-        with torch.no_grad():
-            fa_parts.append(f(xa[ta]).double().cpu().numpy())
-            fb_parts.append(f(xb[tb]).double().cpu().numpy())
-        grad_max = max(grad_max, _max_grad_norm(f, torch.cat([xa[ta], xb[tb]])))
-        fits.append((f, ia_te, ib_te))
+    splits = _splits(prob.n, prob.m, folds, o["test_size"], rng)
+    bar = _bar(steps * len(splits), show)
+    fits, fa, fb, curve, grad_max, levelled = _fit_folds(xa, xb, splits, wa, wb, lipschitz,
+                                                         o, rng, dev, bar, unit)
     if bar is not None:
         bar.close()
     ia_te = np.concatenate([fit[1] for fit in fits])
     ib_te = np.concatenate([fit[2] for fit in fits])
-    fa, fb = np.concatenate(fa_parts), np.concatenate(fb_parts)
     va, vb = renormalised(wa[ia_te]), renormalised(wb[ib_te])
     value = unit * float(va @ fa - vb @ fb)
     ci = _bootstrap(fa, fb, va, vb, rng, n_bootstrap, confidence, unit)
@@ -162,6 +129,60 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
                                                   ia_te, ib_te)
     result.time = time.perf_counter() - start
     return result
+
+
+def _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
+             test_size, confidence, n_bootstrap, folds):
+    """The options, validated against the problem (a clear error otherwise)."""
+    from .. import wgan
+
+    if prob.p != 1.0:
+        raise ValueError(f"method='critic' estimates W_1 through the Kantorovich-"
+                         f"Rubinstein duality, which holds for p = 1 only; got p={prob.p:g}")
+    if prob.metric != "euclidean":
+        raise ValueError(f"method='critic' needs metric='euclidean' (the critic is "
+                         f"1-Lipschitz for the Euclidean norm); got {prob.metric!r}")
+    if lipschitz not in wgan.LIPSCHITZ:
+        raise ValueError(f"lipschitz must be one of {', '.join(map(repr, wgan.LIPSCHITZ))},"
+                         f" got {lipschitz!r}")
+    out = dict(seed=check_seed(seed), device=check_device(device),
+               width=check_positive("width", width, integer=True),
+               depth=check_positive("depth", depth, integer=True),
+               steps=check_positive("steps", steps, integer=True),
+               batch_size=check_positive("batch_size", batch_size, integer=True),
+               lr=_DEFAULT_LR[lipschitz] if lr is None else check_positive("lr", lr),
+               test_size=check_positive("test_size", test_size, below=1.0),
+               confidence=check_positive("confidence", confidence, below=1.0),
+               n_bootstrap=check_positive("n_bootstrap", n_bootstrap, integer=True),
+               folds=check_positive("folds", folds, integer=True))
+    need = max(2, out["folds"])
+    if prob.n < need or prob.m < need:
+        raise ValueError(f"method='critic' needs at least {need} samples on each side to "
+                         f"hold some out (folds={out['folds']}); got {prob.n} and {prob.m}")
+    return out
+
+
+def _fit_folds(xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit):
+    """Train one critic per split and evaluate it on its held-out points: the fits
+    ``(critic, a_test, b_test)``, the held-out values, the first curve, the largest
+    gradient norm and whether every training curve levelled off."""
+    import torch
+
+    fits, fa_parts, fb_parts, curve, grad_max, levelled = [], [], [], None, 0.0, True
+    for (ia_tr, ia_te), (ib_tr, ib_te) in splits:
+        f, fold_curve = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, o["width"],
+                               o["depth"], o["steps"], o["batch_size"], o["lr"], rng,
+                               o["seed"], dev, bar)
+        curve = curve or [(k, v * unit) for k, v in fold_curve]
+        levelled = levelled and _levelled(fold_curve, o["steps"])
+        ta, tb = torch.as_tensor(ia_te, device=dev), torch.as_tensor(ib_te, device=dev)
+        with torch.no_grad():
+            fa_parts.append(f(xa[ta]).double().cpu().numpy())
+            fb_parts.append(f(xb[tb]).double().cpu().numpy())
+        grad_max = max(grad_max, _max_grad_norm(f, torch.cat([xa[ta], xb[tb]])))
+        fits.append((f, ia_te, ib_te))
+    return (fits, np.concatenate(fa_parts), np.concatenate(fb_parts), curve, grad_max,
+            levelled)
 
 
 #: Fewer training steps than this cannot show that the objective has levelled off.
