@@ -141,8 +141,13 @@ def projection_lower(prob) -> float:
         return 0.0
     sub = Problem(x=px[:, None], y=py[:, None], wa=prob.wa, wb=prob.wb, p=prob.p,
                   metric="euclidean")
-    value = float(oned(sub).value)
-    # the projection itself rounds: one unit of roundoff per coordinate
+    return projected_lower(float(oned(sub).value), prob)
+
+
+def projected_lower(value: float, prob) -> float:
+    """A W_p computed along a projection, lowered by what the projection and the sums
+    may round (a few units of roundoff per coordinate and per point): certified below
+    the exact W_p."""
     return max(value * (1.0 - 8.0 * (prob.dim + prob.n + prob.m) * U), 0.0)
 
 
@@ -173,11 +178,12 @@ def relative_width(bounds) -> float:
     return (hi - lo) / lo if lo > 0 else math.inf
 
 
-def certify(prob, C, a, b, P, f, scale: float):
+def certify(prob, C, a, b, P, f, scale: float, projection: Optional[float] = None):
     """The bracket on W_p for a dense plan ``P`` and row potentials ``f`` of the
-    problem with scaled cost ``C``, with the projection lower bound."""
+    problem with scaled cost ``C``, with the projection lower bound (computed here
+    unless the caller passes the one it already has)."""
     lo, hi = plan_bracket(C, a, b, P, f, scale, prob.p)
-    return combine(lo, hi, projection_lower(prob))
+    return combine(lo, hi, projection_lower(prob) if projection is None else projection)
 
 
 def precision_message(method: str, bounds, rtol: float) -> str:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from .._validation import check_positive, check_seed
-from ..bounds import U
+from ..bounds import projected_lower
 from ..costs import power, safe_root, scaled_pow
 from ..result import Result
 from .oned import cumulative
@@ -67,7 +67,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
                            f"steps. The value is a lower bound; Result.converged is False.")
     # W_p along any unit direction is at most W_p (projection is 1-Lipschitz): a
     # certified lower bound, rounding aside
-    bounds = (max(value * (1.0 - 8.0 * (prob.dim + prob.n + prob.m) * U), 0.0), math.inf)
+    bounds = (projected_lower(value, prob), math.inf)
     result = Result(value=value, method="max-sliced", p=prob.p, metric=prob.metric,
                     converged=converged, n_iter=steps, cost=power(value, prob.p),
                     bounds=bounds, info=info)

@@ -11,7 +11,7 @@ import numpy as np
 from .._validation import check_positive
 from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, pow2_scale,
                      power_inplace, scaled_cost_matrix, scaled_pow)
-from ..bounds import certify, relative_width, within
+from ..bounds import certify, projection_lower, relative_width, within
 from ..result import Result
 from . import _sinkhorn_loops as loops
 from ._common import not_converged_message, renormalised, to_torch_like
@@ -137,10 +137,11 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         terms.append(term)
     bounds, refine = None, None
     if backend == "dense" and not debias:
-        bounds = certify(prob, pairs[0], wa, wb, sols[0].plan, sols[0].f, scale)
+        proj = projection_lower(prob)      # does not change with epsilon: once
+        bounds = certify(prob, pairs[0], wa, wb, sols[0].plan, sols[0].f, scale, proj)
         if rtol is not None:
             sols[0], terms[0], bounds, refine, eps_s = _refine(
-                prob, pairs[0], wa, wb, sols[0], terms[0], bounds, scale, rtol, opts)
+                prob, pairs[0], wa, wb, sols[0], terms[0], bounds, scale, rtol, opts, proj)
     result = _result(prob, sols, terms, scale, unit, debias, backend, bounds, rtol,
                      refine, epsilon is None, tol, max_iter)
     result.info["epsilon"] = eps_s * unit
@@ -255,7 +256,7 @@ def _extend_potentials(sol, C, u, v):
         pot[dead] = -sol.eps * loops.lse_rows(M)
 
 
-def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts):
+def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj):
     """Decrease epsilon, warm-started, until the bracket is within ``rtol``."""
     budget = opts["max_iter"] - sol.n_iter
     stages, eps_target = [], sol.eps
@@ -269,7 +270,7 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts):
         budget -= new.n_iter
         new.n_iter += sol.n_iter
         sol = new
-        bounds = certify(prob, C, wa, wb, sol.plan, sol.f, scale)
+        bounds = certify(prob, C, wa, wb, sol.plan, sol.f, scale, proj)
         stages.append((sol.eps, relative_width(bounds)))
     return sol, term, bounds, stages, eps_target
 
@@ -378,7 +379,7 @@ def _cost_at_scale(prob, u, v, scale):
         # cdist beyond |x| ~ 1e154, and every term on the one common scale
         s_in = pow2_scale(max(np.abs(u).max(), np.abs(v).max()))
         D = cdist(u / s_in, v / s_in, metric=prob.metric)
-        D *= s_in / scale if math.isfinite(s_in / scale) else 1.0
+        D *= s_in / scale        # both powers of two: exact
         return D ** prob.p if prob.p != 1.0 else D
     D /= scale
     return D ** prob.p if prob.p != 1.0 else D
