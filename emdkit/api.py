@@ -108,7 +108,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
         result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:
         result.info.update(requested="auto", reason=reason)
-        _check_auto_promise(result, options.get("rtol", rtol))
+        _check_auto_promise(result, rtol)
     _check_value(result)
     if not result.converged:
         warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),

@@ -156,6 +156,13 @@ def test_auto_model_constants_match_the_published_fit():
                 assert _auto.MODEL[key][k] == pytest.approx(v, rel=1e-3), key
         else:
             assert _auto.MODEL[key] == pytest.approx(fit, rel=1e-3), key
+    # the methods' own pre-allocation checks use the same measurement
+    from emdkit import costs
+
+    assert 8 * costs.EXACT_MATRICES == pytest.approx(_auto.MODEL["exact/bytes_per_pair"],
+                                                     rel=0.05)
+    assert 8 * costs.SINKHORN_MATRICES == pytest.approx(
+        _auto.MODEL["sinkhorn/bytes_per_pair"], rel=0.05)
 
 
 # --------------------------------------------------------- torch Sinkhorn gradients
