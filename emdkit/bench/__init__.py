@@ -6,3 +6,11 @@ missing one as missing; ``pip install emdkit[bench]`` brings them. The repositor
 ``benchmarks/results/`` keeps the published runs. The rest of emdkit never imports
 this subpackage.
 """
+
+
+def peer(name: str):
+    """Import a peer library, or None if it is not installed (reported as missing)."""
+    try:
+        return __import__(name)
+    except ImportError:
+        return None

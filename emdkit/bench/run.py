@@ -32,6 +32,8 @@ import numpy as np
 
 import emdkit
 
+from . import peer
+
 
 def _plain(obj):
     """numpy scalars in the results as plain JSON numbers and booleans."""
@@ -44,7 +46,7 @@ def bench_sinkhorn(quick: bool) -> dict:
     from . import sinkhorn_bench as sb
 
     out: dict = {}
-    if _peer("ot") is not None:
+    if peer("ot") is not None:
         out["pot"] = (sb.bench_vs_pot(300, [0.05], reps=2, slow_reps={}) if quick else
                       sb.bench_vs_pot(1000, [0.05, 0.01], reps=3, slow_reps={0.01: 1}))
     out["geomloss"] = sb.bench_vs_geomloss(500 if quick else 4000, 0.05,
@@ -65,14 +67,6 @@ def bench_sliced(quick: bool) -> dict:
     return {"sliced": sb.bench_sliced(10 ** 5, 10, 200, reps=5, pot_reps=2),
             "max_sliced": sb.bench_max_sliced(2000, 10, reps=3),
             "memory": sb.bench_memory(10 ** 7, 3, 100)}
-
-
-def _peer(name: str):
-    """Import a peer library, or None if it is not installed."""
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
 
 
 def time_case(contenders: Dict[str, Callable[[], float]], rounds: int) -> dict:
@@ -101,7 +95,7 @@ def _ratios(res: dict, ours: str = "emdkit") -> None:
 
 
 def bench_1d(n: int, rounds: int, weighted: bool) -> List[dict]:
-    ot, scipy_stats = _peer("ot"), None
+    ot, scipy_stats = peer("ot"), None
     try:
         from scipy import stats as scipy_stats
     except ImportError:  # pragma: no cover
@@ -141,7 +135,7 @@ def bench_1d(n: int, rounds: int, weighted: bool) -> List[dict]:
 
 
 def bench_exact(n: int, d: int, rounds: int) -> List[dict]:
-    ot = _peer("ot")
+    ot = peer("ot")
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1.0
     u = np.full(n, 1.0 / n)
@@ -207,7 +201,7 @@ def machine() -> dict:
             "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy": np.__version__,
             "scipy": scipy.__version__, "numba": numba.__version__,
             "emdkit": emdkit.__version__}
-    ot = _peer("ot")
+    ot = peer("ot")
     info["POT"] = ot.__version__ if ot else "not installed"
     return info
 
@@ -297,7 +291,7 @@ def report(results: dict, figures=()) -> str:
 def bench_training(quick: bool, out: Path) -> Optional[dict]:
     """The WGAN example (critic estimate against exact W_1 over training), run in a
     fresh process into ``out / "training"``."""
-    if _peer("torch") is None or _peer("matplotlib") is None:
+    if peer("torch") is None or peer("matplotlib") is None:
         return {"skipped": "needs torch and matplotlib"}
     args = ["--steps", "60", "--every", "20"] if quick else []
     t0 = time.perf_counter()
@@ -381,7 +375,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     quick = args.quick
     n1d, nexact = (10 ** 5, 500) if quick else (10 ** 6, 2000)
     rounds = args.rounds or (3 if quick else 9)
-    torch_ok = _peer("torch") is not None
+    torch_ok = peer("torch") is not None
     grid = agreement.QUICK if quick else agreement.FULL
     n_cells = len(agreement.FAMILIES) * len(grid["dims"]) * len(grid["sizes"])
     sc = scaling.QUICK if quick else scaling.FULL
@@ -391,8 +385,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                      "command": "emdkit bench " + " ".join(argv if argv is not None
                                                            else sys.argv[1:]),
                      "machine": machine(), "cases": []}
-    results["peers"] = {name: (getattr(_peer(mod), "__version__", "installed")
-                               if _peer(mod) is not None else "missing")
+    results["peers"] = {name: (getattr(peer(mod), "__version__", "installed")
+                               if peer(mod) is not None else "missing")
                         for name, mod in (("POT", "ot"), ("SciPy", "scipy"),
                                           ("GeomLoss", "geomloss"), ("torch", "torch"))}
     t_start = time.perf_counter()
@@ -427,7 +421,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     bar.close()
     results["total_seconds"] = time.perf_counter() - t_start
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain))
-    if _peer("matplotlib") is not None:
+    if peer("matplotlib") is not None:
         figures = plots.all_plots(results, out)
     else:
         figures = []

@@ -18,6 +18,8 @@ import numpy as np
 
 import emdkit
 
+from . import peer
+
 FULL = {"1d": [10 ** 4, 10 ** 5, 10 ** 6], "exact": [250, 500, 1000, 2000],
         "sinkhorn": [250, 500, 1000, 2000], "sliced": [10 ** 4, 10 ** 5, 10 ** 6],
         "critic": [250, 1000, 4000]}
@@ -26,16 +28,9 @@ QUICK = {"1d": [10 ** 3, 10 ** 4, 10 ** 5], "exact": [100, 200, 400],
          "critic": [100, 200, 400]}
 
 
-def _peer(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
-
-
 def _contenders(method: str, n: int, quick: bool) -> Dict[str, Callable[[], object]]:
     rng = np.random.default_rng(n)
-    ot = _peer("ot")
+    ot = peer("ot")
     if method == "1d":
         x, y = rng.normal(size=n), rng.normal(size=n) + 0.5
         c = {"emdkit": lambda: emdkit.distance(x, y, "1d")}
@@ -65,7 +60,7 @@ def _contenders(method: str, n: int, quick: bool) -> Dict[str, Callable[[], obje
         if ot is not None:
             c["POT (plain)"] = lambda: ot.sinkhorn2(u, u, ot.dist(x, y), 0.05,
                                                     stopThr=1e-6, numItermax=10 ** 5)
-        gl = _peer("geomloss")
+        gl = peer("geomloss")
         if gl is not None:
             import torch
             loss = gl.SamplesLoss("sinkhorn", p=2, blur=math.sqrt(0.05 / 2), debias=False,
