@@ -49,7 +49,8 @@ def exact_bracket(value: float, k: int) -> Optional[Tuple[float, float]]:
     return max(value - slack, 0.0), value + slack
 
 
-def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray) -> float:
+def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray,
+                 cmax: float) -> float:
     """Upper bound on ``min <P, C>`` over couplings of ``a`` and ``b``: the cost of
     ``P`` rounded onto the marginals, plus the rounding allowance. Nothing of size
     (n, m) is allocated beyond one block."""
@@ -68,7 +69,6 @@ def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray) -> 
     ea = np.maximum(a - rows, 0.0)
     eb = np.maximum(b - c1 * y, 0.0)
     mass = float(ea.sum())
-    cmax = float(C.max()) if C.size else 0.0
     if mass > 0:
         cost += float(ea @ (C @ eb)) / mass
     # mass the rounding left unmatched (0 for a vertex of the transport polytope),
@@ -79,9 +79,11 @@ def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray) -> 
     return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
 
 
-def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray,
+               cmax: float) -> float:
     """Lower bound on ``min <P, C>``: the dual objective of ``f`` made feasible by two
-    c-transforms (columns, then rows), less the rounding allowance."""
+    c-transforms (columns, then rows), less the rounding allowance (``cmax`` is the
+    largest cost)."""
     n, m = C.shape
     live_a, live_b = a > 0, b > 0
     f = np.where(live_a, f, -np.inf)              # zero-weight rows constrain nothing
@@ -96,7 +98,6 @@ def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray) -> fl
     if not (np.isfinite(fa).all() and np.isfinite(gb).all()):
         return 0.0
     lower = float(a[live_a] @ fa + b[live_b] @ gb)
-    cmax = float(C.max()) if C.size else 0.0
     big = cmax + float(np.abs(fa).max()) + float(np.abs(gb).max())
     slack = 4.0 * (n + m) * U * float(a[live_a] @ np.abs(fa) + b[live_b] @ np.abs(gb))
     return max(lower - slack - 4.0 * U * big, 0.0)
@@ -105,9 +106,10 @@ def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray) -> fl
 def plan_bracket(C, a, b, P, f, scale: float, p: float):
     """``(lower, upper)`` on W_p from a dense scaled cost ``C`` (true cost
     ``scale ** p * C``), a plan and row potentials, both rooted and unscaled."""
+    cmax = float(C.max()) if C.size else 0.0
     with np.errstate(all="ignore"):
-        up = rounded_cost(C, a, b, P)
-        lo = dual_lower(C, a, b, f)
+        up = rounded_cost(C, a, b, P, cmax)
+        lo = dual_lower(C, a, b, f, cmax)
     return _rooted(lo, scale, p), _rooted(up, scale, p)
 
 
@@ -128,11 +130,9 @@ def projection_lower(prob) -> float:
     wa, wb = prob.weights()
     diff = wa @ prob.x - wb @ prob.y
     if not np.isfinite(diff).all() or not np.any(diff):
-        k = 0
         theta = np.eye(prob.dim)[0]
     elif prob.metric == "chebyshev" or prob.dim == 1:
-        k = int(np.argmax(np.abs(diff)))
-        theta = np.eye(prob.dim)[k]
+        theta = np.eye(prob.dim)[int(np.argmax(np.abs(diff)))]
     else:
         theta = diff / np.linalg.norm(diff)
     with np.errstate(all="ignore"):

@@ -190,12 +190,6 @@ def safe_root(cost, p: float):
     return torch.where(pos, safe ** (1.0 / p), torch.zeros_like(cost))
 
 
-def power(value: float, p: float) -> float:
-    """``value ** p`` for a float, inf on overflow (W_p^p of a large W_p and p)."""
-    with np.errstate(over="ignore"):
-        return float(np.power(np.float64(value), p))
-
-
 def unscaled_cost(cost_scaled: float, scale: float, p: float) -> float:
     """W_p^p from the cost of the problem rescaled by ``scale`` (inf on overflow)."""
     return 0.0 if cost_scaled == 0 else cost_scaled * scaled_pow(scale, p)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._validation import check_positive, check_seed
 from ..bounds import projected_lower
-from ..costs import power, safe_root, scaled_pow
+from ..costs import safe_root, scaled_pow
 from ..result import Result
 from .oned import cumulative
 from .sliced import check_line_metric, draw_directions, projected_costs
@@ -69,7 +69,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     # certified lower bound, rounding aside
     bounds = (projected_lower(value, prob), math.inf)
     result = Result(value=value, method="max-sliced", p=prob.p, metric=prob.metric,
-                    converged=converged, n_iter=steps, cost=power(value, prob.p),
+                    converged=converged, n_iter=steps, cost=scaled_pow(value, prob.p),
                     bounds=bounds, info=info)
     if prob.torch:
         import torch
