@@ -8,7 +8,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ._validation import Metric, prepare
-from .methods import AUTO_SUMMARY, REGISTRY
+from .solvers import AUTO_SUMMARY, REGISTRY
 from .result import Result
 
 

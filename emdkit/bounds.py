@@ -125,7 +125,7 @@ def projection_lower(prob) -> float:
     if callable(prob.metric):
         return 0.0
     from ._validation import Problem
-    from .methods.oned import oned
+    from .solvers.oned import oned
 
     wa, wb = prob.weights()
     diff = wa @ prob.x - wb @ prob.y

@@ -81,7 +81,7 @@ def _methods_epilog() -> str:
     import textwrap
 
     from .api import methods
-    from .methods import REGISTRY
+    from .solvers import REGISTRY
 
     lines = ["methods (--method NAME; options with -o NAME=VALUE):"]
     for name, summary in methods().items():

@@ -120,7 +120,7 @@ def test_entry_point_runs(files):
 
 
 def test_help_names_every_method_and_its_options():
-    from emdkit.methods import REGISTRY
+    from emdkit.solvers import REGISTRY
 
     out = subprocess.run([sys.executable, "-m", "emdkit", "--help"], capture_output=True,
                          text=True, check=True).stdout

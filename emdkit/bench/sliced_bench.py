@@ -11,7 +11,7 @@ from typing import Dict, List
 import numpy as np
 
 import emdkit
-from emdkit.methods.sliced import draw_directions
+from emdkit.solvers.sliced import draw_directions
 
 
 def _median_time(fn, reps):

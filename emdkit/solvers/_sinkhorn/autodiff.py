@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..costs import paired_cost_torch, safe_root, scaled_pow
+from ...costs import paired_cost_torch
 
 
 _EXP_MAX = 700.0
@@ -96,27 +96,27 @@ def _solve_psd(S, rhs):
     return np.linalg.lstsq(S, rhs, rcond=None)[0]
 
 
-def torch_values(prob, sols, pairs, scale, debias):
-    """(value, cost) tensors, differentiable in the samples and the weights."""
-    import torch
-
+def torch_cost(prob, sols, scale, C_ab, debias):
+    """The transport cost (or the divergence) of the problem rescaled by ``scale``, a
+    tensor differentiable in the samples and the weights; ``sols`` the numpy
+    solutions of the (a, b) [, (a, a), (b, b)] problems, ``C_ab`` their (a, b) cost."""
     a = _weights_t(prob, prob.wat, prob.n)
     b = _weights_t(prob, prob.wbt, prob.m)
-    C_ab = _cost_t(prob, prob.xt, prob.yt, scale)
-    ab = sols[0]
+    Ct = _cost_t(prob, prob.xt, prob.yt, scale)
+    ab, aa, bb = (list(sols) + [None, None])[:3]
     if debias:
         C_aa = _cost_t(prob, prob.xt, prob.xt, scale)
         C_bb = _cost_t(prob, prob.yt, prob.yt, scale)
-        S = (_dual_t(C_ab, a, b, ab.f, ab.g, ab.eps)
-             - 0.5 * _dual_t(C_aa, a, a, sols[1].f, sols[1].g, sols[1].eps)
-             - 0.5 * _dual_t(C_bb, b, b, sols[2].f, sols[2].g, sols[2].eps))
-        cost = S.clamp_min(0.0)
-    else:
-        P = _plan_t(C_ab, a, b, ab.f, ab.g, ab.eps)
-        V = (P * C_ab).sum()
-        lam_f, lam_g = _adjoint(ab.plan, pairs[0])
-        lf = torch.as_tensor(lam_f, dtype=P.dtype, device=P.device)
-        lg = torch.as_tensor(lam_g, dtype=P.dtype, device=P.device)
-        corr = (lf * (a - P.sum(1))).sum() + (lg * (b - P.sum(0))).sum()
-        cost = V - (corr - corr.detach())
-    return scale * safe_root(cost, prob.p), cost * scaled_pow(scale, prob.p)
+        S = (_dual_t(Ct, a, b, ab.f, ab.g, ab.eps)
+             - 0.5 * _dual_t(C_aa, a, a, aa.f, aa.g, aa.eps)
+             - 0.5 * _dual_t(C_bb, b, b, bb.f, bb.g, bb.eps))
+        return S.clamp_min(0.0)
+    import torch
+
+    P = _plan_t(Ct, a, b, ab.f, ab.g, ab.eps)
+    V = (P * Ct).sum()
+    lam_f, lam_g = _adjoint(ab.plan, C_ab)
+    lf = torch.as_tensor(lam_f, dtype=P.dtype, device=P.device)
+    lg = torch.as_tensor(lam_g, dtype=P.dtype, device=P.device)
+    corr = (lf * (a - P.sum(1))).sum() + (lg * (b - P.sum(0))).sum()
+    return V - (corr - corr.detach())

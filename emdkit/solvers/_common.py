@@ -1,10 +1,46 @@
-"""Pieces the methods share: turning a coupling into a value in the input's framework."""
+"""Pieces the methods share: the one way a solution becomes a ``Result`` in the
+input's framework, and the torch costs of a coupling."""
 
 from __future__ import annotations
 
+import time
+from typing import Callable, Optional
+
 import numpy as np
 
-from ..costs import paired_cost_torch, safe_root, scaled_pow
+from ..costs import paired_cost_torch, rooted_value, safe_root, scaled_pow, unscaled_cost
+from ..result import Result
+
+
+def make_result(prob, method: str, start: float, *, cost: float, scale: float,
+                value: Optional[float] = None, torch_cost: Optional[Callable] = None,
+                plan=None, potentials=None, **fields) -> Result:
+    """The ``Result`` of a solve, every method's last line.
+
+    ``cost`` is the transport cost of the problem rescaled by ``scale`` (a power of
+    two: the true cost is ``scale ** p * cost``); ``value`` overrides the rooted
+    ``scale * cost ** (1/p)`` where a method knows better (a value clipped into its
+    bracket, a critic's estimate, which may be negative). ``potentials`` are in the
+    rescaled units. For torch input, ``torch_cost()`` returns ``(cost tensor, its
+    scale)``, differentiable; value and cost are then 0-d tensors, and the plan and
+    potentials detached tensors on the input's device and dtype. ``fields`` are the
+    other ``Result`` fields; ``time`` counts from ``start``.
+    """
+    unit = scaled_pow(scale, prob.p)
+    if potentials is not None:
+        potentials = tuple(pot * unit for pot in potentials)
+    if prob.torch and torch_cost is not None:
+        value, cost = finish_torch(prob, *torch_cost())
+        if plan is not None:
+            plan = to_torch_like(prob, plan)
+        if potentials is not None:
+            potentials = tuple(to_torch_like(prob, pot) for pot in potentials)
+    else:
+        value = rooted_value(cost, scale, prob.p) if value is None else value
+        cost = unscaled_cost(cost, scale, prob.p)
+    return Result(value=value, method=method, p=prob.p, metric=prob.metric, cost=cost,
+                  plan=plan, potentials=potentials, time=time.perf_counter() - start,
+                  **fields)
 
 
 def torch_cost_on_pairs(prob, ii: np.ndarray, jj: np.ndarray, mass, scale: float = 1.0):
