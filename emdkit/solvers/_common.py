@@ -30,7 +30,7 @@ def make_result(prob, method: str, start: float, *, cost: float, scale: float,
     if potentials is not None:
         potentials = tuple(pot * unit for pot in potentials)
     if prob.torch and torch_cost is not None:
-        value, cost = finish_torch(prob, *torch_cost())
+        value, cost = _finish_torch(prob, *torch_cost())
         if plan is not None:
             plan = to_torch_like(prob, plan)
         if potentials is not None:
@@ -84,7 +84,7 @@ def add_weight_gradient(prob, cost, f: np.ndarray, g: np.ndarray):
     return cost
 
 
-def finish_torch(prob, cost_scaled, scale: float = 1.0):
+def _finish_torch(prob, cost_scaled, scale: float):
     """(value, cost) tensors from the torch transport cost of the rescaled problem."""
     return scale * safe_root(cost_scaled, prob.p), cost_scaled * scaled_pow(scale, prob.p)
 

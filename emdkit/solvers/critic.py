@@ -12,7 +12,7 @@ import numpy as np
 from .._threads import mark_torch_used
 from .._validation import check_device, check_positive, check_seed
 from ..result import Result
-from ._common import renormalised
+from ._common import make_result, renormalised
 
 _DEFAULT_LR = {"groupsort": 1e-3, "gp": 1e-3, "spectral": 1e-3, "clip": 5e-5}
 
@@ -121,14 +121,10 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
             f"rising at the end of {steps} steps (or too few steps to tell, below "
             f"{MIN_STEPS}); the value underestimates what the critic can reach. Pass "
             f"more steps; Result.converged is False.")
-    result = Result(value=value, method="critic", p=1.0, metric="euclidean",
-                    converged=levelled, n_iter=steps * len(fits), cost=value, ci=ci,
-                    info=info)
-    if prob.torch:
-        result.value = result.cost = _torch_value(prob, fits, center, unit, wa, wb,
-                                                  ia_te, ib_te)
-    result.time = time.perf_counter() - start
-    return result
+    return make_result(prob, "critic", start, cost=value, scale=1.0, value=value,
+                       torch_cost=lambda: (_torch_value(prob, fits, center, unit, wa, wb,
+                                                        ia_te, ib_te), 1.0),
+                       converged=levelled, n_iter=steps * len(fits), ci=ci, info=info)
 
 
 def _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,

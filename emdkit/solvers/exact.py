@@ -8,14 +8,13 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (EXACT_MATRICES, check_dense_fits, rooted_value,
-                     scaled_cost_matrix, scaled_cost_matrix_torch, scaled_pow,
-                     unscaled_cost)
+from ..costs import (EXACT_MATRICES, check_dense_fits, scaled_cost_matrix,
+                     scaled_cost_matrix_torch)
 from .._validation import check_positive
 from ..bounds import certify, precision_message, relative_width, within
 from ..result import Result
-from ._common import (add_weight_gradient, finish_torch, not_converged_message,
-                      to_torch_like, torch_cost_from_plan)
+from ._common import (add_weight_gradient, make_result, not_converged_message,
+                      torch_cost_from_plan)
 
 _OPTIMAL = 1
 #: The network simplex is exact to rounding: a certified bracket wider than this
@@ -70,24 +69,16 @@ def exact(prob, *, max_iter: int = 1_000_000,
         reason = log["warning"] or f"result code {log['result_code']}"
         info["warning"] = not_converged_message(
             "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
-    unit = scaled_pow(scale, prob.p)
     bounds = certify(prob, M, wa, wb, plan, f, scale)
     if converged and not within(bounds, EXACT_RTOL, scale):
         converged = False
         info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
     info["bracket_width"] = relative_width(bounds)
-    if prob.torch:
+
+    def torch_cost():
         cost = torch_cost_from_plan(prob, plan, scale, Mt)
-        cost = add_weight_gradient(prob, cost, f, g)
-        value, cost = finish_torch(prob, cost, scale)
-        plan_out = to_torch_like(prob, plan)
-        pots = (to_torch_like(prob, f * unit), to_torch_like(prob, g * unit))
-    else:
-        cost_scaled = float(np.vdot(plan.ravel(), M.ravel()))
-        value = rooted_value(cost_scaled, scale, prob.p)
-        cost = unscaled_cost(cost_scaled, scale, prob.p)
-        plan_out, pots = plan, (f * unit, g * unit)
-    return Result(value=value, method="exact", p=prob.p, metric=prob.metric,
-                  converged=converged, n_iter=None, cost=cost, plan=plan_out,
-                  bounds=bounds,
-                  potentials=pots, time=time.perf_counter() - start, info=info)
+        return add_weight_gradient(prob, cost, f, g), scale
+
+    return make_result(prob, "exact", start, cost=float(np.vdot(plan.ravel(), M.ravel())),
+                       scale=scale, torch_cost=torch_cost, plan=plan, potentials=(f, g),
+                       converged=converged, bounds=bounds, info=info)

@@ -9,8 +9,9 @@ import numpy as np
 
 from .._validation import check_positive, check_seed
 from ..bounds import projected_lower
-from ..costs import safe_root, scaled_pow
+from ..costs import scaled_pow
 from ..result import Result
+from ._common import make_result
 from .oned import cumulative
 from .sliced import check_line_metric, draw_directions, projected_costs
 
@@ -68,10 +69,8 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     # W_p along any unit direction is at most W_p (projection is 1-Lipschitz): a
     # certified lower bound, rounding aside
     bounds = (projected_lower(value, prob), math.inf)
-    result = Result(value=value, method="max-sliced", p=prob.p, metric=prob.metric,
-                    converged=converged, n_iter=steps, cost=scaled_pow(value, prob.p),
-                    bounds=bounds, info=info)
-    if prob.torch:
+
+    def torch_cost():
         import torch
 
         from .oned import torch_monotone_cost
@@ -80,10 +79,11 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
         # envelope theorem: theta is optimal, so d/dx at fixed theta is the gradient
         cost, gap = torch_monotone_cost(prob, (prob.xt / scale) @ th,
                                         (prob.yt / scale) @ th)
-        result.value = scale * gap * safe_root(cost, prob.p)
-        result.cost = cost * scaled_pow(scale * gap, prob.p)
-    result.time = time.perf_counter() - start
-    return result
+        return cost, scale * gap
+
+    return make_result(prob, "max-sliced", start, cost=scaled_pow(w, prob.p),
+                       scale=scale, value=value, torch_cost=torch_cost,
+                       converged=converged, n_iter=steps, bounds=bounds, info=info)
 
 
 def _value_grad(x, y, wa, wb, p, theta):

@@ -8,9 +8,9 @@ import time
 import numpy as np
 
 from ..bounds import exact_bracket
-from ..costs import pow2_scale, rooted_value, unscaled_cost
+from ..costs import pow2_scale, rooted_value
 from ..result import Result
-from ._common import finish_torch
+from ._common import make_result
 
 
 def cumulative(w: np.ndarray) -> np.ndarray:
@@ -63,11 +63,10 @@ def oned(prob) -> Result:
         cost = float(k.cost_equal_uniform(xs, ys, prob.p, inv))
     else:
         cost = float(k.cost_cumulative(xs, ys, ca, cb, prob.p, inv))
-    value = rooted_value(cost, scale, prob.p)
-    return Result(value=value, method="1d", p=prob.p, metric=prob.metric,
-                  converged=True, cost=unscaled_cost(cost, scale, prob.p),
-                  bounds=exact_bracket(value, prob.n + prob.m),
-                  time=time.perf_counter() - start, info={"cost_scale": scale})
+    return make_result(prob, "1d", start, cost=cost, scale=scale,
+                       bounds=exact_bracket(rooted_value(cost, scale, prob.p),
+                                            prob.n + prob.m),
+                       info={"cost_scale": scale})
 
 
 #: Beyond this p the 1-D costs are divided by the largest distance moved, not by the
@@ -120,11 +119,11 @@ def _oned_torch(prob, x, y, k, start) -> Result:
     half_span = max(x.max(), y.max()) / 2 - min(x.min(), y.min()) / 2
     scale = pow2_scale(half_span)   # scaled differences in (-4, 4), no overflow
     cost, gap = torch_monotone_cost(prob, prob.xt[:, 0] / scale, prob.yt[:, 0] / scale)
-    value, cost = finish_torch(prob, cost, scale * gap)
-    v = float(value.detach())
-    return Result(value=value, method="1d", p=prob.p, metric=prob.metric,
-                  converged=True, cost=cost, bounds=exact_bracket(v, prob.n + prob.m),
-                  time=time.perf_counter() - start, info={"cost_scale": scale * gap})
+    c, scale = float(cost.detach()), scale * gap
+    return make_result(prob, "1d", start, cost=c, scale=scale,
+                       torch_cost=lambda: (cost, scale),
+                       bounds=exact_bracket(rooted_value(c, scale, prob.p), prob.n + prob.m),
+                       info={"cost_scale": scale})
 
 
 def torch_monotone_cost(prob, px, py):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional
 
 import numpy as np
 
 from .._validation import as_numpy, check_positive, check_seed
-from ..costs import pow2_scale, safe_root, scaled_pow
+from ..costs import pow2_scale, scaled_pow
 from .._threads import run_all, workers
 from ..result import Result
+from ._common import make_result
 
 DIRECTIONS = ("orthogonal", "random")
 #: Beyond this p each direction's costs are divided by the largest distance it moves
@@ -68,20 +68,15 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
         theta, groups = draw_directions(prob.dim, n_projections, directions, seed)
         kind = directions
     costs, scale = projected_costs(prob, theta)
-    unit = scaled_pow(scale, prob.p)
     mean = float(costs.mean())
-    value = scale * mean ** (1.0 / prob.p)
     ci, se = (None, None) if kind == "user" else _interval(costs, groups, prob.p,
                                                            confidence, scale)
     info = {"n_projections": theta.shape[0], "directions": kind, "standard_error": se,
             "confidence": confidence, "cost_scale": scale,
-            "per_direction": costs * unit}
-    result = Result(value=value, method="sliced", p=prob.p, metric=prob.metric,
-                    converged=True, cost=mean * unit, ci=ci, info=info)
-    if prob.torch:
-        result.value, result.cost = _torch_value(prob, theta, scale)
-    result.time = time.perf_counter() - start
-    return result
+            "per_direction": costs * scaled_pow(scale, prob.p)}
+    return make_result(prob, "sliced", start, cost=mean, scale=scale,
+                       torch_cost=lambda: _torch_cost(prob, theta, scale), converged=True,
+                       ci=ci, info=info)
 
 
 def check_line_metric(metric, method: str) -> None:
@@ -177,8 +172,9 @@ def _interval(costs, groups, p, confidence, scale):
     return (scale * lo ** (1 / p), scale * hi ** (1 / p)), scale * se_value
 
 
-def _torch_value(prob, theta, scale):
-    """Differentiable SW_p: the sorting found per direction, the value in torch."""
+def _torch_cost(prob, theta, scale):
+    """Differentiable SW_p^p: the sorting found per direction, the cost in torch;
+    ``(cost, its scale)``."""
     import torch
 
     th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
@@ -202,6 +198,4 @@ def _torch_value(prob, theta, scale):
         per = torch.stack([c for c, _ in parts])
         gaps = torch.as_tensor([g for _, g in parts], dtype=px.dtype, device=px.device)
     top = float(gaps.max())       # every direction on the scale of the largest gap
-    cost = (per * (gaps / top) ** prob.p).mean()
-    scale = scale * top
-    return scale * safe_root(cost, prob.p), cost * scaled_pow(scale, prob.p)
+    return (per * (gaps / top) ** prob.p).mean(), scale * top
