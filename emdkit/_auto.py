@@ -48,7 +48,7 @@ def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
 def choose(prob, rtol: float, memory_limit: Optional[float]):
     """``(method, options, reason)`` for ``method="auto"``, or raise
     :class:`emdkit.ProblemTooLargeError` when no method fits in memory."""
-    from .costs import ProblemTooLargeError, _fmt_bytes, available_memory
+    from .costs import ProblemTooLargeError, fmt_bytes, available_memory
 
     if prob.dim == 1 and not callable(prob.metric):
         return "1d", {}, "1-D samples with a named metric: the closed form is exact"
@@ -58,20 +58,20 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     for method in ("exact", "sinkhorn"):
         preds[method] = (predict_seconds(method, prob.n, prob.m, prob.dim, prob.p),
                          predict_bytes(method, prob.n, prob.m, prob.dim, prob.torch))
-    figures = "; ".join(f"{k} about {t:.3g} s and {_fmt_bytes(b)}"
+    figures = "; ".join(f"{k} about {t:.3g} s and {fmt_bytes(b)}"
                         for k, (t, b) in preds.items())
     fits = [k for k, (_, b) in preds.items() if b <= limit]
     if not fits:
         raise ProblemTooLargeError(
             f"method='auto' cannot certify W_p within rtol={rtol:g} for {prob.n} x "
             f"{prob.m} points in memory: predicted {figures}, but "
-            f"{_fmt_bytes(limit)} is available. Instead: method='sliced' (another "
+            f"{fmt_bytes(limit)} is available. Instead: method='sliced' (another "
             f"distance, SW_p <= W_p, O(n + m) memory, with a confidence interval) or "
             f"'max-sliced' (a certified lower bound on W_p), or subsample both "
             f"clouds.")
     best = min(fits, key=lambda k: preds[k][0])
     reason = (f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: predicted {figures}; "
-              f"{best} is the fastest that fits in {_fmt_bytes(limit)} and certifies "
+              f"{best} is the fastest that fits in {fmt_bytes(limit)} and certifies "
               f"rtol={rtol:g}")
     options = {"rtol": rtol} if best == "sinkhorn" else {}
     if memory_limit is not None:

@@ -35,7 +35,7 @@ def available_memory() -> Optional[int]:
         return None
 
 
-def _fmt_bytes(n: float) -> str:
+def fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
@@ -59,8 +59,8 @@ def check_dense_fits(n: int, m: int, n_matrices: float, method: str,
     limit = available_memory() if memory_limit is None else memory_limit
     if limit is not None and need > limit:
         raise ProblemTooLargeError(
-            f"method={method!r} needs about {_fmt_bytes(need)} ({n_matrices:g} dense "
-            f"{n} x {m} float64 matrices' worth, measured), but only {_fmt_bytes(limit)} "
+            f"method={method!r} needs about {fmt_bytes(need)} ({n_matrices:g} dense "
+            f"{n} x {m} float64 matrices' worth, measured), but only {fmt_bytes(limit)} "
             f"is available. Methods that scale without an n x m matrix: '1d' for 1-D "
             f"samples; 'max-sliced' (a certified lower bound on W_p) and 'sliced' (a "
             f"different distance, SW_p <= W_p); or subsample the data.")

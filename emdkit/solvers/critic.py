@@ -26,46 +26,35 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     ``mean f(a) - mean f(b)`` over (nearly) 1-Lipschitz networks on a training split,
     and report it on held-out samples: ``value = mean f(a_test) - mean f(b_test)``.
 
-    What the estimate is, and is not:
-
-    - A lower bound on W_1 in expectation *only* for a truly 1-Lipschitz critic
-      (``lipschitz="groupsort"``, 1-Lipschitz by construction). ``info["max_grad_norm"]``
-      is the largest gradient norm of ``f`` on the test points: above 1 the constraint
-      is violated and the value can exceed W_1.
-    - It carries sample error (a finite test split: ``Result.ci`` is a bootstrap
-      interval over the test points for that part only) and optimisation error (the
-      critic found may not be the best one; the training curve, ``info["curve"]``,
-      shows whether it had levelled off).
-    - It estimates W_1 between the *distributions* the samples come from, as seen
-      through a smooth critic, not the exact W_1 between the two finite samples.
+    What the estimate is, and is not: a lower bound on W_1 in expectation *only* for
+    a truly 1-Lipschitz critic (``lipschitz="groupsort"``, by construction;
+    ``info["max_grad_norm"]``, the largest gradient norm of ``f`` on the test points,
+    above 1 means the constraint is violated and the value can exceed W_1). It
+    carries sample error (``Result.ci``, a bootstrap interval over the test points,
+    covers that part only) and optimisation error (``info["curve"]`` shows whether
+    training had levelled off). It estimates W_1 between the *distributions*, as
+    seen through a smooth critic, not the exact W_1 between the two samples.
 
     Other Parameters
     ----------------
     lipschitz : {"groupsort", "gp", "spectral", "clip"}, default "groupsort"
-        How the constraint is enforced: GroupSort activations with orthonormalised
-        weights (1-Lipschitz by construction), a gradient penalty (lambda = 10,
-        WGAN-GP), spectral normalisation, or weight clipping (c = 0.01, the original
-        WGAN: its value is W_1 times an unknown factor well below 1). The default is
-        the most accurate across the measured checks: on 2000 + 2000 points,
-        groupsort -0.6% (2-D) and -0.75% (1-D), gp +8% (max gradient norm 1.14: the
-        constraint is violated) and -94% (1-D); on N(0, I) vs N(0, 4 I) gp is closer
-        in d = 10 and 50 (+0.8%, -30% against -8.8%, -39%) but again with gradient
-        norms up to 1.3, so its value is not a bound; spectral -46% to -68%, clip
-        -100% (benchmarks/results/critic_report.md, from
-        ``python -m emdkit.bench.critic_bench``).
+        GroupSort activations with orthonormalised weights (1-Lipschitz by
+        construction), a gradient penalty (lambda = 10, WGAN-GP), spectral
+        normalisation, or weight clipping (c = 0.01, the original WGAN: W_1 times an
+        unknown factor well below 1). The default is the most accurate across the
+        measured checks (2000 + 2000 points: groupsort -0.6% in 2-D, -0.75% in 1-D;
+        gp +8% with gradient norms up to 1.14, so not a bound; spectral -46% to -68%;
+        clip -100%: ``python -m emdkit.bench.critic_bench``).
     width, depth : int, default 32 and 2
-        The critic MLP (as accurate as 64 x 3 on a 2-D pair of 2000 + 2000 points,
-        -2.0% against -1.7% with one hold-out, in a third of the time).
+        The critic MLP (as accurate as 64 x 3 on a 2-D pair, in a third of the time).
     steps, batch_size, lr : training length, batch size and learning rate (Adam;
         RMSprop with lr 5e-5 for ``clip``, as in the original WGAN).
     folds : int, default 2
         K-fold cross-fitting: K critics, each trained on the other folds and
-        evaluated on its own, so every sample enters the estimate exactly once and
-        never through a critic that saw it (K times the training time). Measured on
-        2000 + 2000 points: a 1-D pair N(0,1) vs N(1,4) went from -12.8% (one 30%
-        hold-out, whose sample noise alone is +-12%) to -0.75% in 17 s, and a 2-D
-        pair from -2.0% to -0.6% in 13 s. ``folds=1``: one critic, ``test_size``
-        held out.
+        evaluated on its own, so every sample enters the estimate once and never
+        through a critic that saw it (K times the training time; on a 1-D pair of
+        2000 + 2000 points -0.75% against -12.8% with one 30% hold-out).
+        ``folds=1``: one critic, ``test_size`` held out.
     test_size : float in (0, 1), default 0.3
         With ``folds=1``, the fraction of each sample held out.
     seed : int or None, default 0
@@ -84,47 +73,59 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
 
     o = _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
                  test_size, confidence, n_bootstrap, folds)
-    seed, device, steps, folds = o["seed"], o["device"], o["steps"], o["folds"]
-    confidence, n_bootstrap = o["confidence"], o["n_bootstrap"]
     start = time.perf_counter()
     mark_torch_used()
-    dev = torch.device(device) if device is not None else (
+    dev = torch.device(o["device"]) if o["device"] is not None else (
         prob.xt.device if prob.torch else torch.device("cpu"))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(o["seed"])
     wa, wb = prob.weights()
-    # one affine change of units for both samples: W_1 scales with it
-    pooled = np.concatenate([prob.x, prob.y])
-    center = pooled.mean(0)
-    unit = float(pooled.std()) or 1.0
-    dtype = torch.float32
-    xa = torch.as_tensor((prob.x - center) / unit, dtype=dtype, device=dev)
-    xb = torch.as_tensor((prob.y - center) / unit, dtype=dtype, device=dev)
+    xa, xb, center, unit = _standardised(prob, dev)
+    splits = _splits(prob.n, prob.m, o["folds"], o["test_size"], rng)
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    splits = _splits(prob.n, prob.m, folds, o["test_size"], rng)
-    bar = _bar(steps * len(splits), show)
-    fits, fa, fb, curve, grad_max, levelled = _fit_folds(xa, xb, splits, wa, wb, lipschitz,
-                                                         o, rng, dev, bar, unit)
-    if bar is not None:
-        bar.close()
+    with _bar(o["steps"] * len(splits), show) as bar:
+        fits, fa, fb, curve, grad_max, levelled = _fit_folds(
+            xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit)
+    value, ci, ia_te, ib_te = _held_out(fits, fa, fb, wa, wb, rng, o, unit)
+    info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
+            "folds": o["folds"], "n_test": (len(ia_te), len(ib_te)), "steps": o["steps"],
+            "confidence": o["confidence"], "critics": [fit[0] for fit in fits],
+            "standardisation": (center, unit)}
+    if not levelled:
+        info["warning"] = _NOT_LEVELLED.format(steps=o["steps"], min_steps=MIN_STEPS)
+    return make_result(prob, "critic", start, cost=value, scale=1.0, value=value,
+                       torch_cost=lambda: (_torch_value(prob, fits, center, unit, wa, wb,
+                                                        ia_te, ib_te), 1.0),
+                       converged=levelled, n_iter=o["steps"] * len(fits), ci=ci, info=info)
+
+
+_NOT_LEVELLED = ("emdkit method 'critic' did not converge: the training objective was "
+                 "still rising at the end of {steps} steps (or too few steps to tell, "
+                 "below {min_steps}); the value underestimates what the critic can "
+                 "reach. Pass more steps; Result.converged is False.")
+
+
+def _held_out(fits, fa, fb, wa, wb, rng, o, unit):
+    """The estimate on the held-out points, its bootstrap interval, and which points
+    those were: ``(value, ci, ia_test, ib_test)``."""
     ia_te = np.concatenate([fit[1] for fit in fits])
     ib_te = np.concatenate([fit[2] for fit in fits])
     va, vb = renormalised(wa[ia_te]), renormalised(wb[ib_te])
     value = unit * float(va @ fa - vb @ fb)
-    ci = _bootstrap(fa, fb, va, vb, rng, n_bootstrap, confidence, unit)
-    info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
-            "folds": folds, "n_test": (len(ia_te), len(ib_te)), "steps": steps,
-            "confidence": confidence, "critics": [fit[0] for fit in fits],
-            "standardisation": (center, unit)}
-    if not levelled:
-        info["warning"] = (
-            f"emdkit method 'critic' did not converge: the training objective was still "
-            f"rising at the end of {steps} steps (or too few steps to tell, below "
-            f"{MIN_STEPS}); the value underestimates what the critic can reach. Pass "
-            f"more steps; Result.converged is False.")
-    return make_result(prob, "critic", start, cost=value, scale=1.0, value=value,
-                       torch_cost=lambda: (_torch_value(prob, fits, center, unit, wa, wb,
-                                                        ia_te, ib_te), 1.0),
-                       converged=levelled, n_iter=steps * len(fits), ci=ci, info=info)
+    ci = _bootstrap(fa, fb, va, vb, rng, o["n_bootstrap"], o["confidence"], unit)
+    return value, ci, ia_te, ib_te
+
+
+def _standardised(prob, dev):
+    """Both samples in one affine change of units (W_1 scales with it), as float32
+    tensors: ``(xa, xb, center, unit)``."""
+    import torch
+
+    pooled = np.concatenate([prob.x, prob.y])
+    center = pooled.mean(0)
+    unit = float(pooled.std()) or 1.0
+    xa = torch.as_tensor((prob.x - center) / unit, dtype=torch.float32, device=dev)
+    xb = torch.as_tensor((prob.y - center) / unit, dtype=torch.float32, device=dev)
+    return xa, xb, center, unit
 
 
 def _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
@@ -284,13 +285,17 @@ def _max_grad_norm(f, x):
 
 
 def _bar(total, show):
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:   # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=total, desc="emdkit critic", leave=False)
+    """A tqdm bar as a context manager, or a null context giving None."""
+    import contextlib
+
+    if show:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:   # pragma: no cover - tqdm is a dependency
+            pass
+        else:
+            return tqdm(total=total, desc="emdkit critic", leave=False)
+    return contextlib.nullcontext()
 
 
 def _torch_value(prob, fits, center, unit, wa, wb, ia_te, ib_te):
