@@ -10,6 +10,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ._table import markdown
+
 #: Methods compared when ``methods`` is not given. The critic trains a network for
 #: seconds to minutes, so it runs only when asked for.
 DEFAULT_METHODS = ("exact", "1d", "sinkhorn", "sliced", "max-sliced")
@@ -91,10 +93,8 @@ class Comparison:
 
     def to_markdown(self) -> str:
         rows = [self._header()] + self._cells()
-        lines = [f"*{self._title()}*", "", "| " + " | ".join(rows[0]) + " |",
-                 "|---|---:|---:|---:|---|"]
-        lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows[1:]]
-        return "\n".join(lines)
+        return "\n".join([f"*{self._title()}*", ""]
+                         + markdown(rows[0], rows[1:], align="lrrrl"))
 
     _repr_markdown_ = to_markdown
 

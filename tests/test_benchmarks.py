@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from emdkit.bench import run
+from emdkit.bench import run, speed
 
 
 def test_tiny_run_values_agree_with_peers():
-    cases = (run.bench_1d(3000, rounds=1, weighted=False)
-             + run.bench_1d(3000, rounds=1, weighted=True)
-             + run.bench_exact(60, 2, rounds=1))
+    cases = (speed.bench_1d(3000, rounds=1, weighted=False)
+             + speed.bench_1d(3000, rounds=1, weighted=True)
+             + speed.bench_exact(60, 2, rounds=1))
     for case in cases:
         res = case["results"]
         assert "emdkit" in res and len(res) >= 2, case["case"]
@@ -28,7 +28,7 @@ def test_tiny_run_values_agree_with_peers():
 
 def test_time_case_rotates_and_counts():
     calls = []
-    res = run.time_case({"a": lambda: calls.append("a") or 1.0,
+    res = speed.time_case({"a": lambda: calls.append("a") or 1.0,
                          "b": lambda: calls.append("b") or 2.0}, rounds=3)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
     assert res["a"]["rounds"] == 3 and res["b"]["value"] == pytest.approx(2.0)
@@ -68,12 +68,13 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
                                            "sinkhorn": [30, 60], "sliced": [200, 400],
                                            "critic": [30, 60]})
-    monkeypatch.setattr(run, "bench_sinkhorn", lambda quick: {})
-    monkeypatch.setattr(run, "bench_sliced", lambda quick: {})
-    monkeypatch.setattr(run, "bench_cold", lambda: None)
-    monkeypatch.setattr(run, "bench_training", lambda quick, out: {"skipped": "test"})
-    monkeypatch.setattr(run, "bench_1d", lambda n, rounds, weighted: [])
-    monkeypatch.setattr(run, "bench_exact", lambda n, d, rounds: [])
+    from emdkit.bench import cold, sinkhorn_bench, sliced_bench, training
+
+    monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
+    monkeypatch.setattr(sliced_bench, "run", lambda quick: {})
+    monkeypatch.setattr(cold, "run", lambda: None)
+    monkeypatch.setattr(training, "run", lambda quick, out: {"skipped": "test"})
+    monkeypatch.setattr(speed, "run", lambda quick, rounds: speed.bench_exact(30, 2, rounds=1))
     from emdkit.bench import auto_model, brackets
 
     real_check = auto_model.check
@@ -155,3 +156,39 @@ def test_robustness_sweep_quick_run_converges():
     res = sinkhorn_robustness.run(quick=True)
     assert res["count"] == 12 and res["failures"] == []
     assert "**0 failed**" in "\n".join(sinkhorn_robustness.report(res))
+
+
+def test_only_runs_the_named_suites_and_render_rewrites_the_report(tmp_path, monkeypatch):
+    from emdkit.bench import brackets
+
+    first_pair = list(brackets.pairs(True))[:1]
+    monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
+    assert run.main(["--quick", "--only", "brackets", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "brackets" in results and not {"cases", "scaling", "agreement"} & set(results)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Certified brackets" in text and "# Speed" not in text
+    (tmp_path / "report.md").unlink()
+    assert run.main(["--render", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").read_text() == text
+
+
+def test_unknown_suite_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--only", "sinkhron"])
+    assert exc.value.code == 2
+    assert "unknown suite 'sinkhron' (did you mean 'sinkhorn'?)" in capsys.readouterr().err
+
+
+def test_the_published_report_is_rendered_from_its_results():
+    # benchmarks/results/report.md is what the report renderer makes of results.json:
+    # no figure in it was typed by hand
+    from pathlib import Path
+
+    published = Path(__file__).parents[1] / "benchmarks" / "results"
+    if not (published / "results.json").exists():
+        pytest.skip("the published results are in the source repository only")
+    results = json.loads((published / "results.json").read_text())
+    figures = [f for f in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png",
+                           results["training"]["plot"]) if (published / f).exists()]
+    assert run.report(results, figures) == (published / "report.md").read_text()

@@ -16,10 +16,10 @@ import time
 import warnings
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-
 import emdkit
 from emdkit import datasets
+
+from .._table import markdown
 
 FAMILIES = ("translation", "gaussian-scale", "lipschitz-rays")
 MODES = ("groupsort", "gp", "spectral", "clip")
@@ -182,6 +182,11 @@ def _largest_prefix(dims, ok):
     return good
 
 
+def section(study) -> List[str]:
+    """The report's part: a heading and ``report``."""
+    return ["# Agreement", ""] + report(study)
+
+
 def report(study) -> List[str]:
     g = study["grid"]
     lines = ["## Agreement: every method against the truth, exact, and the critic", "",
@@ -193,38 +198,30 @@ def report(study) -> List[str]:
              "Gamma((d+1)/2)), which makes it equal W_1 for translations only.", "",
              "### Findings", ""] + findings(study) + [""]
     methods = _methods(study)
+    with_critic = any("err_vs_critic" in r for c in study["cells"]
+                      for r in c["results"].values())
     for family in g["families"]:
+        cells = [_cell(study, family, d, n) for d in g["dims"] for n in g["sizes"]]
+
+        def table(first, cell_text):
+            return markdown(["d", "n"] + first + methods,
+                            [[c["d"], f"{c['n']:,}"] + [f(c) for f in cell_text]
+                             for c in cells], align="r" * (2 + len(first) + len(methods)))
+
         lines += [f"### {family}", "",
                   "Error against the population truth (and against exact on the samples):",
-                  "", "| d | n | truth | " + " | ".join(methods) + " |",
-                  "|---:|---:|---:|" + "---:|" * len(methods)]
-        for d in g["dims"]:
-            for n in g["sizes"]:
-                c = _cell(study, family, d, n)
-                row = [f"{r['err_vs_truth']:+.1%} ({r['err_vs_exact']:+.1%})"
-                       for r in (c["results"][m] for m in methods)]
-                lines.append(f"| {d} | {n:,} | {c['truth']:.3f} | " + " | ".join(row) + " |")
-        if any("err_vs_critic" in r for c in study["cells"] for r in c["results"].values()):
+                  ""] + table(["truth"], [lambda c: f"{c['truth']:.3f}"] + [
+                      lambda c, m=m: f"{c['results'][m]['err_vs_truth']:+.1%} "
+                                     f"({c['results'][m]['err_vs_exact']:+.1%})"
+                      for m in methods])
+        if with_critic:
             lines += ["", "Error against the GroupSort critic's estimate "
-                          f"({REFERENCE_CRITIC}):", "",
-                      "| d | n | " + " | ".join(methods) + " |",
-                      "|---:|---:|" + "---:|" * len(methods)]
-            for d in g["dims"]:
-                for n in g["sizes"]:
-                    c = _cell(study, family, d, n)
-                    lines.append(f"| {d} | {n:,} | " + " | ".join(
-                        f"{c['results'][m]['err_vs_critic']:+.1%}"
-                        if "err_vs_critic" in c["results"][m] else "-"
-                        for m in methods) + " |")
-        lines += ["", "Seconds per method:", "",
-                  "| d | n | " + " | ".join(methods) + " |",
-                  "|---:|---:|" + "---:|" * len(methods)]
-        for d in g["dims"]:
-            for n in g["sizes"]:
-                c = _cell(study, family, d, n)
-                lines.append(f"| {d} | {n:,} | " + " | ".join(
-                    f"{c['results'][m]['seconds']:.2f}" for m in methods) + " |")
-        lines.append("")
+                          f"({REFERENCE_CRITIC}):", ""] + table([], [
+                              lambda c, m=m: f"{c['results'][m]['err_vs_critic']:+.1%}"
+                              if "err_vs_critic" in c["results"][m] else "-"
+                              for m in methods])
+        lines += ["", "Seconds per method:", ""] + table([], [
+            lambda c, m=m: f"{c['results'][m]['seconds']:.2f}" for m in methods]) + [""]
     return lines
 
 

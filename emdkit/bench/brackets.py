@@ -22,6 +22,8 @@ import numpy as np
 
 import emdkit
 
+from .._table import markdown
+
 
 def pairs(quick: bool):
     rng = np.random.default_rng(0)
@@ -89,16 +91,17 @@ def report(rows: List[dict]) -> List[str]:
              "form). Times: best of 3. `sliced` estimates another distance (SW_p) and "
              "certifies nothing; max-sliced certifies a lower bound; the critic (p = 1 only) has "
              "a statistical interval (`Result.ci`), no bracket. From "
-             "`python -m emdkit.bench.brackets`.", "",
-             "| pair | p | method | value | error vs exact | certified bracket width | "
-             "time (s) | warning |", "|---|---:|---|---:|---:|---:|---:|---|"]
+             "`python -m emdkit.bench.brackets`.", ""]
+    table = []
     for r in rows:
         shown = [f"{k}={v}" for k, v in r["options"].items() if k != "seed"]
         method = r["method"] + (f" ({', '.join(shown)})" if shown else "")
-        lines.append(f"| {r['pair']} | {r['p']:g} | {method} | {r['value']:.6g} | "
-                     f"{r['error']:+.2%} | {_fmt_width(r['bracket_width'])} | "
-                     f"{r['seconds']:.3f} | {r['warning'] or ''} |")
-    return lines + [""]
+        table.append([r["pair"], f"{r['p']:g}", method, f"{r['value']:.6g}",
+                      f"{r['error']:+.2%}", _fmt_width(r["bracket_width"]),
+                      f"{r['seconds']:.3f}", r["warning"] or ""])
+    return lines + markdown(["pair", "p", "method", "value", "error vs exact",
+                             "certified bracket width", "time (s)", "warning"], table,
+                            align="lrlrrrrl") + [""]
 
 
 def main(argv=None) -> None:
@@ -110,16 +113,3 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def auto_report(check: dict) -> List[str]:
-    """The table of ``emdkit.bench.auto_model.check``: auto beside exact and sinkhorn."""
-    med = check["median_seconds"]
-    lines = [f"## auto against exact and sinkhorn (n = m = {check['n']}, 2-D, p = 1)", "",
-             f"Medians of {check['reps']} runs in rotating order, one process. auto chose "
-             f"**{check['auto_chose']}**: {check['reason']}.", "",
-             "| method | median (s) | value |", "|---|---:|---:|"]
-    for k in ("auto", "exact", "sinkhorn"):
-        label = "sinkhorn (rtol=0.01)" if k == "sinkhorn" else k
-        lines.append(f"| {label} | {med[k]:.2f} | {check['values'][k]:.6f} |")
-    return lines + [""]

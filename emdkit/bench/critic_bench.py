@@ -17,6 +17,8 @@ import numpy as np
 
 import emdkit
 
+from .._table import markdown
+
 MODES = ("groupsort", "gp", "spectral", "clip")
 
 
@@ -52,17 +54,15 @@ def report(rows: List[dict]) -> List[str]:
     lines = [f"## Critic against a known W_1: N(0, I_d) vs N(0, 4 I_d), n = m = {n:,}", "",
              f"2-fold cross-fitting, {rows[0]['steps']} steps, 32 x 2 network; error against "
              "the population W_1. A max gradient norm above 1 means the Lipschitz "
-             "constraint is violated (the value may exceed W_1).", "",
-             "| d | W_1 | exact LP on the samples | mode | estimate | error | 95% interval "
-             "| max grad norm | seconds |", "|---:|---:|---:|---|---:|---:|---|---:|---:|"]
-    for r in rows:
-        lo, hi = r["ci"]
-        lines.append(f"| {r['d']} | {r['truth']:.4f} | {r['exact_on_samples']:.4f} "
-                     f"({r['exact_on_samples'] / r['truth'] - 1:+.1%}) | {r['mode']} | "
-                     f"{r['value']:.4f} | {r['rel_err']:+.1%} | [{lo:.3f}, {hi:.3f}] | "
-                     f"{r['max_grad_norm']:.3f} | {r['seconds']:.1f} |")
-    lines.append("")
-    return lines
+             "constraint is violated (the value may exceed W_1).", ""]
+    table = [[r["d"], f"{r['truth']:.4f}", f"{r['exact_on_samples']:.4f} "
+              f"({r['exact_on_samples'] / r['truth'] - 1:+.1%})", r["mode"],
+              f"{r['value']:.4f}", f"{r['rel_err']:+.1%}",
+              f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]", f"{r['max_grad_norm']:.3f}",
+              f"{r['seconds']:.1f}"] for r in rows]
+    return lines + markdown(["d", "W_1", "exact LP on the samples", "mode", "estimate",
+                             "error", "95% interval", "max grad norm", "seconds"], table,
+                            align="rrrlrrlrr") + [""]
 
 
 def bench_default_checks() -> List[dict]:
@@ -90,15 +90,14 @@ def bench_default_checks() -> List[dict]:
 
 def report_default_checks(rows: List[dict]) -> List[str]:
     lines = ["## Critic at default settings (and with the gradient penalty), "
-             "2000 + 2000 points", "",
-             "| pair | reference (method) | lipschitz | critic | error | 95% interval | "
-             "max grad norm | seconds |", "|---|---:|---|---:|---:|---|---:|---:|"]
-    for r in rows:
-        lo, hi = r["ci"]
-        lines.append(f"| {r['pair']} | {r['reference']:.4f} ({r['reference_method']}) | "
-                     f"{r['mode']} | {r['value']:.4f} | {r['rel_err']:+.2%} | [{lo:.3f}, {hi:.3f}] | "
-                     f"{r['max_grad_norm']:.3f} | {r['seconds']:.1f} |")
-    return lines + [""]
+             "2000 + 2000 points", ""]
+    table = [[r["pair"], f"{r['reference']:.4f} ({r['reference_method']})", r["mode"],
+              f"{r['value']:.4f}", f"{r['rel_err']:+.2%}",
+              f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]", f"{r['max_grad_norm']:.3f}",
+              f"{r['seconds']:.1f}"] for r in rows]
+    return lines + markdown(["pair", "reference (method)", "lipschitz", "critic", "error",
+                             "95% interval", "max grad norm", "seconds"], table,
+                            align="lrlrrlrr") + [""]
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import emdkit
 
 from . import peer
+from .._table import markdown
 
 FULL = {"1d": [10 ** 4, 10 ** 5, 10 ** 6], "exact": [250, 500, 1000, 2000],
         "sinkhorn": [250, 500, 1000, 2000], "sliced": [10 ** 4, 10 ** 5, 10 ** 6],
@@ -146,10 +147,7 @@ def report(scaling: dict) -> List[str]:
              "`scaling.png`.", ""]
     for method, res in scaling.items():
         names = list(res["rows"][0]["seconds"])
-        lines += [f"### {method} ({_SETUP[method]})", "",
-                  "| n | " + " | ".join(f"{k} (s)" for k in names) + " | " +
-                  " | ".join(f"{k} peak MB" for k in names) + " |",
-                  "|---:|" + "---:|" * (2 * len(names))]
+        rows = []
         for r in res["rows"]:
             base = r["seconds"]["emdkit"]
             secs = [f"{r['seconds'][k]:.4f}" + ("" if k == "emdkit" else
@@ -157,7 +155,10 @@ def report(scaling: dict) -> List[str]:
                     for k in names]
             mem = [("n/a (torch)" if k in _TORCH_CONTENDERS or method == "critic"
                     else f"{r['peak_mb'][k]:.1f}") for k in names]
-            lines.append(f"| {r['n']:,} | " + " | ".join(secs + mem) + " |")
+            rows.append([f"{r['n']:,}"] + secs + mem)
+        lines += [f"### {method} ({_SETUP[method]})", ""] + markdown(
+            ["n"] + [f"{k} (s)" for k in names] + [f"{k} peak MB" for k in names], rows,
+            align="r" * (1 + 2 * len(names)))
         lines += ["", "Slope of log time against log n: " + ", ".join(
             f"{k} {v:.2f}" for k, v in res["slopes"].items()) + ".", ""]
     return lines

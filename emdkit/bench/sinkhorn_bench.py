@@ -20,6 +20,9 @@ import numpy as np
 
 import emdkit
 
+from .._table import markdown
+from . import peer
+
 
 def _data(n, seed=0):
     rng = np.random.default_rng(seed)
@@ -153,41 +156,49 @@ def bench_memory(n: int, d: int, backend: str, max_iter: int) -> dict:
     return rec
 
 
+def run(quick: bool) -> dict:
+    """The suite's Sinkhorn cases: against POT, against GeomLoss, peak memory."""
+    out: dict = {}
+    if peer("ot") is not None:
+        out["pot"] = (bench_vs_pot(300, [0.05], reps=2, slow_reps={}) if quick else
+                      bench_vs_pot(1000, [0.05, 0.01], reps=3, slow_reps={0.01: 1}))
+    out["geomloss"] = bench_vs_geomloss(500 if quick else 4000, 0.05,
+                                        reps=1 if quick else 2)
+    runs = [(2000, 2, "dense", 10_000), (3000, 3, "online", 3)] if quick else \
+        [(4000, 2, "dense", 10_000), (50_000, 3, "online", 2)]
+    out["memory"] = [bench_memory(*r) for r in runs]
+    return out
+
+
+def _skipped(name, r, n_cells):
+    return [name, f"skipped: {r['skipped']}"] + [""] * (n_cells - 2)
+
+
 def report(sink: dict) -> List[str]:
     lines = []
     for case in sink.get("pot", []):
-        lines += [f"## {case['case']}", "",
-                  f"Exact W_2^2 = {case['exact_cost']:.6f}.", "",
-                  "| contender | median (s) | ratio | iterations | cost | error vs exact | "
-                  "converged | warnings |", "|---|---:|---:|---:|---:|---:|---|---|"]
-        for name, r in case["results"].items():
-            if "skipped" in r:
-                lines.append(f"| {name} | skipped: {r['skipped']} | | | | | | |")
-                continue
-            lines.append(f"| {name} | {r['median_s']:.3f} | {r['ratio_to_emdkit']:.1f} | "
-                         f"{r['n_iter']} | {r['cost']:.6f} | {r['rel_err_vs_exact']:+.2%} | "
-                         f"{r['converged']} | {r['warnings']} |")
-        lines.append("")
+        rows = [_skipped(name, r, 8) if "skipped" in r else
+                [name, f"{r['median_s']:.3f}", f"{r['ratio_to_emdkit']:.1f}", r["n_iter"],
+                 f"{r['cost']:.6f}", f"{r['rel_err_vs_exact']:+.2%}", r["converged"],
+                 r["warnings"]]
+                for name, r in case["results"].items()]
+        lines += [f"## {case['case']}", "", f"Exact W_2^2 = {case['exact_cost']:.6f}.", ""]
+        lines += markdown(["contender", "median (s)", "ratio", "iterations", "cost",
+                           "error vs exact", "converged", "warnings"], rows,
+                          align="lrrrrrll") + [""]
     g = sink.get("geomloss")
     if g:
-        lines += [f"## {g['case']}", "", "| contender | median (s) | ratio | divergence S |",
-                  "|---|---:|---:|---:|"]
-        for name, r in g["results"].items():
-            if "skipped" in r:
-                lines.append(f"| {name} | skipped: {r['skipped']} | | |")
-            else:
-                lines.append(f"| {name} | {r['median_s']:.2f} | {r['ratio_to_emdkit']:.2f}"
-                             f" | {r['divergence']:.6f} |")
-        lines.append("")
+        rows = [_skipped(name, r, 4) if "skipped" in r else
+                [name, f"{r['median_s']:.2f}", f"{r['ratio_to_emdkit']:.2f}",
+                 f"{r['divergence']:.6f}"] for name, r in g["results"].items()]
+        lines += [f"## {g['case']}", ""] + markdown(
+            ["contender", "median (s)", "ratio", "divergence S"], rows) + [""]
     mem = sink.get("memory", [])
     if mem:
-        lines += ["## Sinkhorn peak memory (fresh process)", "",
-                  "| n = m | d | backend | max_iter | iterations | seconds | peak RSS (MB) | "
-                  "RSS before the solve (MB) | converged |",
-                  "|---:|---:|---|---:|---:|---:|---:|---:|---|"]
-        for m in mem:
-            lines.append(f"| {m['n']:,} | {m['d']} | {m['backend']} | {m['max_iter']} | "
-                         f"{m['n_iter']} | {m['seconds']:.1f} | {m['peak_rss_mb']:.0f} | "
-                         f"{m['rss_before_solve_mb']:.0f} | {m['converged']} |")
-        lines.append("")
+        rows = [[f"{m['n']:,}", m["d"], m["backend"], m["max_iter"], m["n_iter"],
+                 f"{m['seconds']:.1f}", f"{m['peak_rss_mb']:.0f}",
+                 f"{m['rss_before_solve_mb']:.0f}", m["converged"]] for m in mem]
+        lines += ["## Sinkhorn peak memory (fresh process)", ""] + markdown(
+            ["n = m", "d", "backend", "max_iter", "iterations", "seconds", "peak RSS (MB)",
+             "RSS before the solve (MB)", "converged"], rows, align="rrlrrrrrl") + [""]
     return lines

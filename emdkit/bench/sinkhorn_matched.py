@@ -16,6 +16,8 @@ from typing import List
 
 import numpy as np
 
+from .._table import markdown
+
 
 def run(sizes=(1000, 2000), reps: int = 5) -> dict:
     try:
@@ -56,10 +58,10 @@ def report(res: dict) -> List[str]:
         return lines + [f"Skipped: {res['skipped']}.", ""]
     lines += [f"N(0, I_2) against N(0, I_2) + (1, 1), p = 2, epsilon = 0.05, not debiased; "
               f"medians of {res['reps']}; error of OT_eps against the converged value "
-              f"(tol 1e-9). From `python -m emdkit.bench.sinkhorn_matched`.", "",
-              "| n | contender | median (s) | OT_eps relative error |", "|---:|---|---:|---:|"]
-    lines += [f"| {r['n']} | {r['contender']} | {r['median_s']:.3f} | {r['rel_error']:+.1e} |"
-              for r in res["rows"]]
+              f"(tol 1e-9). From `python -m emdkit.bench.sinkhorn_matched`.", ""]
+    lines += markdown(["n", "contender", "median (s)", "OT_eps relative error"],
+                      [[r["n"], r["contender"], f"{r['median_s']:.3f}",
+                        f"{r['rel_error']:+.1e}"] for r in res["rows"]], align="rlrr")
     return lines + [""]
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import emdkit
 from emdkit.solvers.sliced import draw_directions
 
+from .._table import markdown
+
 
 def _median_time(fn, reps):
     out, times = None, []
@@ -105,40 +107,47 @@ def bench_memory(n: int, d: int, L: int) -> dict:
     return rec
 
 
+def run(quick: bool) -> dict:
+    """The suite's sliced cases: against POT, max-sliced, streaming memory."""
+    if quick:
+        return {"sliced": bench_sliced(20_000, 10, 100, reps=2, pot_reps=1),
+                "max_sliced": bench_max_sliced(500, 10, reps=1),
+                "memory": bench_memory(10 ** 6, 3, 20)}
+    return {"sliced": bench_sliced(10 ** 5, 10, 200, reps=5, pot_reps=2),
+            "max_sliced": bench_max_sliced(2000, 10, reps=3),
+            "memory": bench_memory(10 ** 7, 3, 100)}
+
+
 def report(sl: dict) -> List[str]:
     lines = []
     case = sl.get("sliced")
     if case:
-        lines += [f"## {case['case']}", "",
-                  "| contender | median (s) | min (s) | ratio | value diff |",
-                  "|---|---:|---:|---:|---:|"]
+        rows = []
         for name, r in case["results"].items():
             if "skipped" in r:
-                lines.append(f"| {name} | skipped: {r['skipped']} | | | |")
+                rows.append([name, f"skipped: {r['skipped']}", "", "", ""])
                 continue
             diff = r.get("rel_diff_value")
-            lines.append(f"| {name} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
-                         f"{r['ratio_to_emdkit']:.2f} | "
-                         f"{'' if diff is None else f'{diff:.1e}'} |")
-        lines.append("")
+            rows.append([name, f"{r['median_s']:.3f}", f"{r['min_s']:.3f}",
+                         f"{r['ratio_to_emdkit']:.2f}", "" if diff is None else f"{diff:.1e}"])
+        lines += [f"## {case['case']}", ""] + markdown(
+            ["contender", "median (s)", "min (s)", "ratio", "value diff"], rows) + [""]
     ms = sl.get("max_sliced")
     if ms:
+        rows = [[name, "skipped", ""] if "skipped" in r else
+                [name, f"{r['median_s']:.3f}", f"{r['value']:.6f}"]
+                for name, r in ms["results"].items()]
+        best = ms["results"]["emdkit max-sliced (optimised)"]["best_random"]
         lines += [f"## {ms['case']}", "",
                   f"Exact W_2 on the samples: {ms['exact_W2']:.6f}." if ms["exact_W2"]
-                  else "", "", "| contender | median (s) | value |", "|---|---:|---:|"]
-        for name, r in ms["results"].items():
-            if "skipped" in r:
-                lines.append(f"| {name} | skipped | |")
-            else:
-                lines.append(f"| {name} | {r['median_s']:.3f} | {r['value']:.6f} |")
-        best = ms["results"]["emdkit max-sliced (optimised)"]["best_random"]
-        lines += ["", f"emdkit's best random start before optimising: {best:.6f}.", ""]
+                  else "", ""] + markdown(["contender", "median (s)", "value"], rows) + [
+                  "", f"emdkit's best random start before optimising: {best:.6f}.", ""]
     mem = sl.get("memory")
     if mem:
-        lines += ["## Sliced streaming memory (fresh process)", "",
-                  "| n = m | d | directions | seconds | peak RSS (MB) | RSS with the data "
-                  "(MB) |", "|---:|---:|---:|---:|---:|---:|",
-                  f"| {mem['n']:,} | {mem['d']} | {mem['n_projections']} | "
-                  f"{mem['seconds']:.1f} | {mem['peak_rss_mb']:.0f} | "
-                  f"{mem['rss_with_data_mb']:.0f} |", ""]
+        lines += ["## Sliced streaming memory (fresh process)", ""] + markdown(
+            ["n = m", "d", "directions", "seconds", "peak RSS (MB)",
+             "RSS with the data (MB)"],
+            [[f"{mem['n']:,}", mem["d"], mem["n_projections"], f"{mem['seconds']:.1f}",
+              f"{mem['peak_rss_mb']:.0f}", f"{mem['rss_with_data_mb']:.0f}"]],
+            align="rrrrrr") + [""]
     return lines
