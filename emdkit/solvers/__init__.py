@@ -1,4 +1,5 @@
-"""One module per method; each is a function ``f(problem, *, options) -> Result``.
+"""The methods, one module per method, each holding a function
+``f(problem, *, options) -> Result``.
 
 ``REGISTRY`` maps the public method name to its function and a one-line summary; the
 options a method takes are its keyword-only parameters.
@@ -9,12 +10,9 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Dict, NamedTuple, Tuple
 
-from .exact import exact
-from .oned import oned
-from .critic import critic
-from .max_sliced import max_sliced
-from .sinkhorn import sinkhorn
-from .sliced import sliced
+# the modules, not their functions, are the package's attributes: emdkit.solvers.exact
+# is the module and emdkit.solvers.exact.exact the method (no name shadows another)
+from . import critic, exact, max_sliced, oned, sinkhorn, sliced
 
 
 class MethodSpec(NamedTuple):
@@ -28,20 +26,20 @@ class MethodSpec(NamedTuple):
 
 
 REGISTRY: Dict[str, MethodSpec] = {
-    "exact": MethodSpec(exact, "linear programme by network simplex (POT's ot.emd); "
+    "exact": MethodSpec(exact.exact, "linear programme by network simplex (POT's ot.emd); "
                                "exact W_p for any metric with a certified bracket, "
                                "O(n m) memory"),
-    "1d": MethodSpec(oned, "closed form through quantile functions (numba); exact "
+    "1d": MethodSpec(oned.oned, "closed form through quantile functions (numba); exact "
                            "for 1-D samples, O((n+m) log(n+m))"),
-    "sinkhorn": MethodSpec(sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
+    "sinkhorn": MethodSpec(sinkhorn.sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
                                      "biased by epsilon (debias=True for the divergence; "
                                      "rtol for a value certified within rtol of W_p), "
                                      "O(n m) per iteration, online mode for large n"),
-    "sliced": MethodSpec(sliced, "mean W_p^p over random 1-D projections, rooted (numba, "
+    "sliced": MethodSpec(sliced.sliced, "mean W_p^p over random 1-D projections, rooted (numba, "
                                  "O(L (n+m)) memory-bounded); with a confidence interval"),
-    "max-sliced": MethodSpec(max_sliced, "largest 1-D W_p over directions, the direction "
+    "max-sliced": MethodSpec(max_sliced.max_sliced, "largest 1-D W_p over directions, the direction "
                                          "optimised by gradient ascent on the sphere"),
-    "critic": MethodSpec(critic, "W_1 by a trained 1-Lipschitz critic (the WGAN dual, "
+    "critic": MethodSpec(critic.critic, "W_1 by a trained 1-Lipschitz critic (the WGAN dual, "
                                  "torch), on held-out samples with a bootstrap interval"),
 }
 
