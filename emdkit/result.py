@@ -85,10 +85,10 @@ class Result:
     info: dict = field(default_factory=dict)
 
     def __float__(self) -> float:
-        return float(self.value)
+        return float(_detached(self.value))
 
     def __repr__(self) -> str:
-        value = self.value
+        value = _detached(self.value)
         text = f"{float(value):.10g}" if _is_scalar(value) else repr(value)
         metric = self.metric if isinstance(self.metric, str) else "callable"
         parts = [f"value={text}", f"method={self.method!r}", f"p={self.p:g}",
@@ -98,11 +98,17 @@ class Result:
         if self.bounds is not None:
             parts.append(f"bounds=({self.bounds[0]:.6g}, {self.bounds[1]:.6g})")
         if self.ci is not None:
-            parts.append(f"ci=({float(self.ci[0]):.6g}, {float(self.ci[1]):.6g})")
+            parts.append(f"ci=({float(_detached(self.ci[0])):.6g}, "
+                         f"{float(_detached(self.ci[1])):.6g})")
         if self.plan is not None:
             parts.append(f"plan=<{tuple(self.plan.shape)}>")
         parts.append(f"time={self.time:.3g}s")
         return f"Result({', '.join(parts)})"
+
+
+def _detached(value: Any) -> Any:
+    """A tensor without its graph (float() of one that requires grad warns)."""
+    return value.detach() if hasattr(value, "detach") else value
 
 
 def _is_scalar(value: Any) -> bool:

@@ -1,6 +1,8 @@
 """torch in, torch out: same value as numpy, same device and dtype, gradients
 through the coupling checked against finite differences in float64."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -255,3 +257,14 @@ def test_gradcheck_max_sliced(rng):
     dn = emdkit.distance((x - e).detach().numpy(), y.detach().numpy(), "max-sliced", p=2,
                          seed=0)
     assert x.grad[2, 1].item() == pytest.approx((up - dn) / (2 * h), rel=1e-4, abs=1e-7)
+
+
+def test_result_repr_and_float_of_a_tensor_value_do_not_warn():
+    # float() of a tensor that requires grad warns in torch; printing a Result must not
+    x = torch.tensor(np.arange(5.0), requires_grad=True)
+    r = emdkit.solve(x, torch.tensor(np.arange(4.0)), "1d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text, value = repr(r), float(r)
+    assert "value=0.5" in text and value == pytest.approx(0.5, rel=1e-12)
+    assert r.value.requires_grad
