@@ -11,8 +11,9 @@ a test checks that they agree):
 - peak memory ``= bytes_per_pair * n m`` (resident, measured in a fresh process).
 
 1-D samples with a named metric go to the closed form (exact, O(n log n)). Otherwise
-the fastest method whose memory fits is run; a problem that fits no dense method is
-refused at once, with the figures and what to do instead.
+the fastest method whose memory fits is run; a problem that fits no dense method goes
+to Sinkhorn's sparse multiscale backend in up to 5 dimensions (numpy input, named
+metric), and is refused at once otherwise, with the figures and what to do instead.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
     return need
 
 
+def _multiscale_applies(prob) -> bool:
+    """Low dimension, a named metric, numpy input: the sparse multiscale backend."""
+    from .solvers.sinkhorn import MULTISCALE_MAX_DIM
+
+    return prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric) and not prob.torch
+
+
 def choose(prob, rtol: float, memory_limit: Optional[float]):
     """``(method, options, reason)`` for ``method="auto"``, or raise
     :class:`emdkit.ProblemTooLargeError` when no method fits in memory."""
@@ -61,6 +69,14 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     figures = "; ".join(f"{k} about {t:.3g} s and {fmt_bytes(b)}"
                         for k, (t, b) in preds.items())
     fits = [k for k, (_, b) in preds.items() if b <= limit]
+    if not fits and _multiscale_applies(prob):
+        options = {"rtol": rtol, "backend": "multiscale"}
+        if memory_limit is not None:
+            options["memory_limit"] = memory_limit
+        return "sinkhorn", options, (
+            f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: no dense method fits in "
+            f"{fmt_bytes(limit)} (predicted {figures}); the multiscale Sinkhorn keeps "
+            f"O((n + m) k) pairs and certifies rtol={rtol:g}")
     if not fits:
         raise ProblemTooLargeError(
             f"method='auto' cannot certify W_p within rtol={rtol:g} for {prob.n} x "

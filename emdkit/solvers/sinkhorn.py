@@ -11,7 +11,7 @@ import numpy as np
 from typing import NamedTuple
 
 from .._validation import check_positive
-from ..bounds import certify, projection_lower, relative_width, within
+from ..bounds import projection_lower, relative_width, within
 from ..costs import SINKHORN_MATRICES, available_memory, check_dense_fits, scaled_pow
 from ..result import Result
 from ._common import make_result, not_converged_message
@@ -28,7 +28,10 @@ EPS_MAX_RELATIVE = 1e8
 DEFAULT_EPS_CHECK = 0.05
 #: Intermediate epsilon stages stop at this marginal error (the last one at ``tol``).
 STAGE_TOL = 1e-2
-_BACKENDS = ("auto", "dense", "online")
+_BACKENDS = ("auto", "dense", "multiscale", "online")
+#: ``backend="auto"`` takes the multiscale kernel up to this dimension (the cell tree
+#: prunes less as d grows), the online one beyond.
+MULTISCALE_MAX_DIM = 5
 
 
 def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = None,
@@ -93,13 +96,14 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
               for t in probs.terms]
     sols, terms = [s_ for s_, _ in solved], [t_ for _, t_ in solved]
     bounds, refine = None, None
-    if backend == "dense" and not debias:
-        C, (wa, wb) = probs.terms[0].geometry(), prob.weights()
+    if backend in ("dense", "multiscale") and not debias:
+        geom, (wa, wb) = probs.terms[0].geometry(), prob.weights()
         proj = projection_lower(prob)      # does not change with epsilon: once
-        bounds = certify(prob, C.matrix, wa, wb, sols[0].plan, sols[0].f, probs.scale, proj)
+        bounds = geom.bracket(prob, sols[0], wa, wb, probs.scale, proj)
         if o.rtol is not None:
             sols[0], terms[0], bounds, refine, eps_s = _refine(
-                prob, C, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol, opts, proj)
+                prob, geom, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol, opts,
+                proj)
     return _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
                    eps_s, clamped)
 
@@ -140,6 +144,10 @@ def _epsilon(epsilon, probs, p):
     max_cost = probs.max_cost
     eps_s = EPS_RELATIVE * probs.mean_cost if epsilon is None else _in_scaled_units(
         epsilon, probs.scale, p)
+    if epsilon is None and probs.eps_sparse is not None:
+        # the multiscale kernel keeps about NEIGHBOURS pairs per point at this epsilon:
+        # a larger one would make it dense (and the value less accurate)
+        eps_s = min(eps_s, probs.eps_sparse)
     if not eps_s > 0 or max_cost == 0:   # every cost zero: any epsilon is exact
         eps_s = 1.0
     clamped = max_cost > 0 and not eps_s <= EPS_MAX_RELATIVE * max_cost
@@ -168,7 +176,7 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj):
         budget -= new.n_iter
         new.n_iter += sol.n_iter
         sol = new
-        bounds = certify(prob, C.matrix, wa, wb, sol.plan, sol.f, scale, proj)
+        bounds = C.bracket(prob, sol, wa, wb, scale, proj)
         stages.append((sol.eps, relative_width(bounds)))
     return sol, term, bounds, stages, target
 
@@ -182,7 +190,8 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
             "epsilon_clamped": clamped, "backend": backend, "n_stages": ab.n_stages,
             "n_newton": sum(s.n_newton for s in sols),
             "n_rescues": sum(s.n_rescues for s in sols),
-            "cost_scale": scale, "transport_cost": terms[0][0] * unit}
+            "cost_scale": scale, "transport_cost": terms[0][0] * unit,
+            **probs.terms[0].geometry().info()}
     if debias:
         S = terms[0][1] - 0.5 * terms[1][1] - 0.5 * terms[2][1]
         info["divergence_terms"] = {k: t[1] * unit for k, t in zip(("ab", "aa", "bb"), terms)}
@@ -243,20 +252,23 @@ def _choose_backend(prob, backend, memory_limit, debias, rtol):
     if backend == "auto":
         budget = memory_limit if memory_limit is not None else (available_memory() or
                                                                  math.inf) / 2
-        backend = "dense" if need <= budget else "online"
+        backend = "dense" if need <= budget else (
+            "multiscale" if prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric)
+            else "online")
     if backend == "dense":
         check_dense_fits(prob.n, prob.m, n_mat, "sinkhorn", memory_limit)
-    if backend == "online" and prob.torch:
+        return backend
+    if prob.torch:
         raise ValueError(
             f"method='sinkhorn' with torch input needs the dense (n, m) matrices to "
             f"differentiate, and {prob.n} x {prob.m} does not fit the memory budget; "
-            f"pass numpy arrays for the value alone (online backend), or subsample")
-    if backend == "online" and callable(prob.metric):
-        raise ValueError("the online Sinkhorn backend takes a named metric, not a "
-                         "callable (the dense backend does)")
+            f"pass numpy arrays for the value alone (backend={backend!r}), or subsample")
+    if callable(prob.metric):
+        raise ValueError(f"the {backend} Sinkhorn backend takes a named metric, not a "
+                         f"callable (the dense backend does)")
     if rtol is not None and backend == "online":
-        raise ValueError(f"rtol needs the dense backend (the certified bracket is "
-                         f"computed on the (n, m) plan), and {prob.n} x {prob.m} does "
-                         f"not fit the memory budget; use method='sliced' or "
-                         f"subsample")
+        raise ValueError(f"rtol needs a backend with a certified bracket (dense or "
+                         f"multiscale), and the online backend was chosen for "
+                         f"{prob.n} x {prob.m} points in {prob.dim}-D; pass "
+                         f"backend='multiscale', or use method='sliced' or subsample")
     return backend

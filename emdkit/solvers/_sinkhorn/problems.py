@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -26,7 +26,23 @@ _BLOCK_BYTES = 32 * 2 ** 20
 _MEAN_COST_SAMPLE = 2000
 
 
-class DenseCost:
+class _Geometry:
+    """What the geometries share: one driver solve on their operator."""
+
+    def solve(self, a, b, symmetric, eps, eps0, opts, warm=None):
+        """``(Solution, (transport cost, mass))`` of OT_eps(a, b) on this geometry."""
+        op = self.operator(a, b, symmetric=symmetric, warm=warm)
+        sol = driver.solve(op, a, b, eps, eps0=eps0, **opts)
+        return sol, op.totals(sol)
+
+    def bracket(self, prob, sol, a, b, scale, projection):
+        return None                 # no certificate on this geometry
+
+    def info(self) -> dict:
+        return {}
+
+
+class DenseCost(_Geometry):
     """The (n, m) scaled cost matrix in memory."""
 
     dense = True
@@ -40,6 +56,11 @@ class DenseCost:
 
     def restrict(self, iu, iv):
         return DenseCost(np.ascontiguousarray(self.matrix[np.ix_(iu, iv)]))
+
+    def bracket(self, prob, sol, a, b, scale, projection):
+        from ...bounds import certify
+
+        return certify(prob, self.matrix, a, b, sol.plan, sol.f, scale, projection)
 
     def extend(self, sol, u, v):
         """Finite potentials where a weight is zero: the soft c-transform of the other
@@ -57,7 +78,7 @@ class DenseCost:
             pot[dead] = -sol.eps * driver.lse_rows(M)
 
 
-class OnlineCost:
+class OnlineCost(_Geometry):
     """The cost recomputed by blocks of rows from the (scaled) coordinates."""
 
     dense = False
@@ -92,6 +113,7 @@ class Problems:
     scale: float        # the costs are (metric / scale) ** p
     mean_cost: float    # of the independent coupling, scaled
     max_cost: float     # scaled
+    eps_sparse: Optional[float] = None   # multiscale: the epsilon of a sparse kernel
 
 
 def build(prob, backend: str, debias: bool) -> Problems:
@@ -99,11 +121,13 @@ def build(prob, backend: str, debias: bool) -> Problems:
     as dense or online geometries. The (a, b) geometry is built at once (its scale
     is everyone's), the others when solved."""
     wa, wb = prob.weights()
-    make = _dense if backend == "dense" else _online
+    make = {"dense": _dense, "online": _online, "multiscale": _multiscale}[backend]
     geometries, scale, mean_cost, max_cost = make(prob, debias, wa, wb)
     weights = {"ab": (wa, wb), "aa": (wa, wa), "bb": (wb, wb)}
     terms = [Term(key, *weights[key], geom) for key, geom in geometries]
-    return Problems(terms, scale, mean_cost, max_cost)
+    eps_sparse = terms[0].geometry().sparse_epsilon(wa, wb) if backend == "multiscale" \
+        else None
+    return Problems(terms, scale, mean_cost, max_cost, eps_sparse)
 
 
 def _dense(prob, debias, wa, wb):
@@ -141,11 +165,9 @@ def _cost_at_scale(prob, u, v, scale):
     return D ** prob.p if prob.p != 1.0 else D
 
 
-def _online(prob, debias, wa, wb):
-    """Block-cost geometries on the scaled coordinates, and the mean cost of the
-    independent coupling on an evenly spaced subsample."""
-    from scipy.spatial.distance import cdist
-
+def _scaled_coordinates(prob):
+    """``(x, y, scale)``: the samples divided by a power of two ``scale`` so that
+    every distance between them is below 2 (exact: powers of two)."""
     s_in = pow2_scale(max(np.abs(prob.x).max(), np.abs(prob.y).max()))
     x, y = prob.x / s_in, prob.y / s_in
     span = np.maximum(x.max(0), y.max(0)) - np.minimum(x.min(0), y.min(0))
@@ -154,7 +176,38 @@ def _online(prob, debias, wa, wb):
     s_out = pow2_scale(bound)
     if not math.isfinite(s_in * s_out):
         s_out = 1.0
-    x, y = x / s_out, y / s_out
+    return x / s_out, y / s_out, s_in * s_out
+
+
+def _mean_cost(prob, x, y, wa, wb):
+    """The mean cost of the independent coupling, on an evenly spaced subsample."""
+    from scipy.spatial.distance import cdist
+
+    ia = np.unique(np.linspace(0, prob.n - 1, min(prob.n, _MEAN_COST_SAMPLE)).astype(int))
+    ib = np.unique(np.linspace(0, prob.m - 1, min(prob.m, _MEAN_COST_SAMPLE)).astype(int))
+    u, v = renormalised(wa[ia]), renormalised(wb[ib])
+    return float(u @ power_inplace(cdist(x[ia], y[ib], metric=prob.metric), prob.p) @ v)
+
+
+def _multiscale(prob, debias, wa, wb):
+    """Multiscale geometries (``multiscale.MultiscaleCost``) on the scaled coordinates."""
+    from .multiscale import MultiscaleCost
+
+    x, y, scale = _scaled_coordinates(prob)
+    sides = {"ab": (x, y), "aa": (x, x), "bb": (y, y)}
+    keys = ("ab", "aa", "bb") if debias else ("ab",)
+    ab = MultiscaleCost(x, y, prob.metric, prob.p)
+    geoms = [("ab", lambda: ab)] + [
+        (k, lambda k=k: MultiscaleCost(*sides[k], prob.metric, prob.p)) for k in keys[1:]]
+    return geoms, scale, _mean_cost(prob, x, y, wa, wb), 2.0 ** prob.p
+
+
+def _online(prob, debias, wa, wb):
+    """Block-cost geometries on the scaled coordinates, and the mean cost of the
+    independent coupling on an evenly spaced subsample."""
+    from scipy.spatial.distance import cdist
+
+    x, y, scale = _scaled_coordinates(prob)
 
     def geometry(u, v):
         def block(i0, i1, transpose):
@@ -165,12 +218,8 @@ def _online(prob, debias, wa, wb):
 
     sides = {"ab": (x, y), "aa": (x, x), "bb": (y, y)}
     keys = ("ab", "aa", "bb") if debias else ("ab",)
-    ia = np.unique(np.linspace(0, prob.n - 1, min(prob.n, _MEAN_COST_SAMPLE)).astype(int))
-    ib = np.unique(np.linspace(0, prob.m - 1, min(prob.m, _MEAN_COST_SAMPLE)).astype(int))
-    u, v = renormalised(wa[ia]), renormalised(wb[ib])
-    mean_cost = float(u @ power_inplace(cdist(x[ia], y[ib], metric=prob.metric), prob.p) @ v)
-    return ([(k, lambda k=k: geometry(*sides[k])) for k in keys], s_in * s_out, mean_cost,
-            2.0 ** prob.p)   # scaled distances are below 2
+    return ([(k, lambda k=k: geometry(*sides[k])) for k in keys], scale,
+            _mean_cost(prob, x, y, wa, wb), 2.0 ** prob.p)   # scaled distances below 2
 
 
 def solve_term(geom, u, v, symmetric, eps, eps0, opts, warm=None):
@@ -181,14 +230,11 @@ def solve_term(geom, u, v, symmetric, eps, eps0, opts, warm=None):
         return _on_support(geom, u, v, symmetric, eps, eps0, opts, warm)
     sol = None
     if symmetric:
-        op = geom.operator(u, u, symmetric=True)
-        sol = driver.solve(op, u, u, eps, eps0=eps0, **opts)
+        sol, (transport, mass) = geom.solve(u, u, True, eps, eps0, opts)
         sol = sol if sol.converged else None
     if sol is None:
-        op = geom.operator(u, v, warm=warm)
-        sol = driver.solve(op, u, v, eps, eps0=eps0, **opts)
+        sol, (transport, mass) = geom.solve(u, v, False, eps, eps0, opts, warm)
     geom.extend(sol, u, v)
-    transport, mass = op.totals(sol)
     if symmetric:
         sol.plan = None               # only the (a, b) plan is kept
     # sol.eps is the target unless max_iter stopped an earlier epsilon stage; zero

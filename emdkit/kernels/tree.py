@@ -1,0 +1,305 @@
+"""A Morton-ordered cell tree of a point cloud and the queries of sparse Sinkhorn.
+
+The points are sorted along the Z-order curve of their quantised coordinates, so that
+every cell of the 2^d-ary tree (a box of the grid at some depth) is a contiguous range
+of points. A cell is split while it holds more than ``leaf`` points (at most ``depth``
+times). Each cell keeps the bounding box of its points.
+
+Queries, for query points ``q`` against the tree of points ``y`` with potentials ``g``
+on them (cost ``c(q, y) = metric(q, y) ** p``):
+
+- ``ctransform``: ``min_j c(q_i, y_j) - g_j`` for each query (the exact c-transform),
+  by branch and bound: a cell is skipped when ``boxdist ** p - max g`` over it cannot
+  beat the best found;
+- ``support_count`` / ``support_fill``: every j with ``c(q_i, y_j) - f_i - g_j <=
+  thresh`` (the pairs sparse Sinkhorn keeps), as CSR rows; nothing above the
+  threshold is missed, since a cell is skipped only when the bound over the whole
+  cell exceeds it.
+
+Metrics: 0 euclidean, 1 cityblock, 2 chebyshev. Every kernel takes a range of query
+points and releases the GIL; the caller shares ranges out between the cores. No
+fastmath. Indices in the tree's (sorted) order.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def morton_keys(q, bits):
+    """Interleave the ``bits`` low bits of each integer coordinate (n, d) into one key."""
+    n, d = q.shape
+    keys = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        k = np.int64(0)
+        for b in range(bits - 1, -1, -1):
+            for t in range(d):
+                k = (k << 1) | ((q[i, t] >> b) & 1)
+        keys[i] = k
+    return keys
+
+
+@njit(cache=True, nogil=True)
+def build_cells(keys, x, bits, leaf):
+    """The cells of the Morton-sorted points ``x`` with keys ``keys``: arrays
+    ``(lo, hi, child_lo, child_hi, bmin, bmax)``, the root first, children after their
+    parent (so a reverse pass visits children before parents)."""
+    n, d = x.shape
+    cap = max(16, 4 * n // max(leaf, 1) + 16)
+    lo = np.empty(cap, np.int64)
+    hi = np.empty(cap, np.int64)
+    level = np.empty(cap, np.int64)
+    c_lo = np.full(cap, -1, np.int64)
+    c_hi = np.full(cap, -1, np.int64)
+    lo[0], hi[0], level[0] = 0, n, 0
+    count, head = 1, 0
+    while head < count:
+        c = head
+        head += 1
+        if hi[c] - lo[c] <= leaf or level[c] >= bits:
+            continue
+        shift = d * (bits - level[c] - 1)
+        first = count
+        s = lo[c]
+        while s < hi[c]:
+            k = keys[s] >> shift
+            e = s + 1
+            while e < hi[c] and (keys[e] >> shift) == k:
+                e += 1
+            if count == cap:
+                cap *= 2
+                lo, hi, level = _grow(lo, cap), _grow(hi, cap), _grow(level, cap)
+                c_lo, c_hi = _grow_fill(c_lo, cap), _grow_fill(c_hi, cap)
+            lo[count], hi[count], level[count] = s, e, level[c] + 1
+            count += 1
+            s = e
+        c_lo[c], c_hi[c] = first, count
+    bmin = np.empty((count, d))
+    bmax = np.empty((count, d))
+    for c in range(count - 1, -1, -1):
+        if c_lo[c] < 0:
+            for t in range(d):
+                mn, mx = x[lo[c], t], x[lo[c], t]
+                for i in range(lo[c] + 1, hi[c]):
+                    v = x[i, t]
+                    mn = min(mn, v)
+                    mx = max(mx, v)
+                bmin[c, t], bmax[c, t] = mn, mx
+        else:
+            for t in range(d):
+                mn, mx = bmin[c_lo[c], t], bmax[c_lo[c], t]
+                for k in range(c_lo[c] + 1, c_hi[c]):
+                    mn = min(mn, bmin[k, t])
+                    mx = max(mx, bmax[k, t])
+                bmin[c, t], bmax[c, t] = mn, mx
+    return lo[:count].copy(), hi[:count].copy(), c_lo[:count].copy(), c_hi[:count].copy(), bmin, bmax
+
+
+@njit(cache=True, nogil=True)
+def _grow(a, cap):
+    out = np.empty(cap, a.dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grow_fill(a, cap):
+    out = np.full(cap, -1, a.dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+@njit(cache=True, nogil=True)
+def cell_max(lo, hi, c_lo, c_hi, g):
+    """The largest potential of each cell (children before parents: reverse order)."""
+    m = lo.shape[0]
+    out = np.empty(m)
+    for c in range(m - 1, -1, -1):
+        best = -np.inf
+        if c_lo[c] < 0:
+            for j in range(lo[c], hi[c]):
+                best = max(best, g[j])
+        else:
+            for k in range(c_lo[c], c_hi[c]):
+                best = max(best, out[k])
+        out[c] = best
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _dist(a, b, metric):
+    s = 0.0
+    for t in range(a.shape[0]):
+        diff = abs(a[t] - b[t])
+        if metric == 0:
+            s += diff * diff
+        elif metric == 1:
+            s += diff
+        else:
+            s = max(s, diff)
+    return s            # squared for the euclidean metric
+
+
+@njit(cache=True, nogil=True)
+def _box(a, bmin, bmax, c, metric):
+    s = 0.0
+    for t in range(a.shape[0]):
+        v = a[t]
+        gap = bmin[c, t] - v if v < bmin[c, t] else (v - bmax[c, t] if v > bmax[c, t] else 0.0)
+        if metric == 0:
+            s += gap * gap
+        elif metric == 1:
+            s += gap
+        else:
+            s = max(s, gap)
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _power(s, metric, p):
+    """``metric ** p`` from ``_dist``/``_box``'s value (squared if euclidean)."""
+    if metric == 0:
+        if p == 2.0:
+            return s
+        s = np.sqrt(s)
+    if p == 1.0:
+        return s
+    return s ** p
+
+
+@njit(cache=True, nogil=True)
+def ctransform(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, metric, p, i0, i1, out,
+               arg):
+    """``out[i] = min_j c(q_i, y_j) - g_j`` and ``arg[i]`` its j, for i in [i0, i1)."""
+    nc = lo.shape[0]
+    stack = np.empty(64 * nc if nc < 64 else 4096, np.int64)
+    lbs = np.empty(stack.shape[0])
+    for i in range(i0, i1):
+        qi = q[i]
+        best, besti = np.inf, -1
+        top = 0
+        stack[0], lbs[0] = 0, -np.inf
+        top = 1
+        while top > 0:
+            top -= 1
+            c, lb = stack[top], lbs[top]
+            if lb >= best:
+                continue
+            if c_lo[c] < 0:
+                for j in range(lo[c], hi[c]):
+                    v = _power(_dist(qi, y[j], metric), metric, p) - g[j]
+                    if v < best:
+                        best, besti = v, j
+                continue
+            # children, the most promising last (popped first)
+            start = top
+            for k in range(c_lo[c], c_hi[c]):
+                b = _power(_box(qi, bmin, bmax, k, metric), metric, p) - gmax[k]
+                if b >= best:
+                    continue
+                pos = top
+                while pos > start and lbs[pos - 1] < b:
+                    stack[pos], lbs[pos] = stack[pos - 1], lbs[pos - 1]
+                    pos -= 1
+                stack[pos], lbs[pos] = k, b
+                top += 1
+        out[i] = best
+        arg[i] = besti
+
+
+@njit(cache=True, nogil=True)
+def _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i,
+          stack, fill, start, idx, cost):
+    """Count (``fill`` False) or write from ``start`` the j kept for query i."""
+    qi = q[i]
+    limit = thresh + f[i]
+    top, n_out = 1, 0
+    stack[0] = 0
+    while top > 0:
+        top -= 1
+        c = stack[top]
+        if _power(_box(qi, bmin, bmax, c, metric), metric, p) - gmax[c] > limit:
+            continue
+        if c_lo[c] < 0:
+            for j in range(lo[c], hi[c]):
+                cij = _power(_dist(qi, y[j], metric), metric, p)
+                if cij - g[j] <= limit:
+                    if fill:
+                        idx[start + n_out] = j
+                        cost[start + n_out] = cij
+                    n_out += 1
+            continue
+        for k in range(c_lo[c], c_hi[c]):
+            stack[top] = k
+            top += 1
+    return n_out
+
+
+@njit(cache=True, nogil=True)
+def support_count(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
+                  i0, i1, counts):
+    stack = np.empty(lo.shape[0] + 1, np.int64)
+    dummy_i = np.empty(0, np.int64)
+    dummy_c = np.empty(0)
+    for i in range(i0, i1):
+        counts[i] = _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh,
+                          metric, p, i, stack, False, 0, dummy_i, dummy_c)
+
+
+@njit(cache=True, nogil=True)
+def support_fill(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
+                 i0, i1, indptr, idx, cost):
+    stack = np.empty(lo.shape[0] + 1, np.int64)
+    for i in range(i0, i1):
+        _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i,
+              stack, True, indptr[i], idx, cost)
+
+
+@njit(cache=True, nogil=True)
+def kernel_values(indptr, idx, cost, f, g, eps, i0, i1, out):
+    """``out = exp((f_i + g_j - c_ij) / eps)`` over the CSR rows i0:i1."""
+    inv = 1.0 / eps
+    for i in range(i0, i1):
+        fi = f[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            out[k] = np.exp((fi + g[idx[k]] - cost[k]) * inv)
+
+
+@njit(cache=True, nogil=True)
+def matvec(indptr, idx, val, x, i0, i1, out):
+    """``out[i] = sum_k val[k] x[idx[k]]`` over the CSR rows i0:i1."""
+    for i in range(i0, i1):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += val[k] * x[idx[k]]
+        out[i] = s
+
+
+@njit(cache=True, nogil=True)
+def transpose(indptr, idx, m):
+    """CSC of a CSR pattern: ``(colptr, rows, perm)`` with ``perm`` mapping each CSC
+    entry to its CSR position (values are then ``val[perm]``)."""
+    nnz = idx.shape[0]
+    n = indptr.shape[0] - 1
+    colptr = np.zeros(m + 1, np.int64)
+    for k in range(nnz):
+        colptr[idx[k] + 1] += 1
+    for j in range(m):
+        colptr[j + 1] += colptr[j]
+    fill = colptr[:-1].copy()
+    rows = np.empty(nnz, np.int64)
+    perm = np.empty(nnz, np.int64)
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = idx[k]
+            pos = fill[j]
+            rows[pos] = i
+            perm[pos] = k
+            fill[j] = pos + 1
+    return colptr, rows, perm
+
+
+@njit(cache=True, nogil=True)
+def gather(val, perm, i0, i1, out):
+    for k in range(i0, i1):
+        out[k] = val[perm[k]]

@@ -1,0 +1,343 @@
+"""The operator on a truncated kernel: sparse scaling (Schmitzer 2019) over a cell tree.
+
+Only the pairs whose reduced cost ``C_ij - f_i - g_j`` is at most ``THETA * eps`` are
+kept (CSR rows, with their transpose for the column products); every other entry of
+the kernel is below ``exp(-THETA)``, so all of them together carry less than
+``exp(-THETA)`` of the mass (the weights sum to 1). The support is found by the
+branch-and-bound queries of ``kernels.tree``, which skip a cell only when a bound over
+the whole cell exceeds the threshold: nothing above it is missed. It is rebuilt around
+the current potentials at every change of epsilon and whenever the potentials have
+moved so far from those it was built for that a dropped entry could have grown above
+``exp(-THETA_SAFE)`` (the truncation safety check, every iteration, O(n + m)).
+
+Scaling form as in ``dense``: the kernel is built around reference potentials (those
+of the support), the iterations are sparse products, the scalings absorbed at every
+rebuild. Memory O(nnz) = O((n + m) k) for k kept pairs per point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._threads import run_all, workers
+
+#: Pairs with reduced cost above THETA * eps are dropped (kernel below e^-THETA).
+THETA = 20.0
+#: Rebuild the support before a dropped pair could exceed e^-THETA_SAFE (all of them
+#: together then carry less than 3e-7 of the mass, below the default tol).
+THETA_SAFE = 15.0
+#: At a rebuild, potentials are brought within this many eps of their c-transform
+#: (from below) so that every row and column keeps at least one pair.
+THETA_CLAMP = 10.0
+LEAF = 16
+#: Conjugate-gradient iterations per Newton step, at most.
+_CG_MAX = 300
+_METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
+
+
+def _ranges(n, min_rows=2048):
+    k = max(1, min(workers(), n // min_rows))
+    edges = np.linspace(0, n, k + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _parallel(fn, n):
+    return run_all([lambda r=r: fn(*r) for r in _ranges(n)])
+
+
+class Tree:
+    """A point cloud (scaled coordinates) in Morton order, with its cells; ``order``
+    maps the sorted position to the original index."""
+
+    def __init__(self, x: np.ndarray, lo: np.ndarray, span: float, bits: int):
+        from ...kernels import tree as k
+
+        q = np.floor((x - lo) / span * (2 ** bits)).astype(np.int64)
+        np.clip(q, 0, 2 ** bits - 1, out=q)
+        keys = k.morton_keys(q, bits)
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self.x = np.ascontiguousarray(x[self.order])
+        self.cells = k.build_cells(self.keys, self.x, bits, LEAF)
+        self.n, self.d = self.x.shape
+
+    def cell_max(self, g):
+        from ...kernels import tree as k
+
+        lo, hi, c_lo, c_hi = self.cells[:4]
+        return k.cell_max(lo, hi, c_lo, c_hi, g)
+
+
+def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
+    """``(min_j c(q_i, y_j) - g_j, argmin)`` for every row of ``q``, exactly (``g``
+    and the argmin in the tree's sorted order)."""
+    from ...kernels import tree as k
+
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
+    gmax = ytree.cell_max(g)
+    _parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, g, metric,
+                                          p, i0, i1, out, arg), q.shape[0])
+    return out, arg
+
+
+def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
+    """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
+    from ...kernels import tree as k
+
+    gmax = ytree.cell_max(g)
+    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
+    counts = np.empty(xtree.n, np.int64)
+    _parallel(lambda i0, i1: k.support_count(*args, i0, i1, counts), xtree.n)
+    indptr = np.zeros(xtree.n + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    _check_fits(int(indptr[-1]), xtree.n, ytree.n)
+    idx, cost = np.empty(indptr[-1], np.int64), np.empty(indptr[-1])
+    _parallel(lambda i0, i1: k.support_fill(*args, i0, i1, indptr, idx, cost), xtree.n)
+    return indptr, idx, cost
+
+
+#: Bytes per kept pair: index, cost, kernel, its transpose, row, permutation, plan.
+BYTES_PER_PAIR = 56
+
+
+def _check_fits(nnz: int, n: int, m: int) -> None:
+    """Refuse, before allocating, a support that would not fit in half the memory
+    available (an epsilon too large for the density of the clouds)."""
+    from ...costs import ProblemTooLargeError, available_memory, fmt_bytes
+
+    need, avail = BYTES_PER_PAIR * float(nnz), available_memory()
+    if avail is not None and need > avail / 2:
+        raise ProblemTooLargeError(
+            f"the multiscale Sinkhorn kernel would keep {nnz:,} pairs ({nnz / n:.0f} per "
+            f"point of {n:,} x {m:,}), about {fmt_bytes(need)}, more than half the "
+            f"{fmt_bytes(avail)} available: epsilon is too large for clouds this dense. "
+            f"Pass a smaller epsilon (or none: the default keeps the kernel sparse), or "
+            f"subsample.")
+
+
+class SparseKernel:
+    """The driver's operator (see ``driver``) on the truncated kernel of two trees
+    (the same tree twice, and ``symmetric``, for OT(a, a)); weights and potentials in
+    the trees' sorted orders, every weight positive. Newton's method on the support
+    finishes the last stage (``_newton``)."""
+
+    newton = True
+
+    def __init__(self, xtree, ytree, a, b, metric, p, *, symmetric=False, f0=None,
+                 g0=None):
+        self.xt, self.yt, self.a, self.b = xtree, ytree, a, b
+        self.metric, self.p, self.symmetric = _METRICS[metric], float(p), symmetric
+        self.f = np.zeros(a.shape[0]) if f0 is None else np.array(f0, dtype=np.float64)
+        self.g = self.f if symmetric else (
+            np.zeros(b.shape[0]) if g0 is None else np.array(g0, dtype=np.float64))
+        self.u, self.v = np.ones(a.shape[0]), np.ones(b.shape[0])
+        self.cap = math.log(1.0 / b.min()) + 1.0     # f_soft <= c-transform + eps log(1/b_j)
+        self.eps, self.rescues, self.refreshes, self.max_nnz = None, 0, 0, 0
+        self.drift = 0.0          # largest (f - f_ref) + (g - g_ref) over eps seen
+        self._s = self._t = None
+
+    # ----------------------------------------------------------------- support
+    def _scalings(self):
+        return (self.u, self.u) if self.symmetric else (self.u, self.v)
+
+    def _absorb(self):
+        if self.eps is not None:
+            u, v = self._scalings()
+            self.f = self.f + self.eps * np.log(u)
+            self.g = self.f if self.symmetric else self.g + self.eps * np.log(v)
+        self.u, self.v = np.ones_like(self.u), np.ones_like(self.v)
+
+    def _clamped(self):
+        """Potentials within reach of their c-transforms: every row keeps its best
+        pair (``f_i >= min_j c_ij - g_j - THETA_CLAMP eps``) and no row keeps more
+        than the entropic optimum can weigh (``f_i <= min_j ... + eps log(1/b_min)``);
+        then every column keeps its best pair."""
+        e, m, p = self.eps, self.metric, self.p
+        ct, _ = ctransform(self.xt.x, self.yt, self.g, m, p)
+        f = np.clip(self.f, ct - THETA_CLAMP * e, ct + self.cap * e)
+        if self.symmetric:
+            return f, f
+        cg, _ = ctransform(self.yt.x, self.xt, f, m, p)
+        return f, np.maximum(self.g, cg - THETA_CLAMP * e)
+
+    def _rebuild(self):
+        from ...kernels import tree as k
+
+        self._absorb()
+        self.f, self.g = self._clamped()
+        self.indptr, self.idx, self.cost = support(self.xt, self.yt, self.f, self.g,
+                                                   THETA * self.eps, self.metric, self.p)
+        nnz = self.idx.shape[0]
+        self.max_nnz = max(self.max_nnz, nnz)
+        self.K = np.empty(nnz)
+        _parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost,
+                                                 self.f, self.g, self.eps, i0, i1, self.K),
+                  self.f.shape[0])
+        self.colptr, self.rows, self.perm = k.transpose(self.indptr, self.idx,
+                                                        self.g.shape[0])
+        self.Kt = np.empty(nnz)
+        run_all([lambda r=r: k.gather(self.K, self.perm, *r, self.Kt)
+                 for r in _ranges(nnz, 1 << 16)])
+        self.refreshes += 1
+
+    def _rows(self, x):
+        from ...kernels import tree as k
+
+        out = np.empty(self.f.shape[0])
+        _parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, self.K, x, i0, i1, out),
+                  out.shape[0])
+        return out
+
+    def _cols(self, x):
+        from ...kernels import tree as k
+
+        out = np.empty(self.g.shape[0])
+        _parallel(lambda i0, i1: k.matvec(self.colptr, self.rows, self.Kt, x, i0, i1, out),
+                  out.shape[0])
+        return out
+
+    # ----------------------------------------------------------------- driver API
+    def stage(self, eps, eps_prev, last):
+        self._absorb()
+        self.eps = eps
+        self._rebuild()
+
+    def _check(self):
+        """Rebuild when the scalings leave [1e-50, 1e50], or when the potentials
+        moved far enough from the support's that a dropped pair could matter."""
+        u, v = self._scalings()
+        with np.errstate(divide="ignore"):
+            moved = max(float(np.log(u.max())), 0.0) + max(float(np.log(v.max())), 0.0)
+        self.drift = max(self.drift, moved)
+        if moved > THETA - THETA_SAFE or not (1e-50 < u.min() and 1e-50 < v.min()
+                                              and u.max() < 1e50 and v.max() < 1e50):
+            self._rebuild()
+            self.rescues += 1
+
+    def row_ratio(self):
+        s = self._rows(self.b * self._scalings()[1])
+        if not (np.all(s > 0) and np.all(np.isfinite(s))):
+            self._rebuild()
+            self.rescues += 1
+            s = self._rows(self.b * self._scalings()[1])
+        self._s = s
+        return self.u * s
+
+    def set_rows(self, omega):
+        from .dense import _relaxed
+
+        self.u = _relaxed(self.u, self._s, omega)
+        if self.symmetric:
+            self._check()
+
+    def col_ratio(self):
+        t = self._cols(self.a * self.u)
+        if not (np.all(t > 0) and np.all(np.isfinite(t))):
+            self._rebuild()
+            self.rescues += 1
+            t = self._cols(self.a * self.u)
+        self._t = t
+        return self.v * t
+
+    def set_cols(self, omega):
+        from .dense import _relaxed
+
+        self.v = _relaxed(self.v, self._t, omega)
+        self._check()
+
+    def _plan(self, f, g):
+        """The plan of (f, g) on the support (CSR values), its row and column sums
+        and its marginal L1 error."""
+        from ...kernels import tree as k
+
+        P = np.empty(self.idx.shape[0])
+        _parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
+                                                 self.eps, i0, i1, P), f.shape[0])
+        P *= self.a[self._row_of] * self.b[self.idx]
+        r = np.bincount(self._row_of, weights=P, minlength=f.shape[0])
+        c = np.bincount(self.idx, weights=P, minlength=g.shape[0])
+        return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
+
+    def _newton(self, f, g, tol, budget):
+        """Newton's method on the dual restricted to the support (the dense finish of
+        ``newton``, with the sparse plan): conjugate gradients on the Schur complement,
+        trust region, backtracking on the marginal error, increasing ridges."""
+        import scipy.sparse as sp
+
+        from .newton import _RIDGES, _TRUST, _pcg
+
+        eps, a, b = self.eps, self.a, self.b
+        P, r, c, err = self._plan(f, g)
+        steps = 0
+        while err > tol and steps < budget:
+            Ps = sp.csr_matrix((P, self.idx, self.indptr), shape=(a.shape[0], b.shape[0]))
+            Pt = Ps.T.tocsr()
+            best = None
+            for ridge in _RIDGES:
+                inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
+                cc = c * (1.0 + ridge)
+                ra, rb = eps * (a - r), eps * (b - c)
+                rhs = rb - Pt @ (ra * inv_r)
+                rhs -= rhs.mean()
+                diag = cc - Pt.multiply(Pt) @ inv_r
+                dg = _pcg(lambda w: cc * w - Pt @ (inv_r * (Ps @ w)), rhs,
+                          1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
+                df = (ra - Ps @ dg) * inv_r
+                size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
+                if size > _TRUST * eps:
+                    df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
+                alpha = 1.0
+                while alpha > 1e-3 and best is None:
+                    trial = self._plan(f + alpha * df, g + alpha * dg)
+                    if trial[3] < err:
+                        best = (f + alpha * df, g + alpha * dg) + trial
+                    alpha *= 0.5
+                if best is not None:
+                    break
+            steps += 1
+            if best is None:
+                break
+            f, g, P, r, c, err = best
+        return f, g, P, err, steps
+
+    def finish(self, err, polish, tol, budget):
+        """The potentials, and the exact plan of them on the support (CSR values),
+        with its marginal error; with ``polish``, Newton down to ``tol`` first."""
+        u, v = self._scalings()
+        with np.errstate(divide="ignore"):
+            self.final_drift = max(float(np.log(u.max())), 0.0) + max(
+                float(np.log(v.max())), 0.0)
+        self._absorb()
+        steps = 0
+        for _ in range(4):
+            self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
+            f, g = self.f, self.g
+            P, _, _, err = self._plan(f, g)
+            if not (polish and err > tol and budget > steps):
+                break
+            f, g, P, err, k = self._newton(f, g, tol, budget - steps)
+            steps += k
+            # the support was built for the potentials before Newton: how far Newton
+            # moved them counts against the truncation bound; too far, and the support
+            # is rebuilt around the new potentials and checked again
+            moved = (max(float((f - self.f).max()), 0.0)
+                     + max(float((g - self.g).max()), 0.0)) / self.eps
+            self.f, self.g = f, g
+            if self.final_drift + moved <= THETA - THETA_SAFE:
+                self.final_drift += moved
+                break
+            self._rebuild()
+            self.final_drift = 0.0
+        self.plan = P
+        return f, (f.copy() if self.symmetric else g), err, steps, steps, P
+
+    def totals(self, sol):
+        return float(self.plan @ self.cost), float(self.plan.sum())
+
+    def truncation_bound(self) -> float:
+        """Mass all the pairs dropped from the final plan's support carry together, at
+        most (the weights sum to 1): each is below exp(-(THETA - drift)) relative."""
+        return math.exp(-(THETA - self.final_drift))

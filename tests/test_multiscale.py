@@ -1,0 +1,135 @@
+"""Sinkhorn's sparse multiscale backend: the tree queries against brute force, the
+same entropic problem as the dense backend, zero weights, and a certified bracket that
+contains the exact W_p (sample-level truth for p = 2 from an affine map)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import emdkit
+from emdkit.solvers._sinkhorn import sparse
+
+
+def cloud(rng, n, d, shift=0.0, scale=1.0):
+    return rng.normal(size=(n, d)) * scale + shift
+
+
+def _tree(x):
+    lo = x.min(0)
+    span = float((x.max(0) - lo).max()) * (1 + 1e-9)
+    return sparse.Tree(x, lo, span, max(1, min(63 // x.shape[1], 20)))
+
+
+@pytest.mark.parametrize("metric,p", [("euclidean", 1.0), ("euclidean", 2.0),
+                                      ("cityblock", 1.5), ("chebyshev", 3.0)])
+@pytest.mark.parametrize("d", [1, 2, 3, 5])
+def test_tree_queries_equal_brute_force(rng, metric, p, d):
+    # the exact c-transform and the truncated support, against every pair
+    x, y = cloud(rng, 300, d), cloud(rng, 257, d, shift=0.3)
+    both = np.concatenate([x, y])
+    lo, span = both.min(0), float((both.max(0) - both.min(0)).max()) * (1 + 1e-9)
+    bits = max(1, min(63 // d, 20))
+    xt, yt = sparse.Tree(x, lo, span, bits), sparse.Tree(y, lo, span, bits)
+    C = cdist(xt.x, yt.x, metric=metric) ** p
+    f, g = rng.normal(size=300) * 0.3, rng.normal(size=257) * 0.3
+    code = sparse._METRICS[metric]
+    ct, arg = sparse.ctransform(xt.x, yt, g, code, p)
+    np.testing.assert_allclose(ct, (C - g[None, :]).min(1), rtol=1e-12, atol=1e-12)
+    assert np.all(arg == (C - g[None, :]).argmin(1))
+    thresh = 0.4
+    indptr, idx, cost = sparse.support(xt, yt, f, g, thresh, code, p)
+    keep = C - f[:, None] - g[None, :] <= thresh
+    assert indptr[-1] == keep.sum() > 0
+    for i in range(300):
+        js = idx[indptr[i]:indptr[i + 1]]
+        assert set(js) == set(np.flatnonzero(keep[i])), i
+        np.testing.assert_allclose(cost[indptr[i]:indptr[i + 1]], C[i, js], rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
+def test_same_entropic_problem_as_dense(rng, p, d):
+    # at the same epsilon both backends solve OT_eps to the marginal tolerance: the
+    # transport costs agree far better than the 1e-5 asked (tol 1e-9, truncation
+    # below e^-15 of the mass)
+    x, y = cloud(rng, 150, d), cloud(rng, 170, d, shift=0.5, scale=1.2)
+    wa = rng.random(150) + 0.1
+    kw = dict(p=p, epsilon=0.05 if p == 2 else 0.02, tol=1e-9, a_weights=wa)
+    dense = emdkit.solve(x, y, "sinkhorn", backend="dense", **kw)
+    ms = emdkit.solve(x, y, "sinkhorn", backend="multiscale", **kw)
+    assert ms.converged and ms.info["backend"] == "multiscale"
+    assert ms.value == pytest.approx(dense.value, rel=1e-5)
+    assert ms.objective == pytest.approx(dense.objective, rel=1e-5, abs=1e-7)
+    assert ms.info["multiscale"]["truncation_bound"] <= 1e-6
+    assert ms.plan.shape == (150, 170)
+    np.testing.assert_allclose(np.asarray(ms.plan.sum(1)).ravel(), wa / wa.sum(), atol=1e-8)
+
+
+def test_zero_weights_are_the_points_dropped(rng):
+    x, y = cloud(rng, 120, 2), cloud(rng, 100, 2, shift=1.0)
+    wa, wb = rng.random(120), rng.random(100)
+    wa[:7], wb[-5:] = 0.0, 0.0
+    kw = dict(p=2, epsilon=0.05, tol=1e-9, backend="multiscale")
+    r = emdkit.solve(x, y, "sinkhorn", a_weights=wa, b_weights=wb, **kw)
+    ref = emdkit.solve(x[7:], y[:-5], "sinkhorn", a_weights=wa[7:], b_weights=wb[:-5], **kw)
+    assert r.value == pytest.approx(ref.value, rel=1e-7)
+    assert all(np.isfinite(pot).all() for pot in r.potentials)
+    assert r.plan[:7].sum() == 0 and r.plan[:, -5:].sum() == 0
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_bracket_contains_exact_and_rtol_is_met(rng, p):
+    x, y = cloud(rng, 400, 2), cloud(rng, 380, 2, shift=0.7, scale=1.3)
+    exact = emdkit.distance(x, y, "exact", p=p)
+    r = emdkit.solve(x, y, "sinkhorn", p=p, backend="multiscale")
+    lo, hi = r.bounds
+    assert lo <= exact <= hi
+    r = emdkit.solve(x, y, "sinkhorn", p=p, backend="multiscale", rtol=0.01)
+    lo, hi = r.bounds
+    assert r.converged and lo <= exact <= hi and (hi - lo) <= 0.01 * lo
+    assert lo <= r.value <= hi and r.value == pytest.approx(exact, rel=0.01)
+
+
+def test_affine_map_truth_at_sample_level(rng):
+    # y = A x + t with A symmetric positive definite: the pairing i -> i is optimal
+    # for p = 2 (it is the gradient of a convex function), so W_2^2 = mean |x - y|^2
+    x = cloud(rng, 3000, 3)
+    A = np.array([[1.3, 0.2, 0.0], [0.2, 0.8, 0.1], [0.0, 0.1, 1.1]])
+    y = x @ A + np.array([0.5, -0.2, 0.3])
+    truth = float(np.sqrt(((x - y) ** 2).sum(1).mean()))
+    r = emdkit.solve(x, y, "sinkhorn", p=2, backend="multiscale", rtol=0.01)
+    lo, hi = r.bounds
+    assert r.converged and lo <= truth <= hi and (hi - lo) <= 0.01 * lo
+    assert r.value == pytest.approx(truth, rel=0.01)
+
+
+def test_debiased_divergence_matches_dense(rng):
+    x, y = cloud(rng, 150, 2), cloud(rng, 140, 2, shift=0.4)
+    kw = dict(p=2, epsilon=0.05, tol=1e-9, debias=True)
+    dense = emdkit.solve(x, y, "sinkhorn", backend="dense", **kw)
+    ms = emdkit.solve(x, y, "sinkhorn", backend="multiscale", **kw)
+    assert ms.value == pytest.approx(dense.value, rel=1e-5)
+
+
+def test_auto_routes_to_multiscale_when_no_dense_method_fits(rng):
+    x, y = cloud(rng, 600, 2), cloud(rng, 600, 2, shift=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = emdkit.solve(x, y, "auto", p=2, memory_limit=1e6)   # 1 MB: no dense method
+    assert r.method == "sinkhorn" and r.info["backend"] == "multiscale"
+    assert "multiscale" in r.info["reason"]
+    exact = emdkit.distance(x, y, "exact", p=2)
+    lo, hi = r.bounds
+    assert lo <= exact <= hi and hi - lo <= 0.01 * lo
+
+
+def test_multiscale_refuses_what_it_cannot_do(rng):
+    x, y = cloud(rng, 50, 2), cloud(rng, 50, 2)
+    with pytest.raises(ValueError, match="named metric"):
+        emdkit.solve(x, y, "sinkhorn", backend="multiscale",
+                     metric=lambda u, v: cdist(u, v))
+    torch = pytest.importorskip("torch", reason="torch is optional")
+    with pytest.raises(ValueError, match="dense"):
+        emdkit.solve(torch.tensor(x), torch.tensor(y), "sinkhorn", backend="multiscale")
