@@ -91,10 +91,12 @@ def test_dense_and_online_agree(rng):
         assert o.value == pytest.approx(d.value, rel=1e-7)
 
 
-def test_online_chosen_when_dense_does_not_fit(rng):
-    x, y = cloud(rng, 100), cloud(rng, 100, shift=1.0)
+@pytest.mark.parametrize("d,backend", [(2, "multiscale"), (6, "online")])
+def test_sparse_or_online_chosen_when_dense_does_not_fit(rng, d, backend):
+    # low dimension: the multiscale kernel; beyond MULTISCALE_MAX_DIM: online blocks
+    x, y = cloud(rng, 100, d=d), cloud(rng, 100, d=d, shift=1.0)
     r = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.1, memory_limit=1e5)
-    assert r.info["backend"] == "online"
+    assert r.info["backend"] == backend
     assert r.value == pytest.approx(emdkit.distance(x, y, "sinkhorn", p=2, epsilon=0.1),
                                     rel=1e-5)
 

@@ -11,10 +11,10 @@ on them (cost ``c(q, y) = metric(q, y) ** p``):
 - ``ctransform``: ``min_j c(q_i, y_j) - g_j`` for each query (the exact c-transform),
   by branch and bound: a cell is skipped when ``boxdist ** p - max g`` over it cannot
   beat the best found;
-- ``support_count`` / ``support_fill``: every j with ``c(q_i, y_j) - f_i - g_j <=
-  thresh`` (the pairs sparse Sinkhorn keeps), as CSR rows; nothing above the
-  threshold is missed, since a cell is skipped only when the bound over the whole
-  cell exceeds it.
+- ``support_rows``: every j with ``c(q_i, y_j) - f_i - g_j <= thresh`` (the pairs
+  sparse Sinkhorn keeps), as CSR rows; nothing within the threshold is missed, since
+  a cell is skipped only when the bound over the whole cell exceeds it
+  (``support_count`` counts them, for an estimate before allocating).
 
 Metrics: 0 euclidean, 1 cityblock, 2 chebyshev. Every kernel takes a range of query
 points and releases the GIL; the caller shares ranges out between the cores. No
@@ -224,7 +224,7 @@ def _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i
             for j in range(lo[c], hi[c]):
                 cij = _power(_dist(qi, y[j], metric), metric, p)
                 if cij - g[j] <= limit:
-                    if fill:
+                    if fill and start + n_out < idx.shape[0]:
                         idx[start + n_out] = j
                         cost[start + n_out] = cij
                     n_out += 1
@@ -236,6 +236,37 @@ def _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i
 
 
 @njit(cache=True, nogil=True)
+def support_rows(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
+                 i0, i1, counts):
+    """One pass over the queries i0:i1: ``counts[i]`` and the kept ``(idx, cost)`` of
+    those rows, in row order (buffers doubled as they fill)."""
+    stack = np.empty(lo.shape[0] + 1, np.int64)
+    cap = max(1024, 64 * (i1 - i0))
+    idx = np.empty(cap, np.int64)
+    cost = np.empty(cap)
+    used = 0
+    for i in range(i0, i1):
+        k = _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i,
+                  stack, True, used, idx, cost)
+        if used + k > cap:                 # the row did not fit: grow, walk it again
+            while used + k > cap:
+                cap *= 2
+            idx, cost = _grow(idx, cap), _grow_float(cost, cap)
+            _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i,
+                  stack, True, used, idx, cost)
+        counts[i] = k
+        used += k
+    return idx[:used].copy(), cost[:used].copy()
+
+
+@njit(cache=True, nogil=True)
+def _grow_float(a, cap):
+    out = np.empty(cap)
+    out[:a.shape[0]] = a
+    return out
+
+
+@njit(cache=True, nogil=True)
 def support_count(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
                   i0, i1, counts):
     stack = np.empty(lo.shape[0] + 1, np.int64)
@@ -244,15 +275,6 @@ def support_count(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metr
     for i in range(i0, i1):
         counts[i] = _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh,
                           metric, p, i, stack, False, 0, dummy_i, dummy_c)
-
-
-@njit(cache=True, nogil=True)
-def support_fill(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
-                 i0, i1, indptr, idx, cost):
-    stack = np.empty(lo.shape[0] + 1, np.int64)
-    for i in range(i0, i1):
-        _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p, i,
-              stack, True, indptr[i], idx, cost)
 
 
 @njit(cache=True, nogil=True)

@@ -117,7 +117,7 @@ class MultiscaleCost:
         prev = None                 # (level, cell keys of x, of y)
         levels = [] if warm is not None else self._levels(kx, kx if symmetric else ky,
                                                           x.shape[0], y.shape[0])
-        self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0, "drift": 0.0}
+        self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0}
         for level in levels + [None]:
             end = eps if level is None else max(eps, self._diameter(level) ** self.p)
             if level is not None and cur <= end:
@@ -168,7 +168,6 @@ class MultiscaleCost:
         s = self.stats
         s["max_nnz"] = max(s["max_nnz"], op.max_nnz)
         s["refreshes"] += op.refreshes
-        s["drift"] = max(s["drift"], op.drift)
 
     def _assemble(self, sol, op, xt, yt, ia, ib, a, b, n_iter, n_stages, rescues,
                   converged):

@@ -32,8 +32,9 @@ THETA_SAFE = 15.0
 #: (from below) so that every row and column keeps at least one pair.
 THETA_CLAMP = 10.0
 LEAF = 16
-#: Conjugate-gradient iterations per Newton step, at most.
-_CG_MAX = 300
+#: Conjugate-gradient iterations per Newton step, at most (an inexact step still
+#: steers the line search).
+_CG_MAX = 100
 _METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
 
 
@@ -89,14 +90,21 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
 
     gmax = ytree.cell_max(g)
     args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
+    # the size of the support, estimated on evenly spaced rows before anything of
+    # that size is allocated
+    sample = np.unique(np.linspace(0, xtree.n - 1, min(xtree.n, 512)).astype(np.int64))
+    few = np.empty(sample.size, np.int64)
+    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, f[sample], g, thresh,
+                    metric, p, 0, sample.size, few)
+    _check_fits(int(few.mean() * xtree.n), xtree.n, ytree.n)
     counts = np.empty(xtree.n, np.int64)
-    _parallel(lambda i0, i1: k.support_count(*args, i0, i1, counts), xtree.n)
+    parts = _parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), xtree.n)
     indptr = np.zeros(xtree.n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    _check_fits(int(indptr[-1]), xtree.n, ytree.n)
-    idx, cost = np.empty(indptr[-1], np.int64), np.empty(indptr[-1])
-    _parallel(lambda i0, i1: k.support_fill(*args, i0, i1, indptr, idx, cost), xtree.n)
-    return indptr, idx, cost
+    if len(parts) == 1:
+        return indptr, parts[0][0], parts[0][1]
+    return (indptr, np.concatenate([q_[0] for q_ in parts]),
+            np.concatenate([q_[1] for q_ in parts]))
 
 
 #: Bytes per kept pair: index, cost, kernel, its transpose, row, permutation, plan.
@@ -136,7 +144,7 @@ class SparseKernel:
         self.u, self.v = np.ones(a.shape[0]), np.ones(b.shape[0])
         self.cap = math.log(1.0 / b.min()) + 1.0     # f_soft <= c-transform + eps log(1/b_j)
         self.eps, self.rescues, self.refreshes, self.max_nnz = None, 0, 0, 0
-        self.drift = 0.0          # largest (f - f_ref) + (g - g_ref) over eps seen
+        self.idx, self.t_eff = None, 0.0
         self._s = self._t = None
 
     # ----------------------------------------------------------------- support
@@ -144,11 +152,26 @@ class SparseKernel:
         return (self.u, self.u) if self.symmetric else (self.u, self.v)
 
     def _absorb(self):
+        """Fold the scalings into the reference potentials (u = v = 1 after); what
+        that raises them by is taken off ``t_eff``, the bound on the reduced cost of
+        every pair outside the support."""
         if self.eps is not None:
             u, v = self._scalings()
+            self.t_eff -= self._moved(u, v)
             self.f = self.f + self.eps * np.log(u)
             self.g = self.f if self.symmetric else self.g + self.eps * np.log(v)
         self.u, self.v = np.ones_like(self.u), np.ones_like(self.v)
+
+    def _moved(self, u, v):
+        """How far the potentials rose above the reference, at most, summed over a
+        row and a column (absolute units)."""
+        with np.errstate(divide="ignore"):
+            up = max(float(np.log(u.max())), 0.0)
+            if not self.symmetric:
+                up += max(float(np.log(v.max())), 0.0)
+            else:
+                up *= 2.0
+        return self.eps * up
 
     def _clamped(self):
         """Potentials within reach of their c-transforms: every row keeps its best
@@ -164,12 +187,45 @@ class SparseKernel:
         return f, np.maximum(self.g, cg - THETA_CLAMP * e)
 
     def _rebuild(self):
+        """The support found anew around the potentials, by the tree; where a row or
+        column would be empty (the first build of a level, whose potentials come
+        from the coarser one), around potentials clamped to their c-transforms."""
+        self._absorb()
+        clamp = self.idx is None
+        while True:
+            if clamp:
+                self.f, self.g = self._clamped()
+            self.indptr, self.idx, self.cost = support(
+                self.xt, self.yt, self.f, self.g, THETA * self.eps, self.metric, self.p)
+            if clamp or (np.diff(self.indptr).all() and np.bincount(
+                    self.idx, minlength=self.g.shape[0]).all()):
+                break
+            clamp = True
+        self.t_eff = THETA * self.eps
+        self.refreshes += 1
+        self._values()
+
+    def _prune(self):
+        """At a smaller epsilon: drop the pairs of the support now above THETA * eps
+        (no search); a full rebuild instead if the bound on the pairs outside is too
+        low, or a row or column would be left empty."""
+        if self.t_eff < (THETA_SAFE + 2.0) * self.eps:
+            return self._rebuild()
+        rows = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
+        keep = self.cost - self.f[rows] - self.g[self.idx] <= THETA * self.eps
+        counts = np.bincount(rows[keep], minlength=self.f.shape[0])
+        if not (counts.all() and np.bincount(self.idx[keep],
+                                             minlength=self.g.shape[0]).all()):
+            return self._rebuild()
+        self.indptr = np.concatenate(([0], np.cumsum(counts)))
+        self.idx, self.cost = self.idx[keep], self.cost[keep]
+        self.t_eff = min(self.t_eff, THETA * self.eps)
+        self._values()
+
+    def _values(self):
+        """The kernel on the support at the reference potentials, and its transpose."""
         from ...kernels import tree as k
 
-        self._absorb()
-        self.f, self.g = self._clamped()
-        self.indptr, self.idx, self.cost = support(self.xt, self.yt, self.f, self.g,
-                                                   THETA * self.eps, self.metric, self.p)
         nnz = self.idx.shape[0]
         self.max_nnz = max(self.max_nnz, nnz)
         self.K = np.empty(nnz)
@@ -181,7 +237,6 @@ class SparseKernel:
         self.Kt = np.empty(nnz)
         run_all([lambda r=r: k.gather(self.K, self.perm, *r, self.Kt)
                  for r in _ranges(nnz, 1 << 16)])
-        self.refreshes += 1
 
     def _rows(self, x):
         from ...kernels import tree as k
@@ -189,6 +244,14 @@ class SparseKernel:
         out = np.empty(self.f.shape[0])
         _parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, self.K, x, i0, i1, out),
                   out.shape[0])
+        return out
+
+    @staticmethod
+    def _product(ptr, idx, val, x, n):
+        from ...kernels import tree as k
+
+        out = np.empty(n)
+        _parallel(lambda i0, i1: k.matvec(ptr, idx, val, x, i0, i1, out), n)
         return out
 
     def _cols(self, x):
@@ -203,19 +266,23 @@ class SparseKernel:
     def stage(self, eps, eps_prev, last):
         self._absorb()
         self.eps = eps
-        self._rebuild()
+        if self.idx is None:
+            self._rebuild()
+        else:
+            self._prune()
 
     def _check(self):
-        """Rebuild when the scalings leave [1e-50, 1e50], or when the potentials
-        moved far enough from the support's that a dropped pair could matter."""
+        """The truncation safety check: rebuild the support when the potentials rose
+        so far that a pair outside it could exceed exp(-THETA_SAFE); re-reference the
+        kernel when the scalings leave [1e-50, 1e50]."""
         u, v = self._scalings()
-        with np.errstate(divide="ignore"):
-            moved = max(float(np.log(u.max())), 0.0) + max(float(np.log(v.max())), 0.0)
-        self.drift = max(self.drift, moved)
-        if moved > THETA - THETA_SAFE or not (1e-50 < u.min() and 1e-50 < v.min()
-                                              and u.max() < 1e50 and v.max() < 1e50):
+        if self.t_eff - self._moved(u, v) < THETA_SAFE * self.eps:
             self._rebuild()
             self.rescues += 1
+        elif not (1e-50 < u.min() and 1e-50 < v.min() and u.max() < 1e50
+                  and v.max() < 1e50):
+            self._absorb()
+            self._values()
 
     def row_ratio(self):
         s = self._rows(self.b * self._scalings()[1])
@@ -265,27 +332,32 @@ class SparseKernel:
         """Newton's method on the dual restricted to the support (the dense finish of
         ``newton``, with the sparse plan): conjugate gradients on the Schur complement,
         trust region, backtracking on the marginal error, increasing ridges."""
-        import scipy.sparse as sp
-
         from .newton import _RIDGES, _TRUST, _pcg
 
         eps, a, b = self.eps, self.a, self.b
         P, r, c, err = self._plan(f, g)
         steps = 0
         while err > tol and steps < budget:
-            Ps = sp.csr_matrix((P, self.idx, self.indptr), shape=(a.shape[0], b.shape[0]))
-            Pt = Ps.T.tocsr()
+            Pt = P[self.perm]                     # the plan's values in CSC order
+
+            def rows(w):
+                return self._product(self.indptr, self.idx, P, w, a.shape[0])
+
+            def cols(w):
+                return self._product(self.colptr, self.rows, Pt, w, b.shape[0])
             best = None
             for ridge in _RIDGES:
                 inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
                 cc = c * (1.0 + ridge)
                 ra, rb = eps * (a - r), eps * (b - c)
-                rhs = rb - Pt @ (ra * inv_r)
+                rhs = rb - cols(ra * inv_r)
                 rhs -= rhs.mean()
-                diag = cc - Pt.multiply(Pt) @ inv_r
-                dg = _pcg(lambda w: cc * w - Pt @ (inv_r * (Ps @ w)), rhs,
+                # Jacobi preconditioner: the diagonal of diag(c) - P^T diag(1 / r) P
+                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self._row_of],
+                                        minlength=b.shape[0])
+                dg = _pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
                           1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
-                df = (ra - Ps @ dg) * inv_r
+                df = (ra - rows(dg)) * inv_r
                 size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
                 if size > _TRUST * eps:
                     df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
@@ -305,11 +377,8 @@ class SparseKernel:
 
     def finish(self, err, polish, tol, budget):
         """The potentials, and the exact plan of them on the support (CSR values),
-        with its marginal error; with ``polish``, Newton down to ``tol`` first."""
-        u, v = self._scalings()
-        with np.errstate(divide="ignore"):
-            self.final_drift = max(float(np.log(u.max())), 0.0) + max(
-                float(np.log(v.max())), 0.0)
+        with its marginal error; with ``polish``, Newton down to ``tol`` first (and
+        the support rebuilt if Newton moved the potentials too far for it)."""
         self._absorb()
         steps = 0
         for _ in range(4):
@@ -320,17 +389,12 @@ class SparseKernel:
                 break
             f, g, P, err, k = self._newton(f, g, tol, budget - steps)
             steps += k
-            # the support was built for the potentials before Newton: how far Newton
-            # moved them counts against the truncation bound; too far, and the support
-            # is rebuilt around the new potentials and checked again
-            moved = (max(float((f - self.f).max()), 0.0)
-                     + max(float((g - self.g).max()), 0.0)) / self.eps
+            rise = max(float((f - self.f).max()), 0.0) + max(float((g - self.g).max()), 0.0)
             self.f, self.g = f, g
-            if self.final_drift + moved <= THETA - THETA_SAFE:
-                self.final_drift += moved
+            self.t_eff -= rise
+            if self.t_eff >= THETA_SAFE * self.eps:
                 break
             self._rebuild()
-            self.final_drift = 0.0
         self.plan = P
         return f, (f.copy() if self.symmetric else g), err, steps, steps, P
 
@@ -338,6 +402,6 @@ class SparseKernel:
         return float(self.plan @ self.cost), float(self.plan.sum())
 
     def truncation_bound(self) -> float:
-        """Mass all the pairs dropped from the final plan's support carry together, at
-        most (the weights sum to 1): each is below exp(-(THETA - drift)) relative."""
-        return math.exp(-(THETA - self.final_drift))
+        """Mass all the pairs outside the final plan's support carry together, at most
+        (the weights sum to 1): each reduced cost there is above ``t_eff``."""
+        return math.exp(-self.t_eff / self.eps)
