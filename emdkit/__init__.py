@@ -8,11 +8,12 @@ Importing emdkit imports numpy only; numba, POT, SciPy and torch load when first
 """
 
 from ._compare import Comparison, compare
+from ._grid import grid
 from .api import distance, methods, solve
 from .costs import ProblemTooLargeError
 from .result import Result
 
-__all__ = ["distance", "solve", "methods", "compare", "Comparison", "Result",
+__all__ = ["distance", "solve", "methods", "compare", "Comparison", "grid", "Result",
            "ProblemTooLargeError", "datasets", "plot", "wgan"]
 
 _SUBMODULES = ("datasets", "plot", "wgan")

@@ -68,7 +68,11 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
                                            "sinkhorn": [30, 60], "sliced": [200, 400],
                                            "critic": [30, 60]})
-    from emdkit.bench import cold, sinkhorn_bench, sliced_bench, training
+    from emdkit.bench import cold, multiscale_bench, sinkhorn_bench, sliced_bench, training
+
+    monkeypatch.setattr(multiscale_bench, "QUICK", {"multiscale": [(300, 2), (600, 2)],
+                                                    "dense": [(300, 2)],
+                                                    "online": [(200, 3)]})
 
     monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
     monkeypatch.setattr(sliced_bench, "run", lambda quick: {})
@@ -92,12 +96,13 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     assert set(results["scaling"]) >= {"1d", "exact", "sinkhorn", "sliced"}
     for method in results["scaling"].values():
         assert all(r["seconds"]["emdkit"] > 0 for r in method["rows"])
-    for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png"):
+    for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
     text = (tmp_path / "report.md").read_text()
     for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace",
                     "## Certified brackets", "## auto against exact and sinkhorn",
-                    "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy"):
+                    "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy",
+                    "## Large clouds: the multiscale Sinkhorn backend"):
         assert heading in text
 
 

@@ -133,3 +133,31 @@ def test_multiscale_refuses_what_it_cannot_do(rng):
     torch = pytest.importorskip("torch", reason="torch is optional")
     with pytest.raises(ValueError, match="dense"):
         emdkit.solve(torch.tensor(x), torch.tensor(y), "sinkhorn", backend="multiscale")
+
+
+def test_grid_histograms_as_weighted_clouds():
+    # a blob moved by (3, 4) cells of spacing 0.5: W_p = 0.5 * 5 for every p
+    img = np.zeros((20, 20))
+    img[4:8, 5:9] = np.arange(16).reshape(4, 4) + 1.0
+    moved = np.roll(np.roll(img, 3, axis=0), 4, axis=1)
+    (x, wx), (y, wy) = emdkit.grid(img, spacing=0.5), emdkit.grid(moved, spacing=0.5)
+    assert x.shape == (16, 2) and wx.sum() == img.sum()
+    for p in (1, 2):
+        assert emdkit.distance(x, y, p=p, a_weights=wx, b_weights=wy) == \
+            pytest.approx(2.5, rel=1e-12)
+    pts, w = emdkit.grid([0.0, 2.0, 0.0, 1.0], spacing=2.0, origin=-1.0)
+    np.testing.assert_array_equal(pts[:, 0], [1.0, 5.0])
+    np.testing.assert_array_equal(w, [2.0, 1.0])
+
+
+@pytest.mark.parametrize("h,kw,match", [
+    ([[1.0, -1.0]], {}, r"non-negative: h\[0, 1\] = -1"),
+    ([[0.0, 0.0]], {}, "no mass"),
+    ([1.0, np.nan], {}, "NaN"),
+    (np.ones((2, 2)), {"spacing": (1.0, 2.0, 3.0)}, "one per axis"),
+    (np.ones((2, 2)), {"spacing": 0.0}, "positive"),
+    (5.0, {}, "non-empty N-d"),
+])
+def test_grid_rejects_bad_input(h, kw, match):
+    with pytest.raises(ValueError, match=match):
+        emdkit.grid(h, **kw)

@@ -109,6 +109,30 @@ def error_vs_d(study: dict, path: Path) -> Path:
     return path
 
 
+def multiscale_plot(res: dict, path: Path) -> Path:
+    """Time and peak memory of the multiscale backend against n, log-log, per d."""
+    plt = _plt()
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(8.0, 3.4))
+    for d in sorted({r["d"] for r in res["rows"]}):
+        rows = sorted((r for r in res["rows"] if r["d"] == d), key=lambda r: r["n"])
+        ns = [r["n"] for r in rows]
+        sl = res["slopes"][f"d={d}"]
+        ax_t.loglog(ns, [r["seconds"] for r in rows], "o-",
+                    label=f"d = {d} (slope {sl['time']:.2f})")
+        ax_m.loglog(ns, [r["peak_rss_mb"] for r in rows], "o-",
+                    label=f"d = {d} (slope {sl['memory']:.2f})")
+    for ax, label in ((ax_t, "seconds (rtol = 0.01)"), (ax_m, "peak RSS (MB)")):
+        ax.set_xlabel("n = m")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("multiscale Sinkhorn, W_2 certified within 1%", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def all_plots(results: dict, out: Path) -> List[Path]:
     paths = []
     if results.get("scaling"):
@@ -116,6 +140,8 @@ def all_plots(results: dict, out: Path) -> List[Path]:
     if results.get("agreement"):
         paths.append(agreement_heatmap(results["agreement"], out / "agreement_heatmap.png"))
         paths.append(error_vs_d(results["agreement"], out / "error_vs_d.png"))
+    if (results.get("multiscale") or {}).get("rows"):
+        paths.append(multiscale_plot(results["multiscale"], out / "multiscale.png"))
     plot = (results.get("training") or {}).get("plot")
     if plot and (out / plot).exists():
         paths.append(out / plot)       # drawn by the WGAN example itself

@@ -93,6 +93,8 @@ SUITES: List[Suite] = [
                               reps=2 if c.quick else 5)),
     _suite("sinkhorn_robustness", "sinkhorn robustness sweep", "sinkhorn_robustness",
            lambda m, c: m.run(c.quick)),
+    _suite("multiscale", "large clouds (multiscale)", "multiscale_bench",
+           lambda m, c: m.run(c.quick)),
     _suite("brackets", "certified brackets", "brackets", lambda m, c: m.run(c.quick)),
     _suite("auto", "auto against exact and sinkhorn", "auto_model",
            lambda m, c: m.check(reps=3, n=1500 if c.quick else 5000),
@@ -265,7 +267,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def render(out: Path) -> int:
     """Rewrite ``out/report.md`` from ``out/results.json`` and the plots present."""
     results = json.loads((out / "results.json").read_text())
-    names = ["scaling.png", "agreement_heatmap.png", "error_vs_d.png",
+    names = ["scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png",
              (results.get("training") or {}).get("plot")]
     figures = [name for name in names if name and (out / name).exists()]
     (out / "report.md").write_text(report(results, figures))

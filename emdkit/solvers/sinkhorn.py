@@ -77,11 +77,18 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     scaling : float in (0, 1), default 0.5
         Epsilon scaling: epsilon starts at the largest cost and is multiplied by
         ``scaling`` at each stage, warm-starting the potentials, down to ``epsilon``.
-    backend : {"auto", "dense", "online"}
-        ``dense`` keeps the (n, m) cost and kernel in memory (fastest); ``online``
-        recomputes the cost by blocks of rows, O((n + m) * block) memory and O(n m d)
-        time per iteration. ``auto``: dense when its matrices (measured: 3.25 of
-        (n, m) float64, 4 with debias) fit in half the available memory.
+    backend : {"auto", "dense", "multiscale", "online"}
+        ``dense`` keeps the (n, m) cost and kernel in memory (fastest while it fits).
+        ``multiscale``: large clouds in low dimension, coarse-to-fine levels and a
+        truncated kernel of O((n + m) k) pairs (all pairs within ``20 epsilon`` of
+        the optimum's reduced cost; the rest carry under ``exp(-15)`` of the mass,
+        checked as the potentials move, ``info["multiscale"]``), with a certified
+        bracket; its default epsilon is the smaller of the above and the one that
+        keeps about 128 pairs per point (so the value is closer to W_p). ``online``
+        recomputes the cost by blocks, O((n + m) * block) memory and O(n m d) time
+        per iteration. ``auto``: dense when its matrices (measured: 3.25 of (n, m)
+        float64, 4 with debias) fit in half the available memory, else multiscale
+        up to 5 dimensions (named metric, numpy input), else online.
     memory_limit : float, optional
         Bytes the dense backend may use.
     """
