@@ -176,7 +176,7 @@ def test_result_fields(rng):
     ("tol", float("nan"), r"tol must be a positive finite number"),
     ("max_iter", 2.5, r"max_iter must be a positive integer, got 2.5"),
     ("scaling", 1.0, r"scaling must be a positive finite number below 1, got 1.0"),
-    ("backend", "gpu", r"backend must be one of 'auto', 'dense', 'online', got 'gpu'"),
+    ("backend", "gpu", r"backend must be one of 'auto', 'dense', 'multiscale', 'online', got 'gpu'"),
 ])
 def test_bad_options(name, value, match):
     with pytest.raises(ValueError, match=match):

@@ -30,9 +30,10 @@ COARSE_MAX = 1024
 LEVEL_FRACTION = 0.9
 #: The default epsilon keeps about this many pairs per point in the final kernel.
 NEIGHBOURS = 128
-#: Every epsilon stage but the last stops at this marginal error (the dense backend's
-#: 1e-2 leaves too much to the last, smallest epsilon, where there is no Newton finish).
-STAGE_TOL = 1e-3
+#: A level hands over to the next finer one when epsilon falls below
+#: ``(SWITCH * cell diameter) ** p`` (smaller: a sparser first kernel on the finer
+#: level, more stages on the coarser one).
+SWITCH = 1.0
 _SAMPLE = 2000
 
 
@@ -111,15 +112,16 @@ class MultiscaleCost:
         ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
         x, y, wa, wb = self.x[ia], self.y[ib], a[ia], b[ib]
         kx, ky = self._keys(x), (None if symmetric else self._keys(y))
-        opts = dict(opts, stage_tol=min(opts["stage_tol"], STAGE_TOL))
+        opts = dict(opts)
         budget, n_iter, n_stages, rescues, cur = opts.pop("max_iter"), 0, 0, 0, eps0
+        n_newton = 0
         f_prev = g_prev = None      # potentials of the previous level, per its cells
         prev = None                 # (level, cell keys of x, of y)
         levels = [] if warm is not None else self._levels(kx, kx if symmetric else ky,
                                                           x.shape[0], y.shape[0])
         self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0}
         for level in levels + [None]:
-            end = eps if level is None else max(eps, self._diameter(level) ** self.p)
+            end = eps if level is None else max(eps, (SWITCH * self._diameter(level)) ** self.p)
             if level is not None and cur <= end:
                 continue
             if level is None:
@@ -137,13 +139,16 @@ class MultiscaleCost:
                                max_iter=max(budget - n_iter, 1), **dict(opts, tol=tol))
             n_iter, n_stages, rescues = (n_iter + sol.n_iter, n_stages + sol.n_stages,
                                          rescues + sol.n_rescues)
+            n_newton += sol.n_newton
             self._record(op)
             cur = sol.eps
             f_prev, g_prev = _unsorted(sol.f, xt), _unsorted(sol.g, yt)
             prev = (level, ckx, cky)
         self._final = (xt, yt, ia, ib)
-        return self._assemble(sol, op, xt, yt, ia, ib, a, b, n_iter, n_stages, rescues,
-                              sol.converged and n_iter <= budget)
+        out, totals = self._assemble(sol, op, xt, yt, ia, ib, a, b, n_iter, n_stages,
+                                     rescues, sol.converged and n_iter <= budget)
+        out.n_newton = n_newton
+        return out, totals
 
     def _operator(self, px, py, pwa, pwb, symmetric, f0, g0):
         xt = Tree(px, self.lo, self.span, self.bits)
