@@ -31,8 +31,10 @@ class Result:
         Iterations the solver used, where it counts them.
     cost : float or torch.Tensor
         The transport cost ``value ** p`` (W_p^p), the number POT's ``emd2`` returns.
-    plan : array, tensor or None
-        The optimal coupling (n, m), where the method builds one.
+    plan : array, tensor, sparse matrix or None
+        The optimal coupling (n, m), where the method builds one (a
+        ``scipy.sparse`` CSR matrix for Sinkhorn's multiscale backend, whose plan
+        lives on a truncated support).
     potentials : tuple or None
         The dual potentials ``(f, g)`` with ``f_i + g_j <= cost_ij``, where available.
     bounds : tuple or None

@@ -34,6 +34,10 @@ NEIGHBOURS = 128
 #: ``(SWITCH * cell diameter) ** p`` (smaller: a sparser first kernel on the finer
 #: level, more stages on the coarser one).
 SWITCH = 1.0
+#: Every epsilon stage but the last stops at this marginal error: the dense default,
+#: 1e-2, leaves more to Newton at the last epsilon, which costs more here than plain
+#: iterations at the earlier ones (5e4 + 5e4 2-D points: 68 s against 56 s).
+STAGE_TOL = 1e-3
 _SAMPLE = 2000
 
 
@@ -112,7 +116,7 @@ class MultiscaleCost:
         ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
         x, y, wa, wb = self.x[ia], self.y[ib], a[ia], b[ib]
         kx, ky = self._keys(x), (None if symmetric else self._keys(y))
-        opts = dict(opts)
+        opts = dict(opts, stage_tol=min(opts["stage_tol"], STAGE_TOL))
         budget, n_iter, n_stages, rescues, cur = opts.pop("max_iter"), 0, 0, 0, eps0
         n_newton = 0
         f_prev = g_prev = None      # potentials of the previous level, per its cells

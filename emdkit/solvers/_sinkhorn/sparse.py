@@ -328,13 +328,21 @@ class SparseKernel:
         c = np.bincount(self.idx, weights=P, minlength=g.shape[0])
         return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
 
-    def _newton(self, f, g, tol, budget):
+    def _newton(self, f, g, tol, budget, max_rise):
         """Newton's method on the dual restricted to the support (the dense finish of
         ``newton``, with the sparse plan): conjugate gradients on the Schur complement,
-        trust region, backtracking on the marginal error, increasing ridges."""
+        trust region, backtracking on the marginal error, increasing ridges. No step
+        raises the potentials by more than ``max_rise`` (summed over a row and a
+        column) above ``(f, g)``: beyond, a pair outside the support could matter, and
+        Newton, which does not see those pairs, would not know."""
         from .newton import _RIDGES, _TRUST, _pcg
 
         eps, a, b = self.eps, self.a, self.b
+        f0, g0 = f, g
+
+        def safe(ft, gt):
+            return (max(float((ft - f0).max()), 0.0)
+                    + max(float((gt - g0).max()), 0.0)) <= max_rise
         P, r, c, err = self._plan(f, g)
         steps = 0
         while err > tol and steps < budget:
@@ -363,9 +371,11 @@ class SparseKernel:
                     df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
                 alpha = 1.0
                 while alpha > 1e-3 and best is None:
-                    trial = self._plan(f + alpha * df, g + alpha * dg)
-                    if trial[3] < err:
-                        best = (f + alpha * df, g + alpha * dg) + trial
+                    ft, gt = f + alpha * df, g + alpha * dg
+                    if safe(ft, gt):
+                        trial = self._plan(ft, gt)
+                        if trial[3] < err:
+                            best = (ft, gt) + trial
                     alpha *= 0.5
                 if best is not None:
                     break
@@ -380,21 +390,28 @@ class SparseKernel:
         with its marginal error; with ``polish``, Newton down to ``tol`` first (and
         the support rebuilt if Newton moved the potentials too far for it)."""
         self._absorb()
-        steps = 0
+        steps, fresh = 0, False        # fresh: P is the plan on the current support
         for _ in range(4):
             self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
+            fresh = True
             if not (polish and err > tol and budget > steps):
                 break
-            f, g, P, err, k = self._newton(f, g, tol, budget - steps)
+            f, g, P, err, k = self._newton(f, g, tol, budget - steps,
+                                           self.t_eff - THETA_SAFE * self.eps)
             steps += k
             rise = max(float((f - self.f).max()), 0.0) + max(float((g - self.g).max()), 0.0)
             self.f, self.g = f, g
             self.t_eff -= rise
-            if self.t_eff >= THETA_SAFE * self.eps:
+            if err <= tol or k == 0:
                 break
-            self._rebuild()
+            self._rebuild()             # around the new potentials, and Newton again
+            fresh = False
+        if not fresh:                   # rebuilt after the last Newton run
+            self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
+            f, g = self.f, self.g
+            P, _, _, err = self._plan(f, g)
         self.plan = P
         return f, (f.copy() if self.symmetric else g), err, steps, steps, P
 
