@@ -31,9 +31,13 @@ LEVEL_FRACTION = 0.9
 #: The default epsilon keeps about this many pairs per point in the final kernel.
 NEIGHBOURS = 128
 #: A level hands over to the next finer one when epsilon falls below
-#: ``(SWITCH * cell diameter) ** p`` (smaller: a sparser first kernel on the finer
-#: level, more stages on the coarser one).
-SWITCH = 1.0
+#: ``(switch * cell diameter) ** p``, ``switch`` chosen so that the finer level's first
+#: kernel keeps about this many pairs per point: a ball of radius
+#: ``THETA ** (1/p) * switch * diameter`` holds about
+#: ``v_d (THETA ** (1/p) switch sqrt(d)) ** d 2 ** d`` cells of the finer level
+#: (``v_d`` the unit ball's volume). At switch = 1 that was 3,000 pairs a point in 3-D
+#: (128 million at 3e4 + 3e4 points, 10 GB).
+SWITCH_PAIRS = 256
 #: Every epsilon stage but the last stops at this marginal error: the dense default,
 #: 1e-2, leaves more to Newton at the last epsilon, which costs more here than plain
 #: iterations at the earlier ones (5e4 + 5e4 2-D points: 68 s against 56 s).
@@ -86,6 +90,16 @@ class MultiscaleCost:
         return side * {"euclidean": math.sqrt(d), "cityblock": d, "chebyshev": 1.0}[
             self.metric]
 
+    def _switch(self) -> float:
+        """The fraction of a cell's diameter at which a level hands over (see
+        ``SWITCH_PAIRS``), at most 1."""
+        from .sparse import THETA
+
+        d = self.x.shape[1]
+        ball = math.pi ** (d / 2) / math.gamma(d / 2 + 1)
+        cells = ball * (THETA ** (1.0 / self.p) * math.sqrt(d)) ** d * 2.0 ** d
+        return min(1.0, (SWITCH_PAIRS / cells) ** (1.0 / d))
+
     def _levels(self, kx, ky, n, m):
         """The grid levels to pass through, coarse to fine."""
         d, out = self.x.shape[1], []
@@ -125,7 +139,8 @@ class MultiscaleCost:
                                                           x.shape[0], y.shape[0])
         self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0}
         for level in levels + [None]:
-            end = eps if level is None else max(eps, (SWITCH * self._diameter(level)) ** self.p)
+            end = eps if level is None else max(
+                eps, (self._switch() * self._diameter(level)) ** self.p)
             if level is not None and cur <= end:
                 continue
             if level is None:

@@ -32,6 +32,11 @@ THETA_SAFE = 15.0
 #: (from below) so that every row and column keeps at least one pair.
 THETA_CLAMP = 10.0
 LEAF = 16
+#: Newton may raise the potentials only as far as the support's bound allows; where
+#: that stops it short of tol, the support is rebuilt with this threshold (more room)
+#: and Newton goes on, at most _NEWTON_REBUILDS times.
+THETA_NEWTON = 30.0
+_NEWTON_REBUILDS = 12
 #: Conjugate-gradient iterations per Newton step, at most (an inexact step still
 #: steers the line search).
 _CG_MAX = 100
@@ -186,7 +191,7 @@ class SparseKernel:
         cg, _ = ctransform(self.yt.x, self.xt, f, m, p)
         return f, np.maximum(self.g, cg - THETA_CLAMP * e)
 
-    def _rebuild(self):
+    def _rebuild(self, theta=THETA):
         """The support found anew around the potentials, by the tree; where a row or
         column would be empty (the first build of a level, whose potentials come
         from the coarser one), around potentials clamped to their c-transforms."""
@@ -196,12 +201,12 @@ class SparseKernel:
             if clamp:
                 self.f, self.g = self._clamped()
             self.indptr, self.idx, self.cost = support(
-                self.xt, self.yt, self.f, self.g, THETA * self.eps, self.metric, self.p)
+                self.xt, self.yt, self.f, self.g, theta * self.eps, self.metric, self.p)
             if clamp or (np.diff(self.indptr).all() and np.bincount(
                     self.idx, minlength=self.g.shape[0]).all()):
                 break
             clamp = True
-        self.t_eff = THETA * self.eps
+        self.t_eff = theta * self.eps
         self.refreshes += 1
         self._values()
 
@@ -391,7 +396,7 @@ class SparseKernel:
         the support rebuilt if Newton moved the potentials too far for it)."""
         self._absorb()
         steps, fresh = 0, False        # fresh: P is the plan on the current support
-        for _ in range(4):
+        for _ in range(_NEWTON_REBUILDS):
             self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
@@ -406,7 +411,8 @@ class SparseKernel:
             self.t_eff -= rise
             if err <= tol or k == 0:
                 break
-            self._rebuild()             # around the new potentials, and Newton again
+            # around the new potentials, with room for Newton to move, and again
+            self._rebuild(THETA_NEWTON)
             fresh = False
         if not fresh:                   # rebuilt after the last Newton run
             self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
