@@ -195,5 +195,6 @@ def test_the_published_report_is_rendered_from_its_results():
         pytest.skip("the published results are in the source repository only")
     results = json.loads((published / "results.json").read_text())
     figures = [f for f in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png",
+                           "multiscale.png",
                            results["training"]["plot"]) if (published / f).exists()]
     assert run.report(results, figures) == (published / "report.md").read_text()

@@ -37,6 +37,8 @@ LEAF = 16
 #: and Newton goes on, at most _NEWTON_REBUILDS times.
 THETA_NEWTON = 30.0
 _NEWTON_REBUILDS = 12
+#: Newton steps per support, at most (each is a conjugate-gradient solve).
+_NEWTON_STEPS = 10
 #: Conjugate-gradient iterations per Newton step, at most (an inexact step still
 #: steers the line search).
 _CG_MAX = 100
@@ -349,8 +351,8 @@ class SparseKernel:
             return (max(float((ft - f0).max()), 0.0)
                     + max(float((gt - g0).max()), 0.0)) <= max_rise
         P, r, c, err = self._plan(f, g)
-        steps = 0
-        while err > tol and steps < budget:
+        steps, limited = 0, False
+        while err > tol and steps < min(budget, _NEWTON_STEPS) and not limited:
             Pt = P[self.perm]                     # the plan's values in CSC order
 
             def rows(w):
@@ -381,6 +383,8 @@ class SparseKernel:
                         trial = self._plan(ft, gt)
                         if trial[3] < err:
                             best = (ft, gt) + trial
+                    else:
+                        limited = True       # the support is the limit: rebuild it
                     alpha *= 0.5
                 if best is not None:
                     break
@@ -414,12 +418,38 @@ class SparseKernel:
             # around the new potentials, with room for Newton to move, and again
             self._rebuild(THETA_NEWTON)
             fresh = False
+        if polish and err > tol and budget > steps:
+            # Newton stalled: plain iterations from its potentials, to the end
+            f, g, P, err, k = self._plain(tol, budget - steps)
+            steps, fresh = steps + k, True
         if not fresh:                   # rebuilt after the last Newton run
             self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
         self.plan = P
         return f, (f.copy() if self.symmetric else g), err, steps, steps, P
+
+    def _plain(self, tol, budget):
+        """Sinkhorn iterations (safety-checked) until the marginal error is below
+        ``tol`` or the budget is spent; the potentials, plan and error."""
+        from .driver import row_error
+
+        self._rebuild()
+        steps, err = 0, math.inf
+        while steps < budget:
+            ratio = self.row_ratio()
+            self.set_rows(1.0)
+            col = self.col_ratio()
+            self.set_cols(1.0)
+            steps += 1
+            if steps % 10 == 0:
+                err = row_error(self.a, ratio) + row_error(self.b, col)
+                if err <= tol:
+                    break
+        self._absorb()
+        self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
+        P, _, _, err = self._plan(self.f, self.g)
+        return self.f, self.g, P, err, steps
 
     def totals(self, sol):
         return float(self.plan @ self.cost), float(self.plan.sum())
