@@ -127,31 +127,31 @@ def cell_max(lo, hi, c_lo, c_hi, g):
 
 
 @njit(cache=True, nogil=True)
+def _add(s, gap, metric):
+    """One coordinate's contribution: squared (euclidean), summed, or the max."""
+    if metric == 0:
+        return s + gap * gap
+    if metric == 1:
+        return s + gap
+    return max(s, gap)
+
+
+@njit(cache=True, nogil=True)
 def _dist(a, b, metric):
     s = 0.0
     for t in range(a.shape[0]):
-        diff = abs(a[t] - b[t])
-        if metric == 0:
-            s += diff * diff
-        elif metric == 1:
-            s += diff
-        else:
-            s = max(s, diff)
+        s = _add(s, abs(a[t] - b[t]), metric)
     return s            # squared for the euclidean metric
 
 
 @njit(cache=True, nogil=True)
 def _box(a, bmin, bmax, c, metric):
+    """``_dist`` from ``a`` to the nearest point of cell ``c``'s box."""
     s = 0.0
     for t in range(a.shape[0]):
         v = a[t]
         gap = bmin[c, t] - v if v < bmin[c, t] else (v - bmax[c, t] if v > bmax[c, t] else 0.0)
-        if metric == 0:
-            s += gap * gap
-        elif metric == 1:
-            s += gap
-        else:
-            s = max(s, gap)
+        s = _add(s, gap, metric)
     return s
 
 
