@@ -400,6 +400,7 @@ class SparseKernel:
         the support rebuilt if Newton moved the potentials too far for it)."""
         self._absorb()
         steps, fresh = 0, False        # fresh: P is the plan on the current support
+        n_newton = 0
         for _ in range(_NEWTON_REBUILDS):
             self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
@@ -409,7 +410,7 @@ class SparseKernel:
                 break
             f, g, P, err, k = self._newton(f, g, tol, budget - steps,
                                            self.t_eff - THETA_SAFE * self.eps)
-            steps += k
+            steps, n_newton = steps + k, n_newton + k
             rise = max(float((f - self.f).max()), 0.0) + max(float((g - self.g).max()), 0.0)
             self.f, self.g = f, g
             self.t_eff -= rise
@@ -427,7 +428,7 @@ class SparseKernel:
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
         self.plan = P
-        return f, (f.copy() if self.symmetric else g), err, steps, steps, P
+        return f, (f.copy() if self.symmetric else g), err, n_newton, steps, P
 
     def _plain(self, tol, budget):
         """Sinkhorn iterations (safety-checked) until the marginal error is below
