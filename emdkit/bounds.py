@@ -110,10 +110,10 @@ def plan_bracket(C, a, b, P, f, scale: float, p: float):
     with np.errstate(all="ignore"):
         up = rounded_cost(C, a, b, P, cmax)
         lo = dual_lower(C, a, b, f, cmax)
-    return _rooted(lo, scale, p), _rooted(up, scale, p)
+    return rooted(lo, scale, p), rooted(up, scale, p)
 
 
-def _rooted(cost: float, scale: float, p: float) -> float:
+def rooted(cost: float, scale: float, p: float) -> float:
     cost = max(float(cost), 0.0)
     return scale * (cost if p == 1.0 else cost ** (1.0 / p))
 

@@ -246,7 +246,7 @@ def test_newton_trust_region_on_a_nearly_split_plan():
     # At a small epsilon this plan nearly splits into blocks: the unguarded Newton
     # direction moved potentials by ~5e5 epsilons, every line-search trial overflowed,
     # and the solver crawled to max_iter (10,000 iterations, not converged). Capping
-    # the step at _TRUST epsilons converges in a few hundred iterations.
+    # the step at TRUST epsilons converges in a few hundred iterations.
     rng = np.random.default_rng(39)
     x, y = rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 1.0
     with warnings.catch_warnings():

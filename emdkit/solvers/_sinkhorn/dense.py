@@ -26,7 +26,7 @@ def _bounded(s, power=1):
     return s.max() ** power < _BIG and s.min() ** power > 1 / _BIG
 
 
-def _relaxed(old, new_inv, omega):
+def relaxed(old, new_inv, omega):
     """``old ** (1 - omega) * (1 / new_inv) ** omega`` for positive scalings."""
     if omega == 1.0:
         return 1.0 / new_inv
@@ -99,7 +99,7 @@ class DenseKernel:
         return self.u * s
 
     def set_rows(self, omega):
-        self.u = _relaxed(self.u, self._s, omega)
+        self.u = relaxed(self.u, self._s, omega)
         if self.symmetric and not _bounded(self.u):
             self._absorb()
             self._rebuild()
@@ -113,7 +113,7 @@ class DenseKernel:
         return self.v * t
 
     def set_cols(self, omega):
-        self.v = _relaxed(self.v, self._t, omega)
+        self.v = relaxed(self.v, self._t, omega)
         if not (_bounded(self.u) and _bounded(self.v)):
             self._absorb()
             self._rebuild()

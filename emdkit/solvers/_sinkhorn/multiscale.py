@@ -20,9 +20,10 @@ import math
 
 import numpy as np
 
-from ...bounds import U, combine, _rooted
+from ...bounds import U, combine, rooted
 from . import driver
-from .sparse import _METRICS, SparseKernel, Tree, ctransform
+from .cells import METRICS, Tree, ctransform
+from .sparse import SparseKernel
 
 #: The coarsest level has at most this many cells per cloud (its kernel is all pairs).
 COARSE_MAX = 1024
@@ -202,7 +203,7 @@ class MultiscaleCost:
         I, J = ia[xt.order[rows]], ib[yt.order[op.idx]]
         f, g = np.empty(n), np.empty(m)
         f[ia[xt.order]], g[ib[yt.order]] = sol.f, sol.g
-        c = _METRICS[self.metric]
+        c = METRICS[self.metric]
         dead_a, dead_b = np.flatnonzero(~(a > 0)), np.flatnonzero(~(b > 0))
         if dead_a.size:            # zero weights: the exact c-transform of the other side
             f[dead_a] = ctransform(self.x[dead_a], yt, sol.g, c, self.p)[0]
@@ -223,7 +224,7 @@ class MultiscaleCost:
         """Certified ``(lower, upper)`` on W_p, rooted and unscaled."""
         up = self._rounded(sol, a, b)
         lo = self._dual(sol, a, b)
-        return combine(_rooted(lo, scale, prob.p), _rooted(up, scale, prob.p), projection)
+        return combine(rooted(lo, scale, prob.p), rooted(up, scale, prob.p), projection)
 
     def _rounded(self, sol, a, b):
         I, J, P, C = sol.coo
@@ -266,7 +267,7 @@ class MultiscaleCost:
 
     def _dual(self, sol, a, b):
         """The dual objective after two exact c-transforms, less rounding."""
-        c = _METRICS[self.metric]
+        c = METRICS[self.metric]
         xt, yt, live_a, live_b = self._final      # the trees of the points solved on
         f = sol.f[live_a][xt.order]
         g, _ = ctransform(yt.x, xt, f, c, self.p)          # min_i c(x_i, y_j) - f_i

@@ -23,7 +23,7 @@ _SPARSE_DROP = 1e-12
 #: A Newton step moves no potential by more than this many epsilons: on a plan that
 #: nearly splits into blocks the quadratic model asks for huge moves along the
 #: near-null directions, which the exponential does not follow.
-_TRUST = 30.0
+TRUST = 30.0
 
 
 def _schur_solve(P, inv_r, c, rhs):
@@ -56,7 +56,7 @@ def _schur_solve(P, inv_r, c, rhs):
     inv_diag = np.where(live, 1.0 / np.maximum(diag, 1e-12 * c_s.max()), 0.0)
     b = np.where(live, rhs, 0.0)
     b -= b.mean()
-    w = _pcg(apply, b, inv_diag, 1e-8, min(4 * m, _CG_MAX_ITER))
+    w = pcg(apply, b, inv_diag, 1e-8, min(4 * m, _CG_MAX_ITER))
     if np.linalg.norm(apply(w) - b) <= 1e-3 * np.linalg.norm(b):
         return w
     if m <= _DENSE_FALLBACK_MAX:
@@ -94,7 +94,7 @@ def _dense_schur(P, inv_r, c, rhs):
         return np.linalg.solve(S, rhs)
 
 
-def _pcg(A, rhs, inv_diag, rtol, max_iter):
+def pcg(A, rhs, inv_diag, rtol, max_iter):
     """Preconditioned conjugate gradients for a positive semi-definite ``A`` and a
     consistent right-hand side, from zero (the iterates stay in A's range)."""
     w = np.zeros_like(rhs)
@@ -123,7 +123,7 @@ def _pcg(A, rhs, inv_diag, rtol, max_iter):
 
 def _newton_step(P, a, b, eps, ridge=0.0):
     """Newton direction (df, dg) for the dual at the plan P (rows of a > 0 only),
-    shortened so that no potential moves by more than ``_TRUST * eps``. ``ridge``
+    shortened so that no potential moves by more than ``TRUST * eps``. ``ridge``
     adds ``ridge * diag(r, c)`` to the Hessian (Levenberg-Marquardt): it damps the
     near-null directions of a plan that nearly splits into blocks, along which the
     plain step is huge and changes nothing."""
@@ -133,13 +133,13 @@ def _newton_step(P, a, b, eps, ridge=0.0):
     dg = _schur_solve(P, inv_r, c * (1.0 + ridge), rb - P.T @ (ra * inv_r))
     df = (ra - P @ dg) * inv_r
     size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
-    if size > _TRUST * eps:
-        df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
+    if size > TRUST * eps:
+        df, dg = df * (TRUST * eps / size), dg * (TRUST * eps / size)
     return df, dg
 
 
 #: Ridges tried in turn when a Newton step finds no decrease of the marginal error.
-_RIDGES = (0.0, 1e-2, 1e-1, 1.0)
+RIDGES = (0.0, 1e-2, 1e-1, 1.0)
 
 
 def newton(C, f, g, a, b, eps, tol, budget, K):
@@ -150,7 +150,7 @@ def newton(C, f, g, a, b, eps, tol, budget, K):
     steps = 0
     while err > tol and steps < budget:
         improved = False
-        for k, ridge in enumerate(_RIDGES):
+        for k, ridge in enumerate(RIDGES):
             if k:
                 plan_error(C, f, g, a, b, eps, K)     # K back to the plan of (f, g)
             df, dg = _newton_step(K, a, b, eps, ridge)

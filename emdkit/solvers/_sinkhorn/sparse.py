@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-from ..._threads import run_all, workers
+from ..._threads import run_all
+from .cells import METRICS, parallel, ranges, ctransform, support
 
 #: Pairs with reduced cost above THETA * eps are dropped (kernel below e^-THETA).
 THETA = 20.0
@@ -31,7 +32,6 @@ THETA_SAFE = 15.0
 #: At a rebuild, potentials are brought within this many eps of their c-transform
 #: (from below) so that every row and column keeps at least one pair.
 THETA_CLAMP = 10.0
-LEAF = 16
 #: Newton may raise the potentials only as far as the support's bound allows; where
 #: that stops it short of tol, the support is rebuilt with this threshold (more room)
 #: and Newton goes on, at most _NEWTON_REBUILDS times.
@@ -42,95 +42,6 @@ _NEWTON_STEPS = 10
 #: Conjugate-gradient iterations per Newton step, at most (an inexact step still
 #: steers the line search).
 _CG_MAX = 100
-_METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
-
-
-def _ranges(n, min_rows=2048):
-    k = max(1, min(workers(), n // min_rows))
-    edges = np.linspace(0, n, k + 1).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def _parallel(fn, n):
-    return run_all([lambda r=r: fn(*r) for r in _ranges(n)])
-
-
-class Tree:
-    """A point cloud (scaled coordinates) in Morton order, with its cells; ``order``
-    maps the sorted position to the original index."""
-
-    def __init__(self, x: np.ndarray, lo: np.ndarray, span: float, bits: int):
-        from ...kernels import tree as k
-
-        q = np.floor((x - lo) / span * (2 ** bits)).astype(np.int64)
-        np.clip(q, 0, 2 ** bits - 1, out=q)
-        keys = k.morton_keys(q, bits)
-        self.order = np.argsort(keys, kind="stable")
-        self.keys = keys[self.order]
-        self.x = np.ascontiguousarray(x[self.order])
-        self.cells = k.build_cells(self.keys, self.x, bits, LEAF)
-        self.n, self.d = self.x.shape
-
-    def cell_max(self, g):
-        from ...kernels import tree as k
-
-        lo, hi, c_lo, c_hi = self.cells[:4]
-        return k.cell_max(lo, hi, c_lo, c_hi, g)
-
-
-def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
-    """``(min_j c(q_i, y_j) - g_j, argmin)`` for every row of ``q``, exactly (``g``
-    and the argmin in the tree's sorted order)."""
-    from ...kernels import tree as k
-
-    q = np.ascontiguousarray(q, dtype=np.float64)
-    out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
-    gmax = ytree.cell_max(g)
-    _parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, g, metric,
-                                          p, i0, i1, out, arg), q.shape[0])
-    return out, arg
-
-
-def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
-    """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
-    from ...kernels import tree as k
-
-    gmax = ytree.cell_max(g)
-    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
-    # the size of the support, estimated on evenly spaced rows before anything of
-    # that size is allocated
-    sample = np.unique(np.linspace(0, xtree.n - 1, min(xtree.n, 512)).astype(np.int64))
-    few = np.empty(sample.size, np.int64)
-    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, f[sample], g, thresh,
-                    metric, p, 0, sample.size, few)
-    _check_fits(int(few.mean() * xtree.n), xtree.n, ytree.n)
-    counts = np.empty(xtree.n, np.int64)
-    parts = _parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), xtree.n)
-    indptr = np.zeros(xtree.n + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    if len(parts) == 1:
-        return indptr, parts[0][0], parts[0][1]
-    return (indptr, np.concatenate([q_[0] for q_ in parts]),
-            np.concatenate([q_[1] for q_ in parts]))
-
-
-#: Bytes per kept pair: index, cost, kernel, its transpose, row, permutation, plan.
-BYTES_PER_PAIR = 56
-
-
-def _check_fits(nnz: int, n: int, m: int) -> None:
-    """Refuse, before allocating, a support that would not fit in half the memory
-    available (an epsilon too large for the density of the clouds)."""
-    from ...costs import ProblemTooLargeError, available_memory, fmt_bytes
-
-    need, avail = BYTES_PER_PAIR * float(nnz), available_memory()
-    if avail is not None and need > avail / 2:
-        raise ProblemTooLargeError(
-            f"the multiscale Sinkhorn kernel would keep {nnz:,} pairs ({nnz / n:.0f} per "
-            f"point of {n:,} x {m:,}), about {fmt_bytes(need)}, more than half the "
-            f"{fmt_bytes(avail)} available: epsilon is too large for clouds this dense. "
-            f"Pass a smaller epsilon (or none: the default keeps the kernel sparse), or "
-            f"subsample.")
 
 
 class SparseKernel:
@@ -144,7 +55,7 @@ class SparseKernel:
     def __init__(self, xtree, ytree, a, b, metric, p, *, symmetric=False, f0=None,
                  g0=None):
         self.xt, self.yt, self.a, self.b = xtree, ytree, a, b
-        self.metric, self.p, self.symmetric = _METRICS[metric], float(p), symmetric
+        self.metric, self.p, self.symmetric = METRICS[metric], float(p), symmetric
         self.f = np.zeros(a.shape[0]) if f0 is None else np.array(f0, dtype=np.float64)
         self.g = self.f if symmetric else (
             np.zeros(b.shape[0]) if g0 is None else np.array(g0, dtype=np.float64))
@@ -236,20 +147,20 @@ class SparseKernel:
         nnz = self.idx.shape[0]
         self.max_nnz = max(self.max_nnz, nnz)
         self.K = np.empty(nnz)
-        _parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost,
+        parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost,
                                                  self.f, self.g, self.eps, i0, i1, self.K),
                   self.f.shape[0])
         self.colptr, self.rows, self.perm = k.transpose(self.indptr, self.idx,
                                                         self.g.shape[0])
         self.Kt = np.empty(nnz)
         run_all([lambda r=r: k.gather(self.K, self.perm, *r, self.Kt)
-                 for r in _ranges(nnz, 1 << 16)])
+                 for r in ranges(nnz, 1 << 16)])
 
     def _rows(self, x):
         from ...kernels import tree as k
 
         out = np.empty(self.f.shape[0])
-        _parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, self.K, x, i0, i1, out),
+        parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, self.K, x, i0, i1, out),
                   out.shape[0])
         return out
 
@@ -258,14 +169,14 @@ class SparseKernel:
         from ...kernels import tree as k
 
         out = np.empty(n)
-        _parallel(lambda i0, i1: k.matvec(ptr, idx, val, x, i0, i1, out), n)
+        parallel(lambda i0, i1: k.matvec(ptr, idx, val, x, i0, i1, out), n)
         return out
 
     def _cols(self, x):
         from ...kernels import tree as k
 
         out = np.empty(self.g.shape[0])
-        _parallel(lambda i0, i1: k.matvec(self.colptr, self.rows, self.Kt, x, i0, i1, out),
+        parallel(lambda i0, i1: k.matvec(self.colptr, self.rows, self.Kt, x, i0, i1, out),
                   out.shape[0])
         return out
 
@@ -301,9 +212,9 @@ class SparseKernel:
         return self.u * s
 
     def set_rows(self, omega):
-        from .dense import _relaxed
+        from .dense import relaxed
 
-        self.u = _relaxed(self.u, self._s, omega)
+        self.u = relaxed(self.u, self._s, omega)
         if self.symmetric:
             self._check()
 
@@ -317,9 +228,9 @@ class SparseKernel:
         return self.v * t
 
     def set_cols(self, omega):
-        from .dense import _relaxed
+        from .dense import relaxed
 
-        self.v = _relaxed(self.v, self._t, omega)
+        self.v = relaxed(self.v, self._t, omega)
         self._check()
 
     def _plan(self, f, g):
@@ -328,7 +239,7 @@ class SparseKernel:
         from ...kernels import tree as k
 
         P = np.empty(self.idx.shape[0])
-        _parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
+        parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
                                                  self.eps, i0, i1, P), f.shape[0])
         P *= self.a[self._row_of] * self.b[self.idx]
         r = np.bincount(self._row_of, weights=P, minlength=f.shape[0])
@@ -342,7 +253,7 @@ class SparseKernel:
         raises the potentials by more than ``max_rise`` (summed over a row and a
         column) above ``(f, g)``: beyond, a pair outside the support could matter, and
         Newton, which does not see those pairs, would not know."""
-        from .newton import _RIDGES, _TRUST, _pcg
+        from .newton import RIDGES, TRUST, pcg
 
         eps, a, b = self.eps, self.a, self.b
         f0, g0 = f, g
@@ -361,7 +272,7 @@ class SparseKernel:
             def cols(w):
                 return self._product(self.colptr, self.rows, Pt, w, b.shape[0])
             best = None
-            for ridge in _RIDGES:
+            for ridge in RIDGES:
                 inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
                 cc = c * (1.0 + ridge)
                 ra, rb = eps * (a - r), eps * (b - c)
@@ -370,12 +281,12 @@ class SparseKernel:
                 # Jacobi preconditioner: the diagonal of diag(c) - P^T diag(1 / r) P
                 diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self._row_of],
                                         minlength=b.shape[0])
-                dg = _pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
+                dg = pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
                           1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
                 df = (ra - rows(dg)) * inv_r
                 size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
-                if size > _TRUST * eps:
-                    df, dg = df * (_TRUST * eps / size), dg * (_TRUST * eps / size)
+                if size > TRUST * eps:
+                    df, dg = df * (TRUST * eps / size), dg * (TRUST * eps / size)
                 alpha = 1.0
                 while alpha > 1e-3 and best is None:
                     ft, gt = f + alpha * df, g + alpha * dg

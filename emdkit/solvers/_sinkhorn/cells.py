@@ -1,0 +1,100 @@
+"""The point clouds of sparse Sinkhorn as cell trees, and the two tree searches
+(``kernels.tree``) shared out between the cores: exact c-transforms and the truncated
+support, the latter sized before it is allocated."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._threads import run_all, workers
+
+LEAF = 16
+METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
+
+
+def ranges(n, min_rows=2048):
+    k = max(1, min(workers(), n // min_rows))
+    edges = np.linspace(0, n, k + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def parallel(fn, n):
+    return run_all([lambda r=r: fn(*r) for r in ranges(n)])
+
+
+class Tree:
+    """A point cloud (scaled coordinates) in Morton order, with its cells; ``order``
+    maps the sorted position to the original index."""
+
+    def __init__(self, x: np.ndarray, lo: np.ndarray, span: float, bits: int):
+        from ...kernels import tree as k
+
+        q = np.floor((x - lo) / span * (2 ** bits)).astype(np.int64)
+        np.clip(q, 0, 2 ** bits - 1, out=q)
+        keys = k.morton_keys(q, bits)
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self.x = np.ascontiguousarray(x[self.order])
+        self.cells = k.build_cells(self.keys, self.x, bits, LEAF)
+        self.n, self.d = self.x.shape
+
+    def cell_max(self, g):
+        from ...kernels import tree as k
+
+        lo, hi, c_lo, c_hi = self.cells[:4]
+        return k.cell_max(lo, hi, c_lo, c_hi, g)
+
+
+def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
+    """``(min_j c(q_i, y_j) - g_j, argmin)`` for every row of ``q``, exactly (``g``
+    and the argmin in the tree's sorted order)."""
+    from ...kernels import tree as k
+
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
+    gmax = ytree.cell_max(g)
+    parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, g, metric,
+                                          p, i0, i1, out, arg), q.shape[0])
+    return out, arg
+
+
+def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
+    """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
+    from ...kernels import tree as k
+
+    gmax = ytree.cell_max(g)
+    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
+    # the size of the support, estimated on evenly spaced rows before anything of
+    # that size is allocated
+    sample = np.unique(np.linspace(0, xtree.n - 1, min(xtree.n, 512)).astype(np.int64))
+    few = np.empty(sample.size, np.int64)
+    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, f[sample], g, thresh,
+                    metric, p, 0, sample.size, few)
+    _check_fits(int(few.mean() * xtree.n), xtree.n, ytree.n)
+    counts = np.empty(xtree.n, np.int64)
+    parts = parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), xtree.n)
+    indptr = np.zeros(xtree.n + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if len(parts) == 1:
+        return indptr, parts[0][0], parts[0][1]
+    return (indptr, np.concatenate([q_[0] for q_ in parts]),
+            np.concatenate([q_[1] for q_ in parts]))
+
+
+#: Bytes per kept pair: index, cost, kernel, its transpose, row, permutation, plan.
+BYTES_PER_PAIR = 56
+
+
+def _check_fits(nnz: int, n: int, m: int) -> None:
+    """Refuse, before allocating, a support that would not fit in half the memory
+    available (an epsilon too large for the density of the clouds)."""
+    from ...costs import ProblemTooLargeError, available_memory, fmt_bytes
+
+    need, avail = BYTES_PER_PAIR * float(nnz), available_memory()
+    if avail is not None and need > avail / 2:
+        raise ProblemTooLargeError(
+            f"the multiscale Sinkhorn kernel would keep {nnz:,} pairs ({nnz / n:.0f} per "
+            f"point of {n:,} x {m:,}), about {fmt_bytes(need)}, more than half the "
+            f"{fmt_bytes(avail)} available: epsilon is too large for clouds this dense. "
+            f"Pass a smaller epsilon (or none: the default keeps the kernel sparse), or "
+            f"subsample.")
