@@ -81,8 +81,9 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
             np.concatenate([q_[1] for q_ in parts]))
 
 
-#: Bytes per kept pair: index, cost, kernel, its transpose, row, permutation, plan.
-BYTES_PER_PAIR = 56
+#: Bytes per kept pair: index, cost, row, kernel, its transpose, the transpose's row and
+#: permutation, plan.
+BYTES_PER_PAIR = 64
 
 
 def _check_fits(nnz: int, n: int, m: int) -> None:

@@ -199,8 +199,7 @@ class MultiscaleCost:
         import scipy.sparse as sp
 
         n, m = a.shape[0], b.shape[0]
-        rows = np.repeat(np.arange(op.indptr.shape[0] - 1), np.diff(op.indptr))
-        I, J = ia[xt.order[rows]], ib[yt.order[op.idx]]
+        I, J = ia[xt.order[op.row_of]], ib[yt.order[op.idx]]
         f, g = np.empty(n), np.empty(m)
         f[ia[xt.order]], g[ib[yt.order]] = sol.f, sol.g
         c = METRICS[self.metric]
@@ -211,8 +210,7 @@ class MultiscaleCost:
             g[dead_b] = ctransform(self.y[dead_b], xt, sol.f, c, self.p)[0]
         plan = sp.csr_matrix((op.plan, (I, J)), shape=(n, m))
         out = driver.Solution(f, g, sol.eps, n_iter, sol.err, converged, n_stages,
-                              plan=plan, n_rescues=rescues)
-        out.coo = (I, J, op.plan, op.cost)
+                              plan=plan, n_rescues=rescues, coo=(I, J, op.plan, op.cost))
         self.stats["truncation_bound"] = op.truncation_bound()
         return out, op.totals(sol)
 

@@ -5,9 +5,10 @@ kept (CSR rows, with their transpose for the column products); every other entry
 the kernel is below ``exp(-THETA)``, so all of them together carry less than
 ``exp(-THETA)`` of the mass (the weights sum to 1). The support is found by the
 branch-and-bound queries of ``kernels.tree``, which skip a cell only when a bound over
-the whole cell exceeds the threshold: nothing above it is missed. It is rebuilt around
-the current potentials at every change of epsilon and whenever the potentials have
-moved so far from those it was built for that a dropped entry could have grown above
+the whole cell exceeds the threshold: nothing above it is missed. A bound ``t_eff`` on
+the reduced cost of every pair outside the support follows the potentials as they
+rise: when epsilon halves the support is pruned in place while that bound allows, and
+it is searched anew whenever a dropped entry could have grown above
 ``exp(-THETA_SAFE)`` (the truncation safety check, every iteration, O(n + m)).
 
 Scaling form as in ``dense``: the kernel is built around reference potentials (those
@@ -113,8 +114,8 @@ class SparseKernel:
         while True:
             if clamp:
                 self.f, self.g = self._clamped()
-            self.indptr, self.idx, self.cost = support(
-                self.xt, self.yt, self.f, self.g, theta * self.eps, self.metric, self.p)
+            self._set_support(*support(self.xt, self.yt, self.f, self.g,
+                                       theta * self.eps, self.metric, self.p))
             if clamp or (np.diff(self.indptr).all() and np.bincount(
                     self.idx, minlength=self.g.shape[0]).all()):
                 break
@@ -129,16 +130,20 @@ class SparseKernel:
         low, or a row or column would be left empty."""
         if self.t_eff < (THETA_SAFE + 2.0) * self.eps:
             return self._rebuild()
-        rows = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
-        keep = self.cost - self.f[rows] - self.g[self.idx] <= THETA * self.eps
-        counts = np.bincount(rows[keep], minlength=self.f.shape[0])
+        keep = self.cost - self.f[self.row_of] - self.g[self.idx] <= THETA * self.eps
+        counts = np.bincount(self.row_of[keep], minlength=self.f.shape[0])
         if not (counts.all() and np.bincount(self.idx[keep],
                                              minlength=self.g.shape[0]).all()):
             return self._rebuild()
-        self.indptr = np.concatenate(([0], np.cumsum(counts)))
-        self.idx, self.cost = self.idx[keep], self.cost[keep]
+        self._set_support(np.concatenate(([0], np.cumsum(counts))), self.idx[keep],
+                          self.cost[keep])
         self.t_eff = min(self.t_eff, THETA * self.eps)
         self._values()
+
+    def _set_support(self, indptr, idx, cost):
+        """A new support (CSR pattern and costs) and the row of each of its entries."""
+        self.indptr, self.idx, self.cost = indptr, idx, cost
+        self.row_of = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
 
     def _values(self):
         """The kernel on the support at the reference potentials, and its transpose."""
@@ -157,12 +162,7 @@ class SparseKernel:
                  for r in ranges(nnz, 1 << 16)])
 
     def _rows(self, x):
-        from ...kernels import tree as k
-
-        out = np.empty(self.f.shape[0])
-        parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, self.K, x, i0, i1, out),
-                  out.shape[0])
-        return out
+        return self._product(self.indptr, self.idx, self.K, x, self.f.shape[0])
 
     @staticmethod
     def _product(ptr, idx, val, x, n):
@@ -173,12 +173,7 @@ class SparseKernel:
         return out
 
     def _cols(self, x):
-        from ...kernels import tree as k
-
-        out = np.empty(self.g.shape[0])
-        parallel(lambda i0, i1: k.matvec(self.colptr, self.rows, self.Kt, x, i0, i1, out),
-                  out.shape[0])
-        return out
+        return self._product(self.colptr, self.rows, self.Kt, x, self.g.shape[0])
 
     # ----------------------------------------------------------------- driver API
     def stage(self, eps, eps_prev, last):
@@ -241,8 +236,8 @@ class SparseKernel:
         P = np.empty(self.idx.shape[0])
         parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
                                                  self.eps, i0, i1, P), f.shape[0])
-        P *= self.a[self._row_of] * self.b[self.idx]
-        r = np.bincount(self._row_of, weights=P, minlength=f.shape[0])
+        P *= self.a[self.row_of] * self.b[self.idx]
+        r = np.bincount(self.row_of, weights=P, minlength=f.shape[0])
         c = np.bincount(self.idx, weights=P, minlength=g.shape[0])
         return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
 
@@ -279,7 +274,7 @@ class SparseKernel:
                 rhs = rb - cols(ra * inv_r)
                 rhs -= rhs.mean()
                 # Jacobi preconditioner: the diagonal of diag(c) - P^T diag(1 / r) P
-                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self._row_of],
+                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self.row_of],
                                         minlength=b.shape[0])
                 dg = pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
                           1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
@@ -313,7 +308,6 @@ class SparseKernel:
         steps, fresh = 0, False        # fresh: P is the plan on the current support
         n_newton = 0
         for _ in range(_NEWTON_REBUILDS):
-            self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
             fresh = True
@@ -335,7 +329,6 @@ class SparseKernel:
             f, g, P, err, k = self._plain(tol, budget - steps)
             steps, fresh = steps + k, True
         if not fresh:                   # rebuilt after the last Newton run
-            self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
         self.plan = P
@@ -359,7 +352,6 @@ class SparseKernel:
                 if err <= tol:
                     break
         self._absorb()
-        self._row_of = np.repeat(np.arange(self.f.shape[0]), np.diff(self.indptr))
         P, _, _, err = self._plan(self.f, self.g)
         return self.f, self.g, P, err, steps
 
