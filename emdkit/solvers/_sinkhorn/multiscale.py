@@ -153,8 +153,9 @@ class MultiscaleCost:
             f0, g0 = self._prolong(prev, f_prev, g_prev, ckx, cky, level)
             if warm is not None:
                 f0, g0 = warm[0][ia], warm[1][ib]
-            op, xt, yt = self._operator(px, py, pwa, pwb, symmetric, f0, g0)
             tol = opts["tol"] if level is None else max(opts["tol"], opts["stage_tol"])
+            op, xt, yt = self._operator(px, py, pwa, pwb, symmetric, f0, g0, tol,
+                                        opts["stage_tol"])
             sol = driver.solve(op, xt_w(pwa, xt), xt_w(pwb, yt), end, eps0=cur,
                                max_iter=max(budget - n_iter, 1), **dict(opts, tol=tol))
             n_iter, n_stages, rescues = (n_iter + sol.n_iter, n_stages + sol.n_stages,
@@ -170,13 +171,14 @@ class MultiscaleCost:
         out.n_newton = n_newton
         return out, totals
 
-    def _operator(self, px, py, pwa, pwb, symmetric, f0, g0):
+    def _operator(self, px, py, pwa, pwb, symmetric, f0, g0, tol, stage_tol):
         xt = Tree(px, self.lo, self.span, self.bits)
         yt = xt if symmetric else Tree(py, self.lo, self.span, self.bits)
         f0 = None if f0 is None else f0[xt.order]
         g0 = None if g0 is None else g0[yt.order]
         op = SparseKernel(xt, yt, pwa[xt.order], pwb[yt.order], self.metric, self.p,
-                          symmetric=symmetric, f0=f0, g0=None if symmetric else g0)
+                          tol=tol, stage_tol=stage_tol, symmetric=symmetric, f0=f0,
+                          g0=None if symmetric else g0)
         return op, xt, yt
 
     def _prolong(self, prev, f_prev, g_prev, ckx, cky, level):
