@@ -181,3 +181,29 @@ def test_edge_cases_stay_finite_and_bracket_the_truth(rng):
             r = emdkit.solve(a, b, "sinkhorn", **kw)
         lo, hi = r.bounds
         assert np.isfinite(r.value) and lo <= truth * (1 + 1e-12) and truth <= hi * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("metric,p", [("euclidean", 2.0), ("euclidean", 1.0),
+                                      ("cityblock", 1.5)])
+def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
+    # the upper bound's coupling of what rounding leaves (row deficits ea, column
+    # deficits eb of equal mass) costs at least their exact transport cost, and for
+    # deficits that are local it costs far less than the rank-one coupling
+    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+
+    x = rng.random((300, 2))
+    y = x + rng.normal(size=(300, 2)) * 0.01          # each column near its row
+    geom = MultiscaleCost(x, y, metric, p)
+    ea = rng.random(300) * 1e-3
+    eb = ea * (1.0 + 0.1 * rng.random(300))
+    eb *= ea.sum() / eb.sum()
+    by_cells = geom._by_cells(ea, eb)
+    exact = emdkit.distance(x, y, "exact", p=p, metric=metric, a_weights=ea,
+                            b_weights=eb) ** p * ea.sum()
+    assert exact <= by_cells * (1 + 1e-9)
+    exact_cost = (metric, p) == ("euclidean", 2.0)     # else a cell's diameter ** p
+    assert by_cells < (0.05 if exact_cost else 0.2) * geom._rank_one(ea, eb, ea.sum())
+    # identical clouds and deficits: matched in their own finest cells (side 2^-20
+    # of the span), at no cost but rounding for p = 2
+    same = MultiscaleCost(x, x, metric, p)._by_cells(ea, ea)
+    assert same < ea.sum() * (1e-20 if exact_cost else (2.0 * 2.0 ** -20) ** p)

@@ -242,7 +242,7 @@ def support_rows(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metri
     those rows, in row order (buffers doubled as they fill)."""
     stack = np.empty(lo.shape[0] + 1, np.int64)
     cap = max(1024, 64 * (i1 - i0))
-    idx = np.empty(cap, np.int64)
+    idx = np.empty(cap, np.int32)        # column indices: m < 2 ** 31 (checked by caller)
     cost = np.empty(cap)
     used = 0
     for i in range(i0, i1):
@@ -270,7 +270,7 @@ def _grow_float(a, cap):
 def support_count(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh, metric, p,
                   i0, i1, counts):
     stack = np.empty(lo.shape[0] + 1, np.int64)
-    dummy_i = np.empty(0, np.int64)
+    dummy_i = np.empty(0, np.int32)
     dummy_c = np.empty(0)
     for i in range(i0, i1):
         counts[i] = _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, f, g, thresh,
@@ -298,30 +298,11 @@ def matvec(indptr, idx, val, x, i0, i1, out):
 
 
 @njit(cache=True, nogil=True)
-def transpose(indptr, idx, m):
-    """CSC of a CSR pattern: ``(colptr, rows, perm)`` with ``perm`` mapping each CSC
-    entry to its CSR position (values are then ``val[perm]``)."""
-    nnz = idx.shape[0]
-    n = indptr.shape[0] - 1
-    colptr = np.zeros(m + 1, np.int64)
-    for k in range(nnz):
-        colptr[idx[k] + 1] += 1
-    for j in range(m):
-        colptr[j + 1] += colptr[j]
-    fill = colptr[:-1].copy()
-    rows = np.empty(nnz, np.int64)
-    perm = np.empty(nnz, np.int64)
-    for i in range(n):
+def matvec_t(indptr, idx, val, x, i0, i1, out):
+    """``out[j] = sum_k val[k] x[i]`` over the entries ``k = (i, j)`` of the CSR rows
+    i0:i1 (the transposed product, scattered; ``out`` is overwritten)."""
+    out[:] = 0.0
+    for i in range(i0, i1):
+        xi = x[i]
         for k in range(indptr[i], indptr[i + 1]):
-            j = idx[k]
-            pos = fill[j]
-            rows[pos] = i
-            perm[pos] = k
-            fill[j] = pos + 1
-    return colptr, rows, perm
-
-
-@njit(cache=True, nogil=True)
-def gather(val, perm, i0, i1, out):
-    for k in range(i0, i1):
-        out[k] = val[perm[k]]
+            out[idx[k]] += val[k] * xi

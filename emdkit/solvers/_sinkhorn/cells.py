@@ -62,6 +62,9 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
     """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
     from ...kernels import tree as k
 
+    if ytree.n >= 2 ** 31:
+        raise ValueError(f"the multiscale kernel indexes columns in 32 bits; got "
+                         f"{ytree.n:,} points")
     gmax = ytree.cell_max(g)
     args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
     # the size of the support, estimated on evenly spaced rows before anything of
@@ -81,9 +84,9 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
             np.concatenate([q_[1] for q_ in parts]))
 
 
-#: Bytes per kept pair: index, cost, row, kernel, its transpose, the transpose's row and
-#: permutation, plan.
-BYTES_PER_PAIR = 64
+#: Bytes per kept pair at the peak, a search: the support kept (int32 column, cost,
+#: kernel) and the new one being found (each core's column and cost, their concatenation).
+BYTES_PER_PAIR = 44
 
 
 def _check_fits(nnz: int, n: int, m: int) -> None:

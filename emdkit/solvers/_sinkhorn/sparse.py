@@ -1,7 +1,7 @@
 """The operator on a truncated kernel: sparse scaling (Schmitzer 2019) over a cell tree.
 
 Only the pairs whose reduced cost ``C_ij - f_i - g_j`` is at most ``THETA * eps`` are
-kept (CSR rows, with their transpose for the column products); every other entry of
+kept (CSR rows; the column products scatter over them); every other entry of
 the kernel is below ``exp(-THETA)``, so all of them together carry less than
 ``exp(-THETA)`` of the mass (the weights sum to 1). The support is found by the
 branch-and-bound queries of ``kernels.tree``, which skip a cell only when a bound over
@@ -129,6 +129,7 @@ class SparseKernel:
         theta = self.theta if theta is None else theta
         self._absorb()
         clamp = self.idx is None
+        self.idx = self.cost = self.K = None        # freed before the search
         while True:
             if clamp:
                 self.f, self.g = self._clamped()
@@ -148,8 +149,10 @@ class SparseKernel:
         low, or a row or column would be left empty."""
         if self.t_eff < (self.safe + 2.0) * self.eps:
             return self._rebuild()
-        keep = self.cost - self.f[self.row_of] - self.g[self.idx] <= self.theta * self.eps
-        counts = np.bincount(self.row_of[keep], minlength=self.f.shape[0])
+        row_of = self.row_of
+        keep = self.cost - self.f[row_of] - self.g[self.idx] <= self.theta * self.eps
+        counts = np.bincount(row_of[keep], minlength=self.f.shape[0])
+        del row_of
         if not (counts.all() and np.bincount(self.idx[keep],
                                              minlength=self.g.shape[0]).all()):
             return self._rebuild()
@@ -159,12 +162,17 @@ class SparseKernel:
         self._values()
 
     def _set_support(self, indptr, idx, cost):
-        """A new support (CSR pattern and costs) and the row of each of its entries."""
+        """A new support: CSR pattern (int32 columns) and costs."""
         self.indptr, self.idx, self.cost = indptr, idx, cost
-        self.row_of = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+
+    @property
+    def row_of(self):
+        """The row of each support entry (int32; built when asked, not kept)."""
+        n = self.indptr.shape[0] - 1
+        return np.repeat(np.arange(n, dtype=np.int32), np.diff(self.indptr))
 
     def _values(self):
-        """The kernel on the support at the reference potentials, and its transpose."""
+        """The kernel on the support at the reference potentials."""
         from ...kernels import tree as k
 
         nnz = self.idx.shape[0]
@@ -173,25 +181,32 @@ class SparseKernel:
         parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost,
                                                  self.f, self.g, self.eps, i0, i1, self.K),
                   self.f.shape[0])
-        self.colptr, self.rows, self.perm = k.transpose(self.indptr, self.idx,
-                                                        self.g.shape[0])
-        self.Kt = np.empty(nnz)
-        run_all([lambda r=r: k.gather(self.K, self.perm, *r, self.Kt)
-                 for r in ranges(nnz, 1 << 16)])
 
     def _rows(self, x):
-        return self._product(self.indptr, self.idx, self.K, x, self.f.shape[0])
-
-    @staticmethod
-    def _product(ptr, idx, val, x, n):
-        from ...kernels import tree as k
-
-        out = np.empty(n)
-        parallel(lambda i0, i1: k.matvec(ptr, idx, val, x, i0, i1, out), n)
-        return out
+        return self._product(self.K, x)
 
     def _cols(self, x):
-        return self._product(self.colptr, self.rows, self.Kt, x, self.g.shape[0])
+        return self._product_t(self.K, x)
+
+    def _product(self, val, x):
+        """``val`` on the support (CSR) times ``x``: the row sums."""
+        from ...kernels import tree as k
+
+        out = np.empty(self.f.shape[0])
+        parallel(lambda i0, i1: k.matvec(self.indptr, self.idx, val, x, i0, i1, out),
+                 self.f.shape[0])
+        return out
+
+    def _product_t(self, val, x):
+        """Its transpose times ``x``: the column sums, each core scattering its rows
+        into a vector of its own (no transposed copy of the support is kept)."""
+        from ...kernels import tree as k
+
+        parts = ranges(self.f.shape[0])
+        outs = [np.empty(self.g.shape[0]) for _ in parts]
+        run_all([lambda r=r, o=o: k.matvec_t(self.indptr, self.idx, val, x, *r, o)
+                 for r, o in zip(parts, outs)])
+        return outs[0] if len(outs) == 1 else np.sum(outs, axis=0)
 
     # ----------------------------------------------------------------- driver API
     def stage(self, eps, eps_prev, last):
@@ -255,8 +270,9 @@ class SparseKernel:
         P = np.empty(self.idx.shape[0])
         parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
                                                  self.eps, i0, i1, P), f.shape[0])
-        P *= self.a[self.row_of] * self.b[self.idx]
-        r = np.bincount(self.row_of, weights=P, minlength=f.shape[0])
+        row_of = self.row_of
+        P *= self.a[row_of] * self.b[self.idx]
+        r = np.bincount(row_of, weights=P, minlength=f.shape[0])
         c = np.bincount(self.idx, weights=P, minlength=g.shape[0])
         return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
 
@@ -276,15 +292,13 @@ class SparseKernel:
             return (max(float((ft - f0).max()), 0.0)
                     + max(float((gt - g0).max()), 0.0)) <= max_rise
         P, r, c, err = self._plan(f, g)
-        steps, limited = 0, False
+        steps, limited, row_of = 0, False, self.row_of
         while err > tol and steps < min(budget, _NEWTON_STEPS) and not limited:
-            Pt = P[self.perm]                     # the plan's values in CSC order
+            def rows(w, P=P):
+                return self._product(P, w)
 
-            def rows(w):
-                return self._product(self.indptr, self.idx, P, w, a.shape[0])
-
-            def cols(w):
-                return self._product(self.colptr, self.rows, Pt, w, b.shape[0])
+            def cols(w, P=P):
+                return self._product_t(P, w)
             best = None
             for ridge in RIDGES:
                 inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
@@ -293,7 +307,7 @@ class SparseKernel:
                 rhs = rb - cols(ra * inv_r)
                 rhs -= rhs.mean()
                 # Jacobi preconditioner: the diagonal of diag(c) - P^T diag(1 / r) P
-                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self.row_of],
+                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[row_of],
                                         minlength=b.shape[0])
                 dg = pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
                           1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
@@ -350,7 +364,7 @@ class SparseKernel:
         if not fresh:                   # rebuilt after the last Newton run
             f, g = self.f, self.g
             P, _, _, err = self._plan(f, g)
-        self.plan = P
+        self.plan, self.K = P, None          # the kernel is not needed any more
         return f, (f.copy() if self.symmetric else g), err, n_newton, steps, P
 
     def _plain(self, tol, budget):
