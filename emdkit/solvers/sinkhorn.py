@@ -63,8 +63,12 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         Certify the value: decrease epsilon (warm-started) until the bracket on W_p
         is no wider than ``rtol`` relative; the value returned lies in it. Not with
         ``debias=True`` (the divergence is not W_p) or the online backend. If
-        ``max_iter`` runs out first: ``converged=False`` and a ``RuntimeWarning``.
-        Without ``rtol``, at the default epsilon, a value that the bracket cannot
+        ``max_iter`` runs out first, or a refinement no longer narrows the bracket:
+        ``converged=False`` and a ``RuntimeWarning``. On the multiscale backend the
+        bracket needs no converged marginals: the iterations first stop at marginal
+        error ``max(tol, 1e-2)``, tightened tenfold (down to ``tol``) only while
+        rounding the plan is what keeps the bracket wide, and ``marginal_error``
+        reports the error reached. Without ``rtol``, at the default epsilon, a value that the bracket cannot
         place within 5% of W_p gives a ``RuntimeWarning``.
     epsilon : float, optional
         Regularisation, absolute, in the units of ``metric ** p``. Default ``1e-3 *``
@@ -87,8 +91,9 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         ``dense`` keeps the (n, m) cost and kernel in memory (fastest while it fits).
         ``multiscale``: large clouds in low dimension, coarse-to-fine levels and a
         truncated kernel of O((n + m) k) pairs (all pairs within ``20 epsilon`` of
-        the optimum's reduced cost; the rest carry under ``exp(-15)`` of the mass,
-        checked as the potentials move, ``info["multiscale"]``), with a certified
+        the optimum's reduced cost, or more; the rest carry under a tenth of the
+        stage's target marginal error, checked as the potentials move,
+        ``info["multiscale"]["truncation_bound"]``), with a certified
         bracket; its default epsilon is the smaller of the above and the one that
         keeps about 128 pairs per point (so the value is closer to W_p). ``online``
         recomputes the cost by blocks, O((n + m) * block) memory and O(n m d) time
