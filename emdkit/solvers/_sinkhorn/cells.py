@@ -38,6 +38,17 @@ class Tree:
         self.cells = k.build_cells(self.keys, self.x, bits, LEAF)
         self.n, self.d = self.x.shape
 
+    def cell_linear(self, g):
+        """``(beta, alpha)``: per cell, ``g_j <= alpha_c + beta_c . y_j`` on its points
+        (``kernels.tree.cell_linear``), on the threads."""
+        from ...kernels import tree as k
+
+        nc = self.cells[0].shape[0]
+        beta, alpha = np.empty((nc, self.d)), np.empty(nc)
+        parallel(lambda c0, c1: k.cell_linear(self.cells[0], self.cells[1], self.cells[2],
+                                              self.x, g, c0, c1, beta, alpha), nc)
+        return beta, alpha
+
     def cell_max(self, g):
         from ...kernels import tree as k
 
@@ -53,9 +64,18 @@ def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
     q = np.ascontiguousarray(q, dtype=np.float64)
     out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
     gmax = ytree.cell_max(g)
-    parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, g, metric,
-                                          p, i0, i1, out, arg), q.shape[0])
+    beta, alpha = _linear(ytree, g, metric, p)
+    parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, beta, alpha, g,
+                                          metric, p, i0, i1, out, arg), q.shape[0])
     return out, arg
+
+
+def _linear(tree: Tree, g, metric: int, p: float):
+    """The cells' linear envelopes of ``g`` for p = 2 Euclidean, else empty (the
+    searches then bound a cell by its largest ``g`` alone)."""
+    if (metric, float(p)) == (0, 2.0):
+        return tree.cell_linear(g)
+    return np.empty((0, tree.d)), np.empty(0)
 
 
 def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
@@ -66,13 +86,15 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
         raise ValueError(f"the multiscale kernel indexes columns in 32 bits; got "
                          f"{ytree.n:,} points")
     gmax = ytree.cell_max(g)
-    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, f, g, thresh, metric, p)
+    beta, alpha = _linear(ytree, g, metric, p)
+    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, beta, alpha, f, g, thresh,
+                                                      metric, p)
     # the size of the support, estimated on evenly spaced rows before anything of
     # that size is allocated
     sample = np.unique(np.linspace(0, xtree.n - 1, min(xtree.n, 512)).astype(np.int64))
     few = np.empty(sample.size, np.int64)
-    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, f[sample], g, thresh,
-                    metric, p, 0, sample.size, few)
+    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, beta, alpha, f[sample],
+                    g, thresh, metric, p, 0, sample.size, few)
     _check_fits(int(few.mean() * xtree.n), xtree.n, ytree.n)
     counts = np.empty(xtree.n, np.int64)
     parts = parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), xtree.n)
