@@ -379,6 +379,56 @@ def matvec(indptr, idx, val, x, i0, i1, out):
 
 
 @njit(cache=True, nogil=True)
+def plan_values(indptr, idx, cost, f, g, eps, a, b, i0, i1, out, rows):
+    """``out = a_i b_j exp((f_i + g_j - c_ij) / eps)`` over the CSR rows i0:i1, and
+    ``rows[i]`` their sums."""
+    inv = 1.0 / eps
+    for i in range(i0, i1):
+        fi, ai, s = f[i], a[i], 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            j = idx[k]
+            v = ai * b[j] * np.exp((fi + g[j] - cost[k]) * inv)
+            out[k] = v
+            s += v
+        rows[i] = s
+
+
+@njit(cache=True, nogil=True)
+def matvec2(indptr, idx, val, w, cost, i0, i1, out, out_cost):
+    """``out[i] = sum_k val[k] w[j]`` and ``out_cost[i] = sum_k val[k] w[j] cost[k]``
+    over the CSR rows i0:i1."""
+    for i in range(i0, i1):
+        s, sc = 0.0, 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            v = val[k] * w[idx[k]]
+            s += v
+            sc += v * cost[k]
+        out[i], out_cost[i] = s, sc
+
+
+@njit(cache=True, nogil=True)
+def permute_rows(indptr, idx, val, rowmap, colmap, n_out):
+    """The CSR matrix ``(indptr, idx, val)`` with row i moved to ``rowmap[i]`` and
+    column j renamed ``colmap[j]``, in ``n_out`` rows (the others empty); the columns
+    of a row keep their order."""
+    n = indptr.shape[0] - 1
+    ptr = np.zeros(n_out + 1, np.int64)
+    for i in range(n):
+        ptr[rowmap[i] + 1] = indptr[i + 1] - indptr[i]
+    for r in range(n_out):
+        ptr[r + 1] += ptr[r]
+    out_idx = np.empty(idx.shape[0], np.int32)
+    out_val = np.empty(idx.shape[0])
+    for i in range(n):
+        dst = ptr[rowmap[i]]
+        for k in range(indptr[i], indptr[i + 1]):
+            out_idx[dst] = colmap[idx[k]]
+            out_val[dst] = val[k]
+            dst += 1
+    return ptr, out_idx, out_val
+
+
+@njit(cache=True, nogil=True)
 def matvec_t(indptr, idx, val, x, i0, i1, out):
     """``out[j] = sum_k val[k] x[i]`` over the entries ``k = (i, j)`` of the CSR rows
     i0:i1 (the transposed product, scattered; ``out`` is overwritten)."""

@@ -46,7 +46,7 @@ class Solution:
     plan: Optional[np.ndarray] = None   # where the operator keeps one (dense)
     n_newton: int = 0
     n_rescues: int = 0
-    coo: Optional[tuple] = None         # (rows, cols, plan, cost) of a sparse plan
+    sparse: Optional[object] = None     # the operator holding a sparse plan (multiscale)
 
 
 def schedule(eps0: float, eps: float, scaling: float) -> List[float]:

@@ -200,9 +200,9 @@ class MultiscaleCost:
                   converged):
         import scipy.sparse as sp
 
+        from ...kernels.tree import permute_rows
+
         n, m = a.shape[0], b.shape[0]
-        I = ia[xt.order].astype(np.int32)[op.row_of]    # int32: n, m < 2 ** 31
-        J = ib[yt.order].astype(np.int32)[op.idx]
         f, g = np.empty(n), np.empty(m)
         f[ia[xt.order]], g[ib[yt.order]] = sol.f, sol.g
         c = METRICS[self.metric]
@@ -211,9 +211,12 @@ class MultiscaleCost:
             f[dead_a] = ctransform(self.x[dead_a], yt, sol.g, c, self.p)[0]
         if dead_b.size:
             g[dead_b] = ctransform(self.y[dead_b], xt, sol.f, c, self.p)[0]
-        plan = sp.csr_matrix((op.plan, (I, J)), shape=(n, m))
+        # the plan in the caller's order, built row block by row block (int32 columns)
+        ptr, cols, vals = permute_rows(op.indptr, op.idx, op.plan, ia[xt.order],
+                                       ib[yt.order].astype(np.int32), n)
+        plan = sp.csr_matrix((vals, cols, ptr), shape=(n, m))
         out = driver.Solution(f, g, sol.eps, n_iter, sol.err, converged, n_stages,
-                              plan=plan, n_rescues=rescues, coo=(I, J, op.plan, op.cost))
+                              plan=plan, n_rescues=rescues, sparse=op)
         self.stats["truncation_bound"] = op.truncation_bound()
         return out, op.totals(sol)
 
@@ -228,19 +231,26 @@ class MultiscaleCost:
         return combine(rooted(lo, scale, prob.p), rooted(up, scale, prob.p), projection)
 
     def _rounded(self, sol, a, b):
-        I, J, P, C = sol.coo
+        """The cost of the sparse plan rounded onto the marginals (Altschuler, Weed &
+        Rigollet 2017), in the operator's order and without copying the support:
+        rows scaled down to ``a``, then columns to ``b``, the deficits coupled by
+        ``_by_cells`` (or ``_rank_one``, where cheaper)."""
+        op = sol.sparse
+        xt, yt, ia, ib = self._final
+        rows, cols = ia[xt.order], ib[yt.order]          # operator order -> caller's
+        wa, wb = a[rows], b[cols]
         n, m = a.shape[0], b.shape[0]
-        r = np.bincount(I, weights=P, minlength=n)
+        r = op.weighted_rows(op.plan, np.ones(wb.shape[0]))[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            xs = np.where(r > a, a / np.where(r > 0, r, 1.0), 1.0)
-        P1 = P * xs[I]
-        c1 = np.bincount(J, weights=P1, minlength=m)
+            xs = np.where(r > wa, wa / np.where(r > 0, r, 1.0), 1.0)
+        c1 = op._product_t(op.plan, xs)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ys = np.where(c1 > b, b / np.where(c1 > 0, c1, 1.0), 1.0)
-        P2 = P1 * ys[J]
-        cost = float(P2 @ C)
-        ea = np.maximum(a - np.bincount(I, weights=P2, minlength=n), 0.0)
-        eb = np.maximum(b - np.bincount(J, weights=P2, minlength=m), 0.0)
+            ys = np.where(c1 > wb, wb / np.where(c1 > 0, c1, 1.0), 1.0)
+        r2, rc = op.weighted_rows(op.plan, ys)
+        cost = float(xs @ rc)
+        ea, eb = a.copy(), b.copy()                      # zero weights: no deficit
+        ea[rows] = np.maximum(wa - xs * r2, 0.0)
+        eb[cols] = np.maximum(wb - ys * c1, 0.0)
         mass = float(ea.sum())
         if mass > 0:
             cost += min(self._rank_one(ea, eb, mass), self._by_cells(ea, eb))

@@ -267,14 +267,23 @@ class SparseKernel:
         and its marginal L1 error."""
         from ...kernels import tree as k
 
-        P = np.empty(self.idx.shape[0])
-        parallel(lambda i0, i1: k.kernel_values(self.indptr, self.idx, self.cost, f, g,
-                                                 self.eps, i0, i1, P), f.shape[0])
-        row_of = self.row_of
-        P *= self.a[row_of] * self.b[self.idx]
-        r = np.bincount(row_of, weights=P, minlength=f.shape[0])
-        c = np.bincount(self.idx, weights=P, minlength=g.shape[0])
+        P, r = np.empty(self.idx.shape[0]), np.empty(f.shape[0])
+        parallel(lambda i0, i1: k.plan_values(self.indptr, self.idx, self.cost, f, g,
+                                               self.eps, self.a, self.b, i0, i1, P, r),
+                 f.shape[0])
+        c = self._product_t(P, np.ones(f.shape[0]))
         return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
+
+    def weighted_rows(self, val, w):
+        """``(sum_j val_ij w_j, sum_j val_ij w_j C_ij)`` per row, for ``val`` on the
+        support (the rounded plan's row sums and cost, with no copy of the support)."""
+        from ...kernels import tree as k
+
+        n = self.f.shape[0]
+        out, out_cost = np.empty(n), np.empty(n)
+        parallel(lambda i0, i1: k.matvec2(self.indptr, self.idx, val, w, self.cost, i0,
+                                           i1, out, out_cost), n)
+        return out, out_cost
 
     def _newton(self, f, g, tol, budget, max_rise):
         """Newton's method on the dual restricted to the support (the dense finish of
@@ -338,6 +347,8 @@ class SparseKernel:
         with its marginal error; with ``polish``, Newton down to ``tol`` first (and
         the support rebuilt if Newton moved the potentials too far for it)."""
         self._absorb()
+        if not polish:
+            self.K = None              # no more iterations: only the plan is needed
         steps, fresh = 0, False        # fresh: P is the plan on the current support
         n_newton = 0
         for _ in range(_NEWTON_REBUILDS):
