@@ -8,7 +8,7 @@ where it fits, and the online backend's time per iteration where the issue measu
 it. GeomLoss's multiscale backend needs KeOps (pykeops), reported as missing when it
 is not installed.
 
-    python -m emdkit.bench.multiscale_bench [--quick]
+    python -m emdkit.bench.multiscale_bench [--quick] [--publish benchmarks/results]
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ x = rng.normal(size=(n, d))
 A = np.eye(d) + 0.25 * np.ones((d, d)) / d + np.diag(np.linspace(-0.2, 0.3, d))
 y = x @ A + 0.5 * np.arange(1, d + 1) / d
 truth = float(np.sqrt(((x - y) ** 2).sum(1).mean()))
-base = hwm_mb()
 opts = dict(rtol=0.01) if backend != "online" else dict(max_iter=max_iter)
+with warnings.catch_warnings():     # compiled kernels loaded (or compiled) untimed
+    warnings.simplefilter("ignore")
+    emdkit.solve(x[:300], y[:300], "sinkhorn", p=2, backend=backend, **opts)
+base = hwm_mb()
 t0 = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -58,19 +61,30 @@ json.dump({"seconds": dt, "value": float(r.value), "truth": truth,
 
 QUICK = {"multiscale": [(2000, 2), (5000, 2), (3000, 3)], "dense": [(2000, 2), (3000, 3)],
          "online": [(3000, 3)]}
-#: 1e6 points a side (the issue's third size) is not in the run: about 2e8 kept pairs,
-#: beyond this machine's 24 GB at today's bytes per pair.
-FULL = {"multiscale": [(10_000, 2), (30_000, 2), (100_000, 2), (10_000, 3), (30_000, 3),
-                       (50_000, 3), (100_000, 3)],
+#: 1e6 points a side (the issue's third size) is left out: one 2-D solve ran past
+#: 15 minutes (the issue's target) in a probe, too long for the suite for now.
+FULL = {"multiscale": [(10_000, 2), (30_000, 2), (100_000, 2), (300_000, 2), (10_000, 3),
+                       (30_000, 3), (50_000, 3), (100_000, 3), (300_000, 3)],
         "dense": [(10_000, 2), (10_000, 3)], "online": [(50_000, 3)]}
 
 
+#: A run longer than this (seconds) is stopped and reported as such.
+TIMEOUT = 1800
+
+
 def _one(n: int, d: int, backend: str, max_iter: int = 10_000) -> dict:
-    out = subprocess.run([sys.executable, "-c", _RUN, str(n), str(d), backend,
-                          str(max_iter)], capture_output=True, text=True, check=True)
-    rec = json.loads(out.stdout)
-    rec.update(n=n, d=d, backend=backend)
-    return rec
+    """One fresh-process run; ``{"failed": why}`` if it failed or ran out of time."""
+    rec = {"n": n, "d": d, "backend": backend}
+    try:
+        out = subprocess.run([sys.executable, "-c", _RUN, str(n), str(d), backend,
+                              str(max_iter)], capture_output=True, text=True, check=True,
+                             timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return dict(rec, failed=f"stopped after {TIMEOUT} s")
+    except subprocess.CalledProcessError as e:
+        last = (e.stderr or "").strip().splitlines()[-1:] or [f"exit status {e.returncode}"]
+        return dict(rec, failed=last[0])
+    return dict(json.loads(out.stdout), **rec)
 
 
 def _slope(rows: List[dict], d: int, key: str) -> float:
@@ -83,9 +97,11 @@ def _slope(rows: List[dict], d: int, key: str) -> float:
 
 def run(quick: bool) -> dict:
     grid = QUICK if quick else FULL
-    rows = [_one(n, d, "multiscale") for n, d in grid["multiscale"]]
-    dense = [_one(n, d, "dense") for n, d in grid["dense"]]
-    online = [_one(n, d, "online", max_iter=2) for n, d in grid["online"]]
+    runs = ([_one(n, d, "multiscale") for n, d in grid["multiscale"]],
+            [_one(n, d, "dense") for n, d in grid["dense"]],
+            [_one(n, d, "online", max_iter=2) for n, d in grid["online"]])
+    failed = [r for group in runs for r in group if "failed" in r]
+    rows, dense, online = ([r for r in group if "failed" not in r] for group in runs)
     import importlib.util
 
     keops = ("installed, but not timed by this suite yet"
@@ -95,7 +111,7 @@ def run(quick: bool) -> dict:
                          "memory": _slope(rows, d, "peak_rss_mb")}
               for d in sorted({r["d"] for r in rows})}
     return {"rows": rows, "dense": dense, "online": online, "slopes": slopes,
-            "geomloss_multiscale": keops}
+            "geomloss_multiscale": keops, "failed": failed}
 
 
 def report(res: dict) -> List[str]:
@@ -126,9 +142,13 @@ def report(res: dict) -> List[str]:
         for m in same:
             lines.append(f"The multiscale backend on the same size: "
                          f"{m['seconds'] / m['n_iter']:.3f} s per iteration (all levels, "
-                         f"{m['n_iter']} iterations), {per * m['n_iter'] / m['seconds']:.0f}x "
+                         f"{m['n_iter']} iterations), "
+                         f"{per * m['n_iter'] / m['seconds']:.0f}x "
                          f"below; the whole certified solve took {m['seconds']:.1f} s, one "
                          f"online iteration {per:.1f} s.")
+    for r in res.get("failed", []):
+        lines.append(f"Not measured: {r['n']:,} + {r['n']:,} points in {r['d']}-D, "
+                     f"{r['backend']} backend: {r['failed']}.")
     lines += ["", "Slopes of log time and log peak memory against log n: " + "; ".join(
         f"{k} time {v['time']:.2f}, memory {v['memory']:.2f}"
         for k, v in res["slopes"].items()) + ".",
@@ -149,7 +169,8 @@ def publish(res: dict, out) -> None:
     out = Path(out)
     results = json.loads((out / "results.json").read_text())
     stamp = time.strftime("%Y-%m-%d %H:%M")
-    res.update(date=stamp, command=f"python -m emdkit.bench.multiscale_bench --publish {out}")
+    res.update(date=stamp,
+               command=f"python -m emdkit.bench.multiscale_bench --publish {out}")
     results["multiscale"] = res
     note = (f"the large-clouds section measured {stamp} with `{res['command']}` "
             f"({res['seconds'] / 60:.0f} minutes)")

@@ -193,7 +193,8 @@ def _linear_bound(qi, bmin, bmax, beta, alpha, c):
     for t in range(qi.shape[0]):
         bt = beta[c, t]
         v = qi[t] + 0.5 * bt
-        gap = bmin[c, t] - v if v < bmin[c, t] else (v - bmax[c, t] if v > bmax[c, t] else 0.0)
+        gap = (bmin[c, t] - v if v < bmin[c, t] else
+               (v - bmax[c, t] if v > bmax[c, t] else 0.0))
         s += gap * gap
         lin += qi[t] * bt + 0.25 * bt * bt
     return s - lin - alpha[c]

@@ -68,8 +68,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         bracket needs no converged marginals: the iterations first stop at marginal
         error ``max(tol, 1e-2)``, tightened tenfold (down to ``tol``) only while
         rounding the plan is what keeps the bracket wide, and ``marginal_error``
-        reports the error reached. Without ``rtol``, at the default epsilon, a value that the bracket cannot
-        place within 5% of W_p gives a ``RuntimeWarning``.
+        reports the error reached. Without ``rtol``, at the default epsilon, a value
+        that the bracket cannot place within 5% of W_p gives a ``RuntimeWarning``.
     epsilon : float, optional
         Regularisation, absolute, in the units of ``metric ** p``. Default ``1e-3 *``
         the mean cost of the independent coupling (``sum_ij a_i b_j C_ij``): within

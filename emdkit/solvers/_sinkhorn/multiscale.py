@@ -311,8 +311,8 @@ class MultiscaleCost:
                 sy = np.stack([np.bincount(iy, weights=qb * (y[:, t] - o[iy, t]),
                                            minlength=cells.size) for t in range(d)], 1)
                 cross = (sx * sy).sum(1) / np.where(M > 0, M, 1.0)
-                total += float(qa @ ((x - o[ix]) ** 2).sum(1) + qb @ ((y - o[iy]) ** 2).sum(1)
-                               - 2.0 * cross.sum())
+                total += float(qa @ ((x - o[ix]) ** 2).sum(1)
+                               + qb @ ((y - o[iy]) ** 2).sum(1) - 2.0 * cross.sum())
             else:
                 total += float(M.sum()) * (self._diameter(level) * (1.0 + 1e-9)) ** self.p
             ra, rb = np.maximum(ra - qa, 0.0), np.maximum(rb - qb, 0.0)

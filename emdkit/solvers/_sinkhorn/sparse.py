@@ -8,9 +8,9 @@ branch-and-bound queries of ``kernels.tree``, which skip a cell only when a boun
 the whole cell exceeds the threshold: nothing above it is missed. A bound ``t_eff`` on
 the reduced cost of every pair outside the support follows the potentials as they
 rise: when epsilon halves the support is pruned in place while that bound allows, and
-it is searched anew whenever a dropped entry could have grown above
-``exp(-safe)``, ``safe`` set by the stage's target marginal error (the truncation safety check,
-every iteration, O(n + m)).
+it is searched anew whenever a dropped entry could have grown above ``exp(-safe)``,
+``safe`` set by the stage's target marginal error (the truncation safety check, every
+iteration, O(n + m)).
 
 Scaling form as in ``dense``: the kernel is built around reference potentials (those
 of the support), the iterations are sparse products, the scalings absorbed at every
@@ -30,7 +30,7 @@ from .cells import METRICS, parallel, ranges, ctransform, support
 #: above ``safe + ROOM`` where the stage's safety margin is larger.
 THETA = 20.0
 #: The support is searched anew before a dropped pair could exceed ``e^-safe``, with
-#: ``safe = log(SAFE_FRACTION / target)`` for the stage's target marginal error: all
+#: ``safe = -log(SAFE_FRACTION * target)`` for the stage's target marginal error: all
 #: the dropped pairs together then carry at most ``target * SAFE_FRACTION`` of the
 #: mass (the weights sum to 1), so that the truncation can never be what the
 #: stopping rule sees. (A fixed margin of 15 left 5 eps of room at every stage and
@@ -144,7 +144,7 @@ class SparseKernel:
         self._values()
 
     def _prune(self):
-        """At a smaller epsilon: drop the pairs of the support now above THETA * eps
+        """At a smaller epsilon: drop the pairs of the support now above theta * eps
         (no search); a full rebuild instead if the bound on the pairs outside is too
         low, or a row or column would be left empty."""
         if self.t_eff < (self.safe + 2.0) * self.eps:
