@@ -52,7 +52,7 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     ``S = OT_eps(a, b) - OT_eps(a, a)/2 - OT_eps(b, b)/2``. The plan is blurred over
     about ``epsilon ** (1/p)``, so the cost exceeds W_p^p by roughly ``epsilon d / 2``;
     the divergence removes that first-order bias (for p = 2 and a translation by t it
-    is ``|t| ** 2`` at every epsilon). ``Result.bounds`` (dense backend) certifies
+    is ``|t| ** 2`` at every epsilon). ``Result.bounds`` (dense, multiscale) certifies
     W_p: above, the entropic plan rounded onto the marginals (Altschuler, Weed &
     Rigollet 2017); below, the dual of its c-transformed potentials and a 1-D
     projection.
@@ -63,13 +63,11 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         Certify the value: decrease epsilon (warm-started) until the bracket on W_p
         is no wider than ``rtol`` relative; the value returned lies in it. Not with
         ``debias=True`` (the divergence is not W_p) or the online backend. If
-        ``max_iter`` runs out first, or a refinement no longer narrows the bracket:
-        ``converged=False`` and a ``RuntimeWarning``. On the multiscale backend the
-        bracket needs no converged marginals: the iterations first stop at marginal
-        error ``max(tol, 1e-2)``, tightened tenfold (down to ``tol``) only while
-        rounding the plan is what keeps the bracket wide, and ``marginal_error``
-        reports the error reached. Without ``rtol``, at the default epsilon, a value
-        that the bracket cannot place within 5% of W_p gives a ``RuntimeWarning``.
+        ``max_iter`` runs out first, or the bracket stops narrowing: ``converged=False``
+        and a ``RuntimeWarning``. Multiscale: marginal error ``max(tol, 1e-2)`` first,
+        tightened only while rounding keeps the bracket wide (``RTOL_START_TOL``).
+        Without ``rtol``, at the default epsilon, a value that the bracket cannot
+        place within 5% of W_p gives a ``RuntimeWarning``.
     epsilon : float, optional
         Regularisation, absolute, in the units of ``metric ** p``. Default ``1e-3 *``
         the mean cost of the independent coupling (``sum_ij a_i b_j C_ij``): within
@@ -90,10 +88,9 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     backend : {"auto", "dense", "multiscale", "online"}
         ``dense`` keeps the (n, m) cost and kernel in memory (fastest while it fits).
         ``multiscale``: large clouds in low dimension, coarse-to-fine levels and a
-        truncated kernel of O((n + m) k) pairs (all pairs within ``20 epsilon`` of
-        the optimum's reduced cost, or more; the rest carry under a tenth of the
-        stage's target marginal error, checked as the potentials move,
-        ``info["multiscale"]["truncation_bound"]``), with a certified
+        truncated kernel of O((n + m) k) pairs (those within ``20 epsilon`` or more
+        of the reduced cost's minimum: the rest carry under a tenth of the target
+        marginal error, ``info["multiscale"]``), with a certified
         bracket; its default epsilon is the smaller of the above and the one that
         keeps about 128 pairs per point (so the value is closer to W_p). ``online``
         recomputes the cost by blocks, O((n + m) * block) memory and O(n m d) time
@@ -108,21 +105,14 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     backend = _choose_backend(prob, o.backend, o.memory_limit, debias, o.rtol)
     probs = problems.build(prob, backend, debias)
     eps_s, clamped = _epsilon(o.epsilon, probs, prob.p)
-    start_tol = max(o.tol, RTOL_START_TOL) if o.rtol and backend == "multiscale" else o.tol
-    opts = dict(tol=start_tol, max_iter=o.max_iter, scaling=o.scaling, stage_tol=STAGE_TOL)
+    opts = dict(tol=max(o.tol, RTOL_START_TOL) if o.rtol and backend == "multiscale"
+                else o.tol, max_iter=o.max_iter, scaling=o.scaling, stage_tol=STAGE_TOL)
     eps0 = max(eps_s, probs.max_cost)
-    solved = [problems.solve_term(t.geometry(), t.a, t.b, t.symmetric, eps_s, eps0, opts)
-              for t in probs.terms]
-    sols, terms = [s_ for s_, _ in solved], [t_ for _, t_ in solved]
+    sols, terms = map(list, zip(*[problems.solve_term(
+        t.geometry(), t.a, t.b, t.symmetric, eps_s, eps0, opts) for t in probs.terms]))
     bounds, refine = None, None
     if backend in ("dense", "multiscale") and not debias:
-        geom, (wa, wb) = probs.terms[0].geometry(), prob.weights()
-        proj = projection_lower(prob)      # does not change with epsilon: once
-        bounds = geom.bracket(prob, sols[0], wa, wb, probs.scale, proj)
-        if o.rtol is not None:
-            sols[0], terms[0], bounds, refine, eps_s = _refine(
-                prob, geom, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol,
-                dict(opts, final_tol=o.tol), proj)
+        bounds, refine, eps_s = _certified(prob, probs, sols, terms, o, opts, eps_s)
     return _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
                    eps_s, clamped)
 
@@ -178,6 +168,21 @@ def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
     overflows for coordinates near 1e-300 or 1e300); inf beyond the float range."""
     expo = math.log(epsilon) - p * math.log(scale)
     return math.exp(expo) if expo < 709.0 else math.inf
+
+
+def _certified(prob, probs, sols, terms, o, opts, eps_s):
+    """The bracket on W_p of the (a, b) solution and, with ``rtol``, the refinement
+    that brings it within (``sols[0]`` and ``terms[0]`` replaced): ``(bounds,
+    refinements or None, the epsilon aimed at)``."""
+    geom, (wa, wb) = probs.terms[0].geometry(), prob.weights()
+    proj = projection_lower(prob)      # does not change with epsilon: once
+    bounds = geom.bracket(prob, sols[0], wa, wb, probs.scale, proj)
+    if o.rtol is None:
+        return bounds, None, eps_s
+    sols[0], terms[0], bounds, refine, eps_s = _refine(
+        prob, geom, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol,
+        dict(opts, final_tol=o.tol), proj)
+    return bounds, refine, eps_s
 
 
 def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj):

@@ -243,7 +243,7 @@ class MultiscaleCost:
         r = op.weighted_rows(op.plan, np.ones(wb.shape[0]))[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             xs = np.where(r > wa, wa / np.where(r > 0, r, 1.0), 1.0)
-        c1 = op._product_t(op.plan, xs)
+        c1 = op.column_products(op.plan, xs)
         with np.errstate(divide="ignore", invalid="ignore"):
             ys = np.where(c1 > wb, wb / np.where(c1 > 0, c1, 1.0), 1.0)
         r2, rc = op.weighted_rows(op.plan, ys)

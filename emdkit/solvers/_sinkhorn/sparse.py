@@ -183,12 +183,12 @@ class SparseKernel:
                   self.f.shape[0])
 
     def _rows(self, x):
-        return self._product(self.K, x)
+        return self.row_products(self.K, x)
 
     def _cols(self, x):
-        return self._product_t(self.K, x)
+        return self.column_products(self.K, x)
 
-    def _product(self, val, x):
+    def row_products(self, val, x):
         """``val`` on the support (CSR) times ``x``: the row sums."""
         from ...kernels import tree as k
 
@@ -197,7 +197,7 @@ class SparseKernel:
                  self.f.shape[0])
         return out
 
-    def _product_t(self, val, x):
+    def column_products(self, val, x):
         """Its transpose times ``x``: the column sums, each core scattering its rows
         into a vector of its own (no transposed copy of the support is kept)."""
         from ...kernels import tree as k
@@ -271,7 +271,7 @@ class SparseKernel:
         parallel(lambda i0, i1: k.plan_values(self.indptr, self.idx, self.cost, f, g,
                                                self.eps, self.a, self.b, i0, i1, P, r),
                  f.shape[0])
-        c = self._product_t(P, np.ones(f.shape[0]))
+        c = self.column_products(P, np.ones(f.shape[0]))
         return P, r, c, float(np.abs(r - self.a).sum() + np.abs(c - self.b).sum())
 
     def weighted_rows(self, val, w):
@@ -304,10 +304,10 @@ class SparseKernel:
         steps, limited, row_of = 0, False, self.row_of
         while err > tol and steps < min(budget, _NEWTON_STEPS) and not limited:
             def rows(w, P=P):
-                return self._product(P, w)
+                return self.row_products(P, w)
 
             def cols(w, P=P):
-                return self._product_t(P, w)
+                return self.column_products(P, w)
             best = None
             for ridge in RIDGES:
                 inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
@@ -410,5 +410,5 @@ class SparseKernel:
 
 def _margins(target: float):
     """``(safe, theta)`` for a stage whose marginal error should reach ``target``."""
-    safe = -math.log(SAFE_FRACTION * target)
+    safe = max(-math.log(SAFE_FRACTION * target), 0.0)
     return safe, max(THETA, safe + ROOM)
