@@ -180,20 +180,19 @@ def _certified(prob, probs, sols, terms, o, opts, eps_s):
     if o.rtol is None:
         return bounds, None, eps_s
     sols[0], terms[0], bounds, refine, eps_s = _refine(
-        prob, geom, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol,
-        dict(opts, final_tol=o.tol), proj)
+        prob, geom, wa, wb, sols[0], terms[0], bounds, probs.scale, o.rtol, opts, proj,
+        o.tol)
     return bounds, refine, eps_s
 
 
-def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj):
+def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_tol):
     """Refine, warm-started, until the bracket is within ``rtol``: a tenfold smaller
     marginal tolerance (down to ``final_tol``) while rounding the plan costs more than
     its entropic blur (the upper bound's excess over the plan's own cost against the
     rest of the width), else a smaller epsilon. Stops when the width stops shrinking.
     ``(solution, term, bounds, [(epsilon, bracket width) per refinement], the epsilon
     aimed at last)``."""
-    opts = dict(opts)
-    final_tol = opts.pop("final_tol")
+    opts = dict(opts)                 # its tol is tightened here
     budget = opts["max_iter"] - sol.n_iter
     stages, target, width = [], sol.eps, relative_width(bounds)
     while not within(bounds, rtol, scale) and budget > 0 and sol.converged:

@@ -240,7 +240,7 @@ class MultiscaleCost:
         rows, cols = ia[xt.order], ib[yt.order]          # operator order -> caller's
         wa, wb = a[rows], b[cols]
         n, m = a.shape[0], b.shape[0]
-        r = op.weighted_rows(op.plan, np.ones(wb.shape[0]))[0]
+        r = op.row_products(op.plan, np.ones(wb.shape[0]))
         with np.errstate(divide="ignore", invalid="ignore"):
             xs = np.where(r > wa, wa / np.where(r > 0, r, 1.0), 1.0)
         c1 = op.column_products(op.plan, xs)
