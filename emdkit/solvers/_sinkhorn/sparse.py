@@ -43,8 +43,9 @@ ROOM = 5.0
 #: (from below) so that every row and column keeps at least one pair.
 THETA_CLAMP = 10.0
 #: Newton may raise the potentials only as far as the support's bound allows; where
-#: that stops it short of tol, the support is rebuilt with this threshold (more room)
-#: and Newton goes on, at most _NEWTON_REBUILDS times.
+#: that stops it short of tol, the support is rebuilt with this threshold (more room;
+#: the stage's own where that is larger, tol below about 1e-12) and Newton goes on,
+#: at most _NEWTON_REBUILDS times.
 THETA_NEWTON = 30.0
 _NEWTON_REBUILDS = 12
 #: Newton steps per support, at most (each is a conjugate-gradient solve).
@@ -366,7 +367,7 @@ class SparseKernel:
             if err <= tol or k == 0:
                 break
             # around the new potentials, with room for Newton to move, and again
-            self._rebuild(THETA_NEWTON)
+            self._rebuild(max(THETA_NEWTON, self.theta))
             fresh = False
         if polish and err > tol and budget > steps:
             # Newton stalled: plain iterations from its potentials, to the end
