@@ -189,6 +189,7 @@ def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
     # the upper bound's coupling of what rounding leaves (row deficits ea, column
     # deficits eb of equal mass) costs at least their exact transport cost, and for
     # deficits that are local it costs far less than the rank-one coupling
+    from emdkit.solvers._sinkhorn.certificate import by_cells, rank_one
     from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
 
     x = rng.random((300, 2))
@@ -197,13 +198,13 @@ def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
     ea = rng.random(300) * 1e-3
     eb = ea * (1.0 + 0.1 * rng.random(300))
     eb *= ea.sum() / eb.sum()
-    by_cells = geom._by_cells(ea, eb)
+    by_cells_cost = by_cells(geom, ea, eb, x, y)
     exact = emdkit.distance(x, y, "exact", p=p, metric=metric, a_weights=ea,
                             b_weights=eb) ** p * ea.sum()
-    assert exact <= by_cells * (1 + 1e-9)
+    assert exact <= by_cells_cost * (1 + 1e-9)
     exact_cost = (metric, p) == ("euclidean", 2.0)     # else a cell's diameter ** p
-    assert by_cells < (0.05 if exact_cost else 0.2) * geom._rank_one(ea, eb, ea.sum())
+    assert by_cells_cost < (0.05 if exact_cost else 0.2) * rank_one(geom, ea, eb, ea.sum(), x, y)
     # identical clouds and deficits: matched in their own finest cells (side 2^-20
     # of the span), at no cost but rounding for p = 2
-    same = MultiscaleCost(x, x, metric, p)._by_cells(ea, ea)
+    same = by_cells(MultiscaleCost(x, x, metric, p), ea, ea, x, x)
     assert same < ea.sum() * (1e-20 if exact_cost else (2.0 * 2.0 ** -20) ** p)

@@ -108,11 +108,16 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     opts = dict(tol=max(o.tol, RTOL_START_TOL) if o.rtol and backend == "multiscale"
                 else o.tol, max_iter=o.max_iter, scaling=o.scaling, stage_tol=STAGE_TOL)
     eps0 = max(eps_s, probs.max_cost)
+    proj = None
+    if backend in ("dense", "multiscale") and not debias:
+        proj = projection_lower(prob)    # does not change with epsilon: once
+        if o.rtol is not None and backend == "multiscale":
+            probs.terms[0].geometry().stop_within(o.rtol, probs.scale, proj)
     sols, terms = map(list, zip(*[problems.solve_term(
         t.geometry(), t.a, t.b, t.symmetric, eps_s, eps0, opts) for t in probs.terms]))
     bounds, refine = None, None
     if backend in ("dense", "multiscale") and not debias:
-        bounds, refine, eps_s = _certified(prob, probs, sols, terms, o, opts, eps_s)
+        bounds, refine, eps_s = _certified(prob, probs, sols, terms, o, opts, eps_s, proj)
     return _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
                    eps_s, clamped)
 
@@ -170,12 +175,11 @@ def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
     return math.exp(expo) if expo < 709.0 else math.inf
 
 
-def _certified(prob, probs, sols, terms, o, opts, eps_s):
+def _certified(prob, probs, sols, terms, o, opts, eps_s, proj):
     """The bracket on W_p of the (a, b) solution and, with ``rtol``, the refinement
     that brings it within (``sols[0]`` and ``terms[0]`` replaced): ``(bounds,
     refinements or None, the epsilon aimed at)``."""
     geom, (wa, wb) = probs.terms[0].geometry(), prob.weights()
-    proj = projection_lower(prob)      # does not change with epsilon: once
     bounds = geom.bracket(prob, sols[0], wa, wb, probs.scale, proj)
     if o.rtol is None:
         return bounds, None, eps_s

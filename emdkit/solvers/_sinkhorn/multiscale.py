@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ...bounds import U, combine, rooted
+from ...bounds import combine, rooted
 from . import driver
 from .cells import METRICS, Tree, ctransform
 from .sparse import SparseKernel
@@ -43,6 +43,13 @@ SWITCH_PAIRS = 256
 #: 1e-2, leaves more to Newton at the last epsilon, which costs more here than plain
 #: iterations at the earlier ones (5e4 + 5e4 2-D points: 68 s against 56 s).
 STAGE_TOL = 1e-3
+#: With ``rtol``, a level whose bracket on the points would be within it but for the
+#: rounding of its marginals is solved again, this many times at most, at a tenfold
+#: smaller marginal tolerance each time.
+LEVEL_RETRIES = 2
+#: A retry may take this many times the iterations of the level's solve before it
+#: (at least RETRY_ITER_MIN); if it does not converge, the next level goes on from it.
+RETRY_ITER_FACTOR, RETRY_ITER_MIN = 4, 500
 _SAMPLE = 2000
 
 
@@ -59,6 +66,14 @@ class MultiscaleCost:
         self.span = span * (1.0 + 1e-9) if span > 0 else 1.0
         self.bits = max(1, min(63 // d, 20))
         self.stats: dict = {}
+        self._target = self._fine = self._stopped = None
+
+    def stop_within(self, rtol: float, scale: float, projection: float):
+        """With ``rtol`` (``sinkhorn``'s): the next ``solve`` from scratch stops at the
+        first level whose bracket on the points is within ``rtol`` (``scale`` and
+        ``projection`` as for ``bracket``); the plan of a level is then not
+        returned (``Solution.plan`` is None)."""
+        self._target = (rtol, scale, projection)
 
     def sparse_epsilon(self, a, b) -> float:
         """The epsilon at which the final kernel keeps about ``NEIGHBOURS`` pairs per
@@ -78,14 +93,14 @@ class MultiscaleCost:
         return r ** self.p / THETA if r > 0 else math.inf
 
     # ------------------------------------------------------------------ levels
-    def _keys(self, pts):
+    def keys(self, pts):
         from ...kernels.tree import morton_keys
 
         q = np.floor((pts - self.lo) / self.span * 2 ** self.bits).astype(np.int64)
         np.clip(q, 0, 2 ** self.bits - 1, out=q)
         return morton_keys(q, self.bits)
 
-    def _diameter(self, level):
+    def diameter(self, level):
         side = self.span / 2 ** level
         d = self.x.shape[1]
         return side * {"euclidean": math.sqrt(d), "cityblock": d, "chebyshev": 1.0}[
@@ -127,21 +142,23 @@ class MultiscaleCost:
     # ------------------------------------------------------------------- solve
     def solve(self, a, b, symmetric, eps, eps0, opts, warm=None):
         """``(Solution, (transport, mass))`` in the caller's order, every point's
-        potential finite (zero weights: the exact c-transform)."""
+        potential finite (zero weights: the exact c-transform). After ``stop_within``,
+        possibly of a level's cells (see there)."""
         ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
         x, y, wa, wb = self.x[ia], self.y[ib], a[ia], b[ib]
-        kx, ky = self._keys(x), (None if symmetric else self._keys(y))
+        self._fine = None
+        kx, ky = self.keys(x), (None if symmetric else self.keys(y))
         opts = dict(opts, stage_tol=min(opts["stage_tol"], STAGE_TOL))
-        budget, n_iter, n_stages, rescues, cur = opts.pop("max_iter"), 0, 0, 0, eps0
-        n_newton = 0
-        f_prev = g_prev = None      # potentials of the previous level, per its cells
+        budget, cur = opts.pop("max_iter"), eps0
+        count = np.zeros(4, dtype=np.int64)     # iterations, stages, rescues, Newton
+        f0 = g0 = None              # the next level's start, from the previous one
         prev = None                 # (level, cell keys of x, of y)
         levels = [] if warm is not None else self._levels(kx, kx if symmetric else ky,
                                                           x.shape[0], y.shape[0])
         self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0}
         for level in levels + [None]:
             end = eps if level is None else max(
-                eps, (self._switch() * self._diameter(level)) ** self.p)
+                eps, (self._switch() * self.diameter(level)) ** self.p)
             if level is not None and cur <= end:
                 continue
             if level is None:
@@ -150,30 +167,107 @@ class MultiscaleCost:
             else:
                 ckx, px, pwa = self._cells(x, wa, kx, level)
                 cky, py, pwb = (ckx, px, pwa) if symmetric else self._cells(y, wb, ky, level)
-            f0, g0 = self._prolong(prev, f_prev, g_prev, ckx, cky, level)
-            if warm is not None:
-                f0, g0 = warm[0][ia], warm[1][ib]
+            f0, g0 = (warm[0][ia], warm[1][ib]) if warm is not None else self._prolong(
+                prev, f0, g0, ckx, cky, level)
             tol = opts["tol"] if level is None else max(opts["tol"], opts["stage_tol"])
-            op, xt, yt = self._operator(px, py, pwa, pwb, symmetric, f0, g0, tol,
-                                        opts["stage_tol"])
-            sol = driver.solve(op, xt_w(pwa, xt), xt_w(pwb, yt), end, eps0=cur,
-                               max_iter=max(budget - n_iter, 1), **dict(opts, tol=tol))
-            n_iter, n_stages, rescues = (n_iter + sol.n_iter, n_stages + sol.n_stages,
-                                         rescues + sol.n_rescues)
-            n_newton += sol.n_newton
-            self._record(op)
-            cur = sol.eps
-            f_prev, g_prev = _unsorted(sol.f, xt), _unsorted(sol.g, yt)
+            cap = budget
+            for retry in range(LEVEL_RETRIES + 1):
+                op, xt, yt = self._operator(px, py, pwa, pwb, symmetric, f0, g0, tol,
+                                            opts["stage_tol"], level is None)
+                sol = driver.solve(op, xt_w(pwa, xt), xt_w(pwb, yt), end, eps0=cur,
+                                   max_iter=max(min(budget - int(count[0]), cap), 1),
+                                   **dict(opts, tol=tol))
+                cap = max(RETRY_ITER_MIN, RETRY_ITER_FACTOR * sol.n_iter)
+                count += (sol.n_iter, sol.n_stages, sol.n_rescues, sol.n_newton)
+                self._record(op)
+                cur, f0, g0 = sol.eps, _unsorted(sol.f, xt), _unsorted(sol.g, yt)
+                if level is None or self._target is None:
+                    break
+                stop, closer = self._level_bracket(op, xt, yt, x, y, wa, wb, kx, ky,
+                                                   level, (ckx, px), (cky, py))
+                if stop is not None:
+                    done = sol.converged and count[0] <= budget
+                    return self._stopped_at(stop, sol, a, b, ia, ib, count, done)
+                if not (closer and sol.converged):
+                    break
+                tol *= 0.1          # the level's marginals are what keeps it wide
             prev = (level, ckx, cky)
-        self._final = (xt, yt, ia, ib)
-        out, totals = self._assemble(sol, op, xt, yt, ia, ib, a, b, n_iter, n_stages,
-                                     rescues, sol.converged and n_iter <= budget)
-        out.n_newton = n_newton
+        self._final, self._stopped = (xt, yt, ia, ib), None
+        out, totals = self._assemble(sol, op, xt, yt, ia, ib, a, b, *count[:3].tolist(),
+                                     sol.converged and count[0] <= budget)
+        out.n_newton = int(count[3])
         return out, totals
 
-    def _operator(self, px, py, pwa, pwb, symmetric, f0, g0, tol, stage_tol):
+    def _stopped_at(self, stop, sol, a, b, ia, ib, count, converged):
+        """The Solution of a solve stopped at a level: potentials on the points."""
+        lo, up, f, g, X, Y = stop
+        self._stopped = (lo, up)
+        out = driver.Solution(*self._on_points(a, b, ia, ib, f, g, X, Y), sol.eps,
+                              int(count[0]), sol.err, converged, int(count[1]),
+                              n_rescues=int(count[2]), n_newton=int(count[3]))
+        return out, (lo, 1.0)
+
+    def _level_bracket(self, op, xt, yt, x, y, wa, wb, kx, ky, level, cx, cy):
+        """With ``rtol``, at the end of a level (cell keys and centroids ``cx``,
+        ``cy``): ``(stop, closer)``. ``stop`` is ``(lower, upper, f, g, X, Y)`` on
+        the points (scaled ``** p``; the potentials in the orders of the points'
+        trees ``X``, ``Y``) when that bracket is within ``rtol``, else None; the
+        upper end the level's rounded plan lifted to the points
+        (``certificate.lifted``), the lower the level's potentials carried to the
+        points by c-transforms (``certificate.dual``), computed only where the
+        upper end is within ``rtol`` of the level's own lower bound. ``closer``:
+        whether the plan's own cost, lifted, is within ``rtol`` of that lower bound,
+        so that better marginals would narrow the bracket enough."""
+        from ...bounds import within
+        from . import certificate as cert
+
+        rtol, scale, proj = self._target
+
+        def narrow(lo, up):
+            return within(combine(rooted(lo, scale, self.p), rooted(up, scale, self.p),
+                                  proj), rtol, scale)
+        shift = x.shape[1] * (self.bits - level)
+        dx = x - cx[1][np.searchsorted(cx[0], kx >> shift)]
+        dy = y - cy[1][np.searchsorted(cy[0], ky >> shift)]
+        up = cert.lifted(self, cert.rounded_cost(self, op, xt, yt), dx, dy, wa, wb)
+        lo_cells = cert.dual(self, op.f, xt, xt, yt, op.a, op.b)[0]
+        transport, mass = op.totals(None)
+        closer = narrow(lo_cells, cert.lifted(self, transport / mass, dx, dy, wa, wb))
+        if not narrow(lo_cells, up):
+            return None, closer
+        X, Y = self._trees(x, y, False, True)
+        lo, f, g = cert.dual(self, op.f, xt, X, Y, wa[X.order], wb[Y.order])
+        if not narrow(lo, up):
+            return None, closer
+        self.stats["level"] = {"level": level, "cells": (xt.n, yt.n)}
+        return (lo, up, f, g, X, Y), closer
+
+    def _on_points(self, a, b, ia, ib, f, g, X, Y):
+        """Potentials in the trees' orders (of the live points) to the caller's,
+        zero weights by the exact c-transform."""
+        c = METRICS[self.metric]
+        fo, go = np.empty(a.shape[0]), np.empty(b.shape[0])
+        fo[ia[X.order]], go[ib[Y.order]] = f, g
+        dead_a, dead_b = np.flatnonzero(~(a > 0)), np.flatnonzero(~(b > 0))
+        if dead_a.size:
+            fo[dead_a] = ctransform(self.x[dead_a], Y, g, c, self.p)[0]
+        if dead_b.size:
+            go[dead_b] = ctransform(self.y[dead_b], X, f, c, self.p)[0]
+        return fo, go
+
+    def _trees(self, px, py, symmetric, fine):
+        """The trees of two point sets; those of the points themselves (``fine``)
+        kept once built (a level's bracket needs them, and then the last level)."""
+        if fine and self._fine is not None and not symmetric:
+            return self._fine
         xt = Tree(px, self.lo, self.span, self.bits)
         yt = xt if symmetric else Tree(py, self.lo, self.span, self.bits)
+        if fine and not symmetric:
+            self._fine = (xt, yt)
+        return xt, yt
+
+    def _operator(self, px, py, pwa, pwb, symmetric, f0, g0, tol, stage_tol, fine):
+        xt, yt = self._trees(px, py, symmetric, fine)
         f0 = None if f0 is None else f0[xt.order]
         g0 = None if g0 is None else g0[yt.order]
         op = SparseKernel(xt, yt, pwa[xt.order], pwb[yt.order], self.metric, self.p,
@@ -225,116 +319,18 @@ class MultiscaleCost:
 
     # ----------------------------------------------------------------- bracket
     def bracket(self, prob, sol, a, b, scale, projection):
-        """Certified ``(lower, upper)`` on W_p, rooted and unscaled."""
-        up = self._rounded(sol, a, b)
-        lo = self._dual(sol, a, b)
+        """Certified ``(lower, upper)`` on W_p, rooted and unscaled (``certificate``):
+        of the last solve, on the points or at the level it stopped at."""
+        from . import certificate as cert
+
+        if self._stopped is not None:
+            lo, up = self._stopped
+        else:
+            xt, yt, ia, ib = self._final
+            up = cert.rounded_cost(self, sol.sparse, xt, yt)
+            lo = cert.dual(self, sol.f[ia][xt.order], xt, xt, yt, a[ia][xt.order],
+                           b[ib][yt.order])[0]
         return combine(rooted(lo, scale, prob.p), rooted(up, scale, prob.p), projection)
-
-    def _rounded(self, sol, a, b):
-        """The cost of the sparse plan rounded onto the marginals (Altschuler, Weed &
-        Rigollet 2017), in the operator's order and without copying the support:
-        rows scaled down to ``a``, then columns to ``b``, the deficits coupled by
-        ``_by_cells`` (or ``_rank_one``, where cheaper)."""
-        op = sol.sparse
-        xt, yt, ia, ib = self._final
-        rows, cols = ia[xt.order], ib[yt.order]          # operator order -> caller's
-        wa, wb = a[rows], b[cols]
-        n, m = a.shape[0], b.shape[0]
-        r = op.row_products(op.plan, np.ones(wb.shape[0]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xs = np.where(r > wa, wa / np.where(r > 0, r, 1.0), 1.0)
-        c1 = op.column_products(op.plan, xs)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ys = np.where(c1 > wb, wb / np.where(c1 > 0, c1, 1.0), 1.0)
-        r2, rc = op.weighted_rows(op.plan, ys)
-        cost = float(xs @ rc)
-        ea, eb = a.copy(), b.copy()                      # zero weights: no deficit
-        ea[rows] = np.maximum(wa - xs * r2, 0.0)
-        eb[cols] = np.maximum(wb - ys * c1, 0.0)
-        mass = float(ea.sum())
-        if mass > 0:
-            cost += min(self._rank_one(ea, eb, mass), self._by_cells(ea, eb))
-        miss = abs(mass - float(eb.sum()))
-        if miss <= 4.0 * (n + m) * U:
-            miss = 0.0
-        cmax = self._diameter(0) ** self.p
-        return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
-
-    def _rank_one(self, ea, eb, mass):
-        """``sum_ij ea_i eb_j c(x_i, y_j) / mass``: exact for p = 2 and the Euclidean
-        metric, else bounded by ``2 ** (p - 1) (sum ea d(x, o) ** p + sum eb d(y, o) ** p)``
-        around the centre ``o`` of the deficits (triangle inequality, convexity)."""
-        x, y = self.x, self.y
-        if self.p == 2.0 and self.metric == "euclidean":
-            mx, my = ea @ x, eb @ y
-            val = (ea @ (x * x).sum(1) + eb @ (y * y).sum(1)) - 2.0 * float(mx @ my) / mass
-            return max(float(val), 0.0) * (1.0 + 16.0 * U * x.shape[1])
-        from scipy.spatial.distance import cdist
-
-        o = ((ea @ x + eb @ y) / (2.0 * mass))[None, :]
-        dx = cdist(x, o, metric=self.metric)[:, 0] ** self.p
-        dy = cdist(y, o, metric=self.metric)[:, 0] ** self.p
-        return 2.0 ** (self.p - 1.0) * float(ea @ dx + eb @ dy) * (1.0 + 16.0 * U)
-
-    def _by_cells(self, ea, eb):
-        """The cost of a coupling of the deficits ``ea`` (rows) and ``eb`` (columns)
-        built cell by cell, finest level first: in each cell of the grid the mass
-        both have there, ``min(EA, EB)``, is coupled as a product (costed exactly for
-        p = 2 and the Euclidean metric, at most the cell's diameter ``** p``
-        otherwise), and what is left goes up to the parent cell. The deficits of an
-        almost converged plan are mostly local, which the rank-one coupling of
-        ``_rank_one`` moves across the whole cloud."""
-        x, y, d = self.x, self.y, self.x.shape[1]
-        kx, ky = self._keys(x), self._keys(y)
-        ra, rb, total = ea.copy(), eb.copy(), 0.0
-        exact = self.p == 2.0 and self.metric == "euclidean"
-        for level in range(self.bits, -1, -1):
-            shift = d * (self.bits - level)
-            cells, inv = np.unique(np.concatenate([kx >> shift, ky >> shift]),
-                                   return_inverse=True)
-            ix, iy = inv[:kx.size], inv[kx.size:]
-            EA = np.bincount(ix, weights=ra, minlength=cells.size)
-            EB = np.bincount(iy, weights=rb, minlength=cells.size)
-            M = np.minimum(EA, EB)
-            if not M.any():
-                continue
-            with np.errstate(divide="ignore", invalid="ignore"):
-                qa = ra * np.where(EA > 0, np.minimum(M / EA, 1.0), 0.0)[ix]
-                qb = rb * np.where(EB > 0, np.minimum(M / EB, 1.0), 0.0)[iy]
-            if exact:      # sum_ij qa_i qb_j |x_i - y_j|^2 / M around each centroid
-                QA = np.bincount(ix, weights=qa, minlength=cells.size)
-                QB = np.bincount(iy, weights=qb, minlength=cells.size)
-                o = np.stack([np.bincount(ix, weights=qa * x[:, t], minlength=cells.size)
-                              for t in range(d)], 1) / np.where(QA > 0, QA, 1.0)[:, None]
-                sx = np.stack([np.bincount(ix, weights=qa * (x[:, t] - o[ix, t]),
-                                           minlength=cells.size) for t in range(d)], 1)
-                sy = np.stack([np.bincount(iy, weights=qb * (y[:, t] - o[iy, t]),
-                                           minlength=cells.size) for t in range(d)], 1)
-                cross = (sx * sy).sum(1) / np.where(M > 0, M, 1.0)
-                total += float(qa @ ((x - o[ix]) ** 2).sum(1)
-                               + qb @ ((y - o[iy]) ** 2).sum(1) - 2.0 * cross.sum())
-            else:
-                total += float(M.sum()) * (self._diameter(level) * (1.0 + 1e-9)) ** self.p
-            ra, rb = np.maximum(ra - qa, 0.0), np.maximum(rb - qb, 0.0)
-        n = x.shape[0] + y.shape[0]
-        return max(total, 0.0) * (1.0 + (4.0 * n + 16.0 * d) * U) + float(
-            ra.sum() + rb.sum()) * self._diameter(0) ** self.p
-
-    def _dual(self, sol, a, b):
-        """The dual objective after two exact c-transforms, less rounding."""
-        c = METRICS[self.metric]
-        xt, yt, live_a, live_b = self._final      # the trees of the points solved on
-        f = sol.f[live_a][xt.order]
-        g, _ = ctransform(yt.x, xt, f, c, self.p)          # min_i c(x_i, y_j) - f_i
-        f2, _ = ctransform(xt.x, yt, g, c, self.p)         # min_j c(x_i, y_j) - g_j
-        wa, wb = a[live_a][xt.order], b[live_b][yt.order]
-        if not (np.isfinite(f2).all() and np.isfinite(g).all()):
-            return 0.0
-        lower = float(wa @ f2 + wb @ g)
-        big = self._diameter(0) ** self.p + float(np.abs(f2).max()) + float(np.abs(g).max())
-        n, m = wa.shape[0], wb.shape[0]
-        slack = 4.0 * (n + m) * U * float(wa @ np.abs(f2) + wb @ np.abs(g))
-        return max(lower - slack - 16.0 * U * big, 0.0)
 
     def info(self) -> dict:
         return {"multiscale": dict(self.stats)}
