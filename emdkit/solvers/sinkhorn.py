@@ -193,18 +193,22 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_t
     """Refine, warm-started, until the bracket is within ``rtol``: a tenfold smaller
     marginal tolerance (down to ``final_tol``) while rounding the plan costs more than
     its entropic blur (the upper bound's excess over the plan's own cost against the
-    rest of the width), else a smaller epsilon. Stops when the width stops shrinking.
+    rest of the width) or a smaller epsilon did not narrow it, else a smaller
+    epsilon. Stops when a tighter tolerance does not narrow the width either.
     ``(solution, term, bounds, [(epsilon, bracket width) per refinement], the epsilon
     aimed at last)``."""
     opts = dict(opts)                 # its tol is tightened here
     budget = opts["max_iter"] - sol.n_iter
     stages, target, width = [], sol.eps, relative_width(bounds)
+    stuck = False                     # the last smaller epsilon did not help
+    best = (sol, term, bounds, target)
     while not within(bounds, rtol, scale) and budget > 0 and sol.converged:
         blur = rooted(term[0], scale, prob.p)          # the plan's own cost, rooted
-        if opts["tol"] > final_tol and bounds[1] - blur >= blur - bounds[0]:
+        if opts["tol"] > final_tol and (stuck or bounds[1] - blur >= blur - bounds[0]):
             opts["tol"] = max(final_tol, 0.1 * opts["tol"])
-            target = sol.eps
+            target, tightened = sol.eps, True
         else:
+            tightened = False
             factor = min(max(0.5 * rtol / width, 1e-3), 0.5) if math.isfinite(width) else 0.1
             target = sol.eps * factor
         new, term = problems.solve_term(C, wa, wb, False, target, sol.eps,
@@ -214,9 +218,12 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_t
         sol = new
         bounds = C.bracket(prob, sol, wa, wb, scale, proj)
         stages.append((sol.eps, relative_width(bounds)))
-        if not stages[-1][1] < width:
+        stuck = not stages[-1][1] < width
+        if not stuck:
+            best, width = (sol, term, bounds, target), stages[-1][1]
+        elif tightened or not opts["tol"] > final_tol:
             break                     # no progress: the warning says how wide it is
-        width = stages[-1][1]
+    sol, term, bounds, target = best  # the narrowest bracket
     return sol, term, bounds, stages, target
 
 
