@@ -216,8 +216,9 @@ class MultiscaleCost:
         (``certificate.lifted``), the lower the level's potentials carried to the
         points by c-transforms (``certificate.dual``), computed only where the
         upper end is within ``rtol`` of the level's own lower bound. ``closer``:
-        whether the plan's own cost, lifted, is within ``rtol`` of that lower bound,
-        so that better marginals would narrow the bracket enough."""
+        whether the plan's own cost, lifted, is within ``rtol`` of the lower end
+        (the points', where computed), so that better marginals would narrow the
+        bracket enough."""
         from ...bounds import within
         from . import certificate as cert
 
@@ -232,15 +233,15 @@ class MultiscaleCost:
         up = cert.lifted(self, cert.rounded_cost(self, op, xt, yt), dx, dy, wa, wb)
         lo_cells = cert.dual(self, op.f, xt, xt, yt, op.a, op.b)[0]
         transport, mass = op.totals(None)
-        closer = narrow(lo_cells, cert.lifted(self, transport / mass, dx, dy, wa, wb))
+        own = cert.lifted(self, transport / mass, dx, dy, wa, wb)
         if not narrow(lo_cells, up):
-            return None, closer
+            return None, narrow(lo_cells, own)
         X, Y = self._trees(x, y, False, True)
         lo, f, g = cert.dual(self, op.f, xt, X, Y, wa[X.order], wb[Y.order])
         if not narrow(lo, up):
-            return None, closer
+            return None, narrow(lo, own)      # the points' own lower end, now known
         self.stats["level"] = {"level": level, "cells": (xt.n, yt.n)}
-        return (lo, up, f, g, X, Y), closer
+        return (lo, up, f, g, X, Y), True
 
     def _on_points(self, a, b, ia, ib, f, g, X, Y):
         """Potentials in the trees' orders (of the live points) to the caller's,
