@@ -34,7 +34,8 @@ class Result:
     plan : array, tensor, sparse matrix or None
         The optimal coupling (n, m), where the method builds one (a
         ``scipy.sparse`` CSR matrix for Sinkhorn's multiscale backend, whose plan
-        lives on a truncated support).
+        lives on a truncated support; None where, with ``rtol``, it stopped at a
+        level of cells, see ``info["multiscale"]["level"]``).
     potentials : tuple or None
         The dual potentials ``(f, g)`` with ``f_i + g_j <= cost_ij``, where available.
     bounds : tuple or None

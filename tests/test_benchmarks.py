@@ -72,7 +72,7 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
 
     monkeypatch.setattr(multiscale_bench, "QUICK", {"multiscale": [(300, 2), (600, 2)],
                                                     "dense": [(300, 2)],
-                                                    "online": [(200, 3)]})
+                                                    "online": [(200, 3)], "iid": [(300, 2)]})
 
     monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
     monkeypatch.setattr(sliced_bench, "run", lambda quick: {})

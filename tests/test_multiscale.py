@@ -252,8 +252,8 @@ def test_dual_from_coarser_cells_is_feasible_and_below_exact(rng, metric, p):
     tree = lambda pts: sparse.Tree(pts, geom.lo, geom.span, geom.bits)  # noqa: E731
     centres = tree(rng.random((20, 2)))
     X, Y = tree(x), tree(y)
-    lower, f, g = dual(geom, rng.random(20) * 0.1, centres, X, Y, wa[X.order],
-                       wb[Y.order])
+    lower, f, g, _ = dual(geom, rng.random(20) * 0.1, centres, X, Y, wa[X.order],
+                          wb[Y.order])
     C = cdist(X.x, Y.x, metric) ** p
     assert (f[:, None] + g[None, :] <= C + 1e-12).all()
     exact = emdkit.distance(x, y, "exact", p=p, metric=metric) ** p
@@ -281,6 +281,18 @@ def test_rtol_stops_at_a_level_with_a_bracket_on_the_points(rng):
     live = wa > 0
     dual = (f[live] @ wa[live] / wa.sum() + g.mean()) ** 0.5
     assert r.value == pytest.approx(dual, rel=1e-9) and lo <= r.value <= hi
+    # the level's cells: each point's cell, the cells' weighted centroids, and the
+    # entropic plan between the cells, whose marginals are the cells' weights
+    cx, P = stop["x_cell"], stop["plan"]
+    assert (cx[~live] == -1).all() and P.shape == stop["cells"]
+    A = np.bincount(cx[live], weights=wa[live] / wa.sum())
+    B = np.bincount(stop["y_cell"], minlength=P.shape[1]) / 2900
+    cen = np.stack([np.bincount(cx[live], weights=wa[live] * x[live, t]) for t in (0, 1)],
+                   1) / np.bincount(cx[live], weights=wa[live])[:, None]
+    assert np.allclose(cen, stop["x_cells"], rtol=0, atol=1e-12)
+    err = np.abs(np.asarray(P.sum(1)).ravel() - A).sum() + np.abs(
+        np.asarray(P.sum(0)).ravel() - B).sum()
+    assert err <= 1e-2                      # the marginal tolerance rtol starts from
 
 
 def test_rtol_tightens_the_marginals_when_a_smaller_epsilon_does_not_help():
@@ -297,3 +309,29 @@ def test_rtol_tightens_the_marginals_when_a_smaller_epsilon_does_not_help():
     assert r.converged and lo <= exact <= hi and hi - lo <= 0.01 * lo
     widths = [w for _, w in r.info["refinements"]]
     assert len(widths) >= 2 and widths[0] > 0.01 >= widths[-1]
+
+
+def test_assigned_coupling_costs_at_least_exact_and_is_exact_for_the_optimal_map(rng):
+    # certificate.assigned costs a feasible coupling built from an assignment of the
+    # rows to columns: never below W_2^2, and W_2^2 itself when the assignment is
+    # the optimal permutation (nothing left to couple)
+    from emdkit.solvers._sinkhorn.certificate import assigned
+    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+    from scipy.optimize import linear_sum_assignment
+
+    x, y = rng.random((200, 2)), rng.random((200, 2)) * 0.9 + 0.2
+    geom = MultiscaleCost(x, y, "euclidean", 2)
+    X, Y = (sparse.Tree(p, geom.lo, geom.span, geom.bits) for p in (x, y))
+    w = np.full(200, 1 / 200)
+    C = cdist(X.x, Y.x, "sqeuclidean")
+    rows, cols = linear_sum_assignment(C)
+    exact = float(C[rows, cols].mean())
+    best = np.empty(200, dtype=np.int64)
+    best[rows] = cols
+    assert assigned(geom, X, Y, w, w, best) == pytest.approx(exact, rel=1e-12)
+    nearest = C.argmin(1)                          # many rows on a few columns
+    assert assigned(geom, X, Y, w, w, nearest) >= exact * (1 - 1e-12)
+    uneven = rng.random(200)
+    uneven /= uneven.sum()
+    ref = emdkit.distance(X.x, Y.x, "exact", p=2, b_weights=uneven) ** 2
+    assert assigned(geom, X, Y, w, uneven, nearest) >= ref * (1 - 1e-12)

@@ -65,7 +65,12 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         ``debias=True`` (the divergence is not W_p) or the online backend. If
         ``max_iter`` runs out first, or the bracket stops narrowing: ``converged=False``
         and a ``RuntimeWarning``. Multiscale: marginal error ``max(tol, 1e-2)`` first,
-        tightened only while rounding keeps the bracket wide (``RTOL_START_TOL``).
+        tightened only while rounding keeps the bracket wide (``RTOL_START_TOL``);
+        and the solve stops at the first level of cells whose bracket on the
+        points is within ``rtol`` (``info["multiscale"]["level"]`` says which): the
+        value is then the dual objective of the returned potentials (a certified
+        lower bound, the upper one the level's plan spread over the points), and
+        ``Result.plan`` is None (the level's plan is between cells).
         Without ``rtol``, at the default epsilon, a value that the bracket cannot
         place within 5% of W_p gives a ``RuntimeWarning``.
     epsilon : float, optional

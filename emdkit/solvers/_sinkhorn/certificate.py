@@ -123,24 +123,48 @@ def lifted(geom, cost, dx, dy, wa, wb):
     return (cost ** (1.0 / geom.p) + qx + qy) ** geom.p * (1.0 + (4.0 * n + 64.0) * U)
 
 
+def assigned(geom, xt, yt, wa, wb, arg):
+    """For p = 2 and the Euclidean metric: the cost of a coupling that sends each
+    point ``x_i`` to ``y_arg[i]`` (``arg`` in ``yt``'s order, e.g. the argmin of a
+    c-transform), as much as each column's weight allows, and couples what is left
+    by ``by_cells`` with each row grouped at its target ``y_arg[i]`` (near the
+    columns left short where the assignment nearly balances), costed exactly at its
+    own point. ``wa``, ``wb`` in the trees' orders."""
+    x, y = xt.x, yt.x
+    r = np.bincount(arg, weights=wa, minlength=y.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(r > wb, wb / np.where(r > 0, r, 1.0), 1.0)
+    kept = wa * share[arg]
+    cost = float(kept @ ((x - y[arg]) ** 2).sum(1))
+    ea, eb = np.maximum(wa - kept, 0.0), np.maximum(wb - np.minimum(r, wb), 0.0)
+    if ea.sum() > 0:
+        cost += by_cells(geom, ea, eb, x, y, yt.keys[arg], yt.keys)
+    n = x.shape[0] + y.shape[0]
+    miss = abs(float(ea.sum()) - float(eb.sum()))
+    if miss <= 4.0 * n * U:
+        miss = 0.0
+    return (cost + miss * geom.diameter(0) ** 2) * (1.0 + (4.0 * n + 16.0 * x.shape[1]) * U)
+
+
 def dual(geom, f, source, xt, yt, wa, wb):
     """The dual objective ``sum wa f' + sum wb g`` of potentials made feasible by
     exact c-transforms, less rounding: ``g = f^c`` over the points of ``source``
     (``xt`` itself, or the cells of a coarser level, ``f`` in its order), ``f' =
     g^c`` over ``yt``, and, from a coarser level, ``g = f'^c`` once more over ``xt``.
-    ``wa``, ``wb`` in the trees' orders. ``(lower, f', g)``."""
+    ``wa``, ``wb`` in the trees' orders. ``(lower, f', g, arg)``, ``arg`` each row's
+    best column for ``f'`` (in ``yt``'s order: an assignment for ``assigned``)."""
     c = METRICS[geom.metric]
     g, _ = ctransform(yt.x, source, f, c, geom.p)           # min_i c(x_i, y_j) - f_i
-    f2, _ = ctransform(xt.x, yt, g, c, geom.p)               # min_j c(x_i, y_j) - g_j
+    f2, arg = ctransform(xt.x, yt, g, c, geom.p)             # min_j c(x_i, y_j) - g_j
     if source is not xt:
         g, _ = ctransform(yt.x, xt, f2, c, geom.p)
     if not (np.isfinite(f2).all() and np.isfinite(g).all()):
-        return 0.0, f2, g
+        return 0.0, f2, g, arg
     lower = float(wa @ f2 + wb @ g)
     big = geom.diameter(0) ** geom.p + float(np.abs(f2).max()) + float(np.abs(g).max())
     n, m = wa.shape[0], wb.shape[0]
     slack = 4.0 * (n + m) * U * float(wa @ np.abs(f2) + wb @ np.abs(g))
-    return max(lower - slack - 16.0 * U * big, 0.0), f2, g
+    return max(lower - slack - 16.0 * U * big, 0.0), f2, g, arg
 
 
 def _dist(metric, diff):

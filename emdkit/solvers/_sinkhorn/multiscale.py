@@ -8,10 +8,13 @@ the end to the points themselves, down to the target epsilon. On every level the
 kernel is the truncated one of ``sparse`` (built from the exact c-transforms and the
 cell tree), so memory stays O((n + m) k).
 
-The certified bracket uses no (n, m) matrix either: above, the sparse plan rounded
-onto the marginals (its rank-one correction costed exactly for p = 2 and the Euclidean
-metric, bounded through the triangle inequality otherwise); below, the dual objective
-of the potentials after two exact c-transforms (``sparse.ctransform``).
+The certified bracket uses no (n, m) matrix either (``certificate``): above, the
+sparse plan rounded onto the marginals; below, the dual objective of the potentials
+after exact c-transforms. With ``rtol`` (``stop_within``) the bracket is also taken on
+the points at the end of each level, from the level's plan and potentials, and the
+solve stops at the first level where it is narrow enough: the accuracy asked for,
+not the number of points, then sets the work where W_p is large against the cells
+(``emdkit.bench.multiscale_bench`` measures both kinds of pair).
 """
 
 from __future__ import annotations
@@ -199,9 +202,11 @@ class MultiscaleCost:
         return out, totals
 
     def _stopped_at(self, stop, sol, a, b, ia, ib, count, converged):
-        """The Solution of a solve stopped at a level: potentials on the points."""
-        lo, up, f, g, X, Y = stop
+        """The Solution of a solve stopped at a level: potentials on the points; the
+        level's cells and plan in ``stats["level"]`` (see ``_level_info``)."""
+        lo, up, f, g, X, Y, cells = stop
         self._stopped = (lo, up)
+        self.stats["level"] = self._level_info(cells, ia, ib, a.shape[0], b.shape[0])
         out = driver.Solution(*self._on_points(a, b, ia, ib, f, g, X, Y), sol.eps,
                               int(count[0]), sol.err, converged, int(count[1]),
                               n_rescues=int(count[2]), n_newton=int(count[3]))
@@ -209,16 +214,18 @@ class MultiscaleCost:
 
     def _level_bracket(self, op, xt, yt, x, y, wa, wb, kx, ky, level, cx, cy):
         """With ``rtol``, at the end of a level (cell keys and centroids ``cx``,
-        ``cy``): ``(stop, closer)``. ``stop`` is ``(lower, upper, f, g, X, Y)`` on
-        the points (scaled ``** p``; the potentials in the orders of the points'
-        trees ``X``, ``Y``) when that bracket is within ``rtol``, else None; the
-        upper end the level's rounded plan lifted to the points
-        (``certificate.lifted``), the lower the level's potentials carried to the
-        points by c-transforms (``certificate.dual``), computed only where the
-        upper end is within ``rtol`` of the level's own lower bound. ``closer``:
-        whether the plan's own cost, lifted, is within ``rtol`` of the lower end
-        (the points', where computed), so that better marginals would narrow the
-        bracket enough."""
+        ``cy``): ``(stop, closer)``. ``stop`` is ``(lower, upper, f, g, X, Y,
+        cells)`` on the points (scaled ``** p``; the potentials in the orders of the
+        points' trees ``X``, ``Y``; ``cells`` for ``_level_info``) when that bracket
+        is within ``rtol``, else None. The upper end: the level's rounded plan
+        lifted to the points (``certificate.lifted``), or for p = 2 Euclidean the
+        points' own assignment by the carried potentials (``certificate.assigned``)
+        where cheaper; the lower end: the level's potentials carried to the points by
+        c-transforms (``certificate.dual``). The points' part is computed only where
+        the lifted upper end is within ``rtol`` of the level's own lower bound.
+        ``closer``: whether the plan's own cost, lifted, is within ``rtol`` of the
+        lower end (the points', where computed), so that better marginals would
+        narrow the bracket enough."""
         from ...bounds import within
         from . import certificate as cert
 
@@ -228,8 +235,8 @@ class MultiscaleCost:
             return within(combine(rooted(lo, scale, self.p), rooted(up, scale, self.p),
                                   proj), rtol, scale)
         shift = x.shape[1] * (self.bits - level)
-        dx = x - cx[1][np.searchsorted(cx[0], kx >> shift)]
-        dy = y - cy[1][np.searchsorted(cy[0], ky >> shift)]
+        ix, iy = np.searchsorted(cx[0], kx >> shift), np.searchsorted(cy[0], ky >> shift)
+        dx, dy = x - cx[1][ix], y - cy[1][iy]
         up = cert.lifted(self, cert.rounded_cost(self, op, xt, yt), dx, dy, wa, wb)
         lo_cells = cert.dual(self, op.f, xt, xt, yt, op.a, op.b)[0]
         transport, mass = op.totals(None)
@@ -237,11 +244,32 @@ class MultiscaleCost:
         if not narrow(lo_cells, up):
             return None, narrow(lo_cells, own)
         X, Y = self._trees(x, y, False, True)
-        lo, f, g = cert.dual(self, op.f, xt, X, Y, wa[X.order], wb[Y.order])
+        lo, f, g, arg = cert.dual(self, op.f, xt, X, Y, wa[X.order], wb[Y.order])
+        if self.p == 2.0 and self.metric == "euclidean" and not narrow(lo, up):
+            up = min(up, cert.assigned(self, X, Y, wa[X.order], wb[Y.order], arg))
         if not narrow(lo, up):
             return None, narrow(lo, own)      # the points' own lower end, now known
-        self.stats["level"] = {"level": level, "cells": (xt.n, yt.n)}
-        return (lo, up, f, g, X, Y), True
+        return (lo, up, f, g, X, Y, (level, op, xt, yt, ix, iy, cx[1], cy[1])), True
+
+    def _level_info(self, cells, ia, ib, n, m):
+        """What ``info["multiscale"]["level"]`` gives of the level a solve stopped
+        at: its grid level, the number of cells a side, their weighted centroids
+        (``x_cells``, ``y_cells``, in the caller's units), each point's cell
+        (``x_cell``, ``y_cell``; -1 for a zero weight) and the entropic plan between
+        the cells (``plan``, CSR, rows and columns in the centroids' orders)."""
+        import scipy.sparse as sp
+
+        from ...kernels.tree import permute_rows
+
+        level, op, xt, yt, ix, iy, cen_x, cen_y = cells
+        unit = self._target[1]                   # the scaled coordinates' unit
+        x_cell, y_cell = np.full(n, -1, np.int64), np.full(m, -1, np.int64)
+        x_cell[ia], y_cell[ib] = ix, iy
+        ptr, cols, vals = permute_rows(op.indptr, op.idx, op.plan, xt.order,
+                                       yt.order.astype(np.int32), xt.n)
+        return {"level": level, "cells": (xt.n, yt.n), "x_cells": cen_x * unit,
+                "y_cells": cen_y * unit, "x_cell": x_cell, "y_cell": y_cell,
+                "plan": sp.csr_matrix((vals, cols, ptr), shape=(xt.n, yt.n))}
 
     def _on_points(self, a, b, ia, ib, f, g, X, Y):
         """Potentials in the trees' orders (of the live points) to the caller's,
