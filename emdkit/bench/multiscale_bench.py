@@ -184,9 +184,10 @@ def report(res: dict) -> List[str]:
                       [row(r) for r in res["rows"] + res.get("iid", []) + res["dense"]
                        + res.get("geomloss", [])],
                       align="rrlrrrlrrrl") + [""]
+    def same(r):        # emdkit's multiscale run of r's size
+        return [m for m in res["rows"] if (m["n"], m["d"]) == (r["n"], r["d"])]
     for g in res.get("geomloss", []):
-        same = [m for m in res["rows"] if (m["n"], m["d"]) == (g["n"], g["d"])]
-        for m in same:
+        for m in same(g):
             lines.append(f"GeomLoss multiscale (KeOps, CPU, blur 0.01), {g['n']:,} + "
                          f"{g['n']:,} points in {g['d']}-D: {g['seconds']:.1f} s, error "
                          f"{g['value'] / g['truth'] - 1:+.1e} (not certified); emdkit "
@@ -197,8 +198,7 @@ def report(res: dict) -> List[str]:
         lines.append(f"Online backend, {r['n']:,} + {r['n']:,} points in {r['d']}-D: "
                      f"{per:.1f} s per iteration "
                      f"({r['n_iter']} iterations in {r['seconds']:.1f} s).")
-        same = [m for m in res["rows"] if (m["n"], m["d"]) == (r["n"], r["d"])]
-        for m in same:
+        for m in same(r):
             lines.append(f"The multiscale backend on the same size: "
                          f"{m['seconds'] / m['n_iter']:.3f} s per iteration (all levels, "
                          f"{m['n_iter']} iterations), "

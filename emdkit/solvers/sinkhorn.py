@@ -66,11 +66,9 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         ``max_iter`` runs out first, or the bracket stops narrowing: ``converged=False``
         and a ``RuntimeWarning``. Multiscale: marginal error ``max(tol, 1e-2)`` first,
         tightened only while rounding keeps the bracket wide (``RTOL_START_TOL``);
-        and the solve stops at the first level of cells whose bracket on the
-        points is within ``rtol`` (``info["multiscale"]["level"]`` says which): the
-        value is then the dual objective of the returned potentials (a certified
-        lower bound, the upper one the level's plan spread over the points), and
-        ``Result.plan`` is None (the level's plan is between cells).
+        it stops at the first level of cells whose bracket on the points is within
+        ``rtol`` (``info["multiscale"]["level"]``: the cells and their plan), the
+        value then the dual objective of the returned potentials, ``plan`` None.
         Without ``rtol``, at the default epsilon, a value that the bracket cannot
         place within 5% of W_p gives a ``RuntimeWarning``.
     epsilon : float, optional
@@ -113,11 +111,7 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     opts = dict(tol=max(o.tol, RTOL_START_TOL) if o.rtol and backend == "multiscale"
                 else o.tol, max_iter=o.max_iter, scaling=o.scaling, stage_tol=STAGE_TOL)
     eps0 = max(eps_s, probs.max_cost)
-    proj = None
-    if backend in ("dense", "multiscale") and not debias:
-        proj = projection_lower(prob)    # does not change with epsilon: once
-        if o.rtol is not None and backend == "multiscale":
-            probs.terms[0].geometry().stop_within(o.rtol, probs.scale, proj)
+    proj = _projection(prob, probs, backend, debias, o.rtol)
     sols, terms = map(list, zip(*[problems.solve_term(
         t.geometry(), t.a, t.b, t.symmetric, eps_s, eps0, opts) for t in probs.terms]))
     bounds, refine = None, None
@@ -178,6 +172,18 @@ def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
     overflows for coordinates near 1e-300 or 1e300); inf beyond the float range."""
     expo = math.log(epsilon) - p * math.log(scale)
     return math.exp(expo) if expo < 709.0 else math.inf
+
+
+def _projection(prob, probs, backend, debias, rtol):
+    """The projection lower bound where a bracket is certified (once: it does not
+    change with epsilon), else None; with ``rtol`` on the multiscale backend, its
+    geometry told to stop at the first level within it."""
+    if backend not in ("dense", "multiscale") or debias:
+        return None
+    proj = projection_lower(prob)
+    if rtol is not None and backend == "multiscale":
+        probs.terms[0].geometry().stop_within(rtol, probs.scale, proj)
+    return proj
 
 
 def _certified(prob, probs, sols, terms, o, opts, eps_s, proj):
