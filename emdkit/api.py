@@ -56,8 +56,17 @@ def _normalise_method(method: Any) -> str:
     import difflib
 
     if not isinstance(method, str):
+        from ._validation import _describe
+
+        try:
+            matrix = np.ndim(method) == 2
+        except (ValueError, TypeError):     # ragged nested lists
+            matrix = False
+        hint = (" (a matrix where the method goes: emdkit takes samples a and b and "
+                "computes their costs with `metric`; a ground-cost matrix between "
+                "histograms is not an input yet)" if matrix else "")
         raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
-                        f"{method!r}")
+                        f"{_describe(method)}{hint}")
     key = method.strip().lower().replace("_", "-")
     if key in REGISTRY or key == "auto":
         return key
