@@ -62,9 +62,9 @@ def _normalise_method(method: Any) -> str:
             matrix = np.ndim(method) == 2
         except (ValueError, TypeError):     # ragged nested lists
             matrix = False
-        hint = (" (a matrix where the method goes: emdkit takes samples a and b and "
-                "computes their costs with `metric`; a ground-cost matrix between "
-                "histograms is not an input yet)" if matrix else "")
+        hint = (" (a matrix where the method goes: for histograms a, b over the rows "
+                "and columns of a ground-cost matrix M, as in POT's emd2(a, b, M), "
+                "pass it as cost=M: distance(a, b, cost=M))" if matrix else "")
         raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
                         f"{_describe(method)}{hint}")
     key = method.strip().lower().replace("_", "-")
@@ -97,10 +97,16 @@ def _check_options(method: str, options: dict) -> None:
                         f"{', '.join(unknown)}{hint}; {takes}")
 
 
-def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel):
+def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
+           cost=None):
     method = _normalise_method(method)
     if method != "auto":
         _check_options(method, options)
+    if cost is not None:
+        from ._cost_input import cost_input
+
+        a, b, metric, a_weights, b_weights = cost_input(a, b, cost, method, metric,
+                                                        a_weights, b_weights, options)
     prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
     chosen, reason = method, None
     if method == "auto":
@@ -155,7 +161,7 @@ def _check_value(result: Result) -> None:
 
 def solve(a: Any, b: Any, method: str = "exact", *, p: float = 1,
           metric: Metric = "euclidean", a_weights: Any = None, b_weights: Any = None,
-          **options: Any) -> Result:
+          cost: Any = None, **options: Any) -> Result:
     """Like :func:`distance`, but return the full :class:`Result`: the value, the
     method used, convergence, the plan and dual potentials where the method has them,
     and the time taken.
@@ -167,12 +173,13 @@ def solve(a: Any, b: Any, method: str = "exact", *, p: float = 1,
     >>> r.method, round(r.value, 6)
     ('1d', 0.5)
     """
-    return _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel=2)
+    return _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel=2,
+                  cost=cost)
 
 
 def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
              metric: Metric = "euclidean", a_weights: Any = None, b_weights: Any = None,
-             **options: Any):
+             cost: Any = None, **options: Any):
     r"""The Wasserstein distance W_p between two samples.
 
     .. math:: W_p(a, b) = \Big(\min_{\pi \in \Pi(a, b)} \sum_{ij} \pi_{ij}\,
@@ -201,6 +208,13 @@ def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
         tensors for torch input): ``exact``, ``sinkhorn`` (dense) and ``auto``.
     a_weights, b_weights : array_like, optional
         Non-negative weights, one per sample; normalised to sum to 1. Default uniform.
+    cost : array_like or torch.Tensor, optional
+        The (n, m) matrix of ground distances between two histograms: ``a`` (n,) and
+        ``b`` (m,) are then the non-negative weights over its rows and columns (no
+        samples, no metric, no ``a_weights``/``b_weights``) and the transport cost is
+        ``cost ** p``, so with p = 1 the value is POT's ``ot.emd2(a, b, cost)``.
+        Methods ``exact``, ``sinkhorn`` (dense, not debiased) and ``auto``; for torch
+        input differentiable with respect to ``a``, ``b`` and ``cost``.
     **options
         Keyword-only options of the method (``exact``: ``max_iter``,
         ``memory_limit``; ``1d``: none; ``sinkhorn``: ``epsilon``, ``rtol``, ``tol``,
@@ -232,6 +246,8 @@ def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
     3.0
     >>> emdkit.distance([[0, 0], [1, 1]], [[0, 1], [1, 2]], p=2)
     1.0
+    >>> emdkit.distance([0.5, 0.5], [1.0], cost=[[1.0], [3.0]])   # histograms
+    2.0
     """
     return _solve(a, b, method, p, metric, a_weights, b_weights, options,
-                  stacklevel=2).value
+                  stacklevel=2, cost=cost).value

@@ -60,6 +60,7 @@ def test_a_matrix_where_the_method_goes_is_described_not_printed():
                                         r"the method goes") as err:
         emdkit.distance(np.ones(3) / 3, np.ones(4) / 4, M)
     assert "0.123456" not in str(err.value) and len(str(err.value)) < 400
+    assert "cost=M" in str(err.value)
 
 
 def test_unknown_option_names_accepted_ones():

@@ -1,0 +1,92 @@
+"""``cost=``: two histograms over the rows and columns of a ground-cost matrix.
+
+``distance(a, b, cost=M)`` is the original Earth Mover's Distance (Rubner et al.) and
+POT's ``ot.emd2(a, b, M)``: ``a`` (n,) and ``b`` (m,) are non-negative weights, ``M``
+the (n, m) matrix of ground distances, and the transport cost is ``M ** p``. It goes
+through the callable-metric path of the methods that take one (``exact``,
+``sinkhorn``'s dense backend, ``auto``): the samples are the indices ``0..n-1`` and
+``0..m-1``, and the metric looks the matrix up, so numpy and torch input, the
+certified bracket and the gradients (with respect to ``a``, ``b`` and ``M``) are those
+of that path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import _describe, _weights, as_numpy, is_tensor
+
+#: The methods that take ``cost=``.
+COST_METHODS = ("exact", "sinkhorn", "auto")
+
+
+def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: Any,
+               b_weights: Any, options: dict):
+    """``(samples a, samples b, metric, a_weights, b_weights)`` standing for the
+    histograms ``a``, ``b`` over ``cost``, or a clear error."""
+    if method not in COST_METHODS:
+        raise ValueError(f"cost= is taken by the methods {', '.join(COST_METHODS)}; "
+                         f"method {method!r} works from samples (pass the samples as a "
+                         f"and b, without cost=)")
+    if a_weights is not None or b_weights is not None:
+        raise TypeError("with cost=, a and b are the weights themselves (histograms "
+                        "over the rows and columns of cost): pass no a_weights or "
+                        "b_weights")
+    if not (isinstance(metric, str) and metric == "euclidean"):
+        raise TypeError(f"with cost=, the matrix is the ground distance: pass no "
+                        f"metric (got metric={_describe(metric)})")
+    if options.get("debias"):
+        raise ValueError("debias=True needs the costs within a and within b, which a "
+                         "cost matrix between a and b does not give; pass samples "
+                         "instead, or debias=False")
+    M = as_numpy(cost, "cost")
+    if M.ndim != 2:
+        raise ValueError(f"cost must be the (n, m) matrix of ground distances, got "
+                         f"shape {M.shape}")
+    if not np.isfinite(M).all():
+        bad = np.argwhere(~np.isfinite(M))[0]
+        raise ValueError(f"cost contains NaN or inf, e.g. {M[tuple(bad)]} at "
+                         f"{tuple(int(i) for i in bad)}")
+    if (M < 0).any():
+        bad = np.argwhere(M < 0)[0]
+        raise ValueError(f"cost must be non-negative (a distance), got "
+                         f"{M[tuple(bad)]} at {tuple(int(i) for i in bad)}")
+    n, m = M.shape
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    for name, w, k, side in (("a", a, n, "rows"), ("b", b, m, "columns")):
+        arr = as_numpy(w, name)
+        if arr.shape != (k,):
+            raise ValueError(f"with cost=, {name} is the histogram over the {k} {side} "
+                             f"of cost (shape {M.shape}): it must have shape ({k},), "
+                             f"got {arr.shape}")
+        _weights(w, name, k, f"the {side} of cost")     # finite, >= 0, positive sum
+    return (*_indices(n, m, a, b, cost), _lookup(cost, M), a, b)
+
+
+def _indices(n, m, a, b, cost):
+    """The row and column indices as (n, 1) and (m, 1) samples: tensors (on the
+    device and in the dtype of the first tensor given) where any input is one."""
+    first = next((v for v in (cost, a, b) if is_tensor(v)), None)
+    if first is None:
+        return np.arange(n, dtype=np.float64)[:, None], np.arange(m, dtype=np.float64)[:, None]
+    import torch
+
+    dtype = first.dtype if first.is_floating_point() else torch.float64
+    return (torch.arange(n, dtype=dtype, device=first.device)[:, None],
+            torch.arange(m, dtype=dtype, device=first.device)[:, None])
+
+
+def _lookup(cost, M):
+    """The metric of the index samples: the entries of ``cost`` (the user's tensor,
+    differentiable, for tensor samples)."""
+    def metric(u, v):
+        if is_tensor(u):
+            import torch
+
+            Mt = cost if is_tensor(cost) else torch.as_tensor(M, device=u.device)
+            Mt = Mt.to(dtype=u.dtype, device=u.device)
+            return Mt[u[:, 0].long()][:, v[:, 0].long()]
+        return M[np.ix_(u[:, 0].astype(np.int64), v[:, 0].astype(np.int64))]
+    return metric
