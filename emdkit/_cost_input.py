@@ -88,5 +88,12 @@ def _lookup(cost, M):
             Mt = cost if is_tensor(cost) else torch.as_tensor(M, device=u.device)
             Mt = Mt.to(dtype=u.dtype, device=u.device)
             return Mt[u[:, 0].long()][:, v[:, 0].long()]
-        return M[np.ix_(u[:, 0].astype(np.int64), v[:, 0].astype(np.int64))]
+        iu, iv = u[:, 0].astype(np.int64), v[:, 0].astype(np.int64)
+        if _is_range(iu, M.shape[0]) and _is_range(iv, M.shape[1]):
+            return M                # all of it, in order: no copy (the caller copies)
+        return M[np.ix_(iu, iv)]
     return metric
+
+
+def _is_range(idx, k):
+    return idx.shape[0] == k and bool((idx == np.arange(k)).all())

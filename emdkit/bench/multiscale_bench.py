@@ -220,45 +220,17 @@ def report(res: dict) -> List[str]:
 def publish(res: dict, out) -> None:
     """Put ``res`` into ``out/results.json`` as its large-clouds section (with the
     date and the command in the addenda), redraw its plot and re-render the report."""
-    import re
-    import time
-    from pathlib import Path
-
     from .plots import multiscale_plot
-    from .run import render
+    from .run import publish_section
 
-    out = Path(out)
-    results = json.loads((out / "results.json").read_text())
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    res.update(date=stamp,
-               command=f"python -m emdkit.bench.multiscale_bench --publish {out}")
-    results["multiscale"] = res
-    note = (f"the large-clouds section measured {stamp} with `{res['command']}` "
-            f"({res['seconds'] / 60:.0f} minutes)")
-    results["addenda"] = re.sub(r"the large-clouds section measured [^;]*", note,
-                                results.get("addenda", note))
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    multiscale_plot(res, out / "multiscale.png")
-    render(out)
+    publish_section(out, "multiscale", res, "large-clouds", "multiscale_bench",
+                    draw=lambda r, o: multiscale_plot(r, o / "multiscale.png"))
 
 
 def main(argv=None) -> int:
-    import argparse
-    import time
+    from .run import section_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--publish", metavar="DIR", default=None,
-                    help="store the run as DIR/results.json's large-clouds section and "
-                         "re-render DIR/report.md")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    res = run(args.quick)
-    res["seconds"] = time.perf_counter() - t0
-    print("\n".join(report(res)))
-    if args.publish:
-        publish(res, args.publish)
-    return 0
+    return section_main(argv, __doc__, run, report, publish, "large-clouds")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ SUITES: List[Suite] = [
            lambda m, c: m.run(c.quick)),
     _suite("multiscale", "large clouds (multiscale)", "multiscale_bench",
            lambda m, c: m.run(c.quick)),
+    _suite("cost", "cost matrices (cost=)", "cost_bench", lambda m, c: m.run(c.quick)),
     _suite("brackets", "certified brackets", "brackets", lambda m, c: m.run(c.quick)),
     _suite("auto", "auto against exact and sinkhorn", "auto_model",
            lambda m, c: m.check(reps=3, n=1500 if c.quick else 5000),
@@ -261,6 +262,49 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                     for p in figures]))
     print(f"wrote {out / 'report.md'}, {out / 'results.json'} and "
           f"{', '.join(p.name for p in figures)} in {results['total_seconds']:.0f} s")
+    return 0
+
+
+def publish_section(out, key: str, res: dict, label: str, module: str,
+                    draw=None) -> None:
+    """Put ``res`` into ``out/results.json`` as its section ``key``, with the date
+    and the command in the addenda (replacing that section's earlier note), redraw
+    its plot by ``draw(res, out)`` where it has one, and re-render the report."""
+    import re
+
+    out = Path(out)
+    results = json.loads((out / "results.json").read_text())
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    res.update(date=stamp, command=f"python -m emdkit.bench.{module} --publish {out}")
+    results[key] = res
+    took = (f"{res['seconds'] / 60:.0f} minutes" if res["seconds"] >= 120
+            else f"{res['seconds']:.0f} s")
+    note = f"the {label} section measured {stamp} with `{res['command']}` ({took})"
+    pattern = rf"the {re.escape(label)} section measured [^;]*"
+    old = results.get("addenda", "")
+    results["addenda"] = (re.sub(pattern, note, old) if re.search(pattern, old)
+                          else f"{old}; {note}" if old else note)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    if draw is not None:
+        draw(res, out)
+    render(out)
+
+
+def section_main(argv, doc: str, run, report, publish, label: str) -> int:
+    """The command line of a suite that is also measured and published on its own
+    (``python -m emdkit.bench.<module> [--quick] [--publish DIR]``)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--publish", metavar="DIR", default=None,
+                    help=f"store the run as DIR/results.json's {label} section and "
+                         f"re-render DIR/report.md")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    res = run(args.quick)
+    res["seconds"] = time.perf_counter() - t0
+    print("\n".join(report(res)))
+    if args.publish:
+        publish(res, args.publish)
     return 0
 
 
