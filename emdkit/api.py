@@ -192,7 +192,7 @@ def distance(a: Any, b: Any, method: str = "exact", *, p: float = 1,
     ----------
     a, b : array_like or torch.Tensor
         Samples of shape (n,) or (n, d) and (m,) or (m, d); lists, numpy arrays or
-        torch tensors. Integers become floats.
+        torch tensors. Integers become floats. With ``cost``: the two histograms.
     method : str, default "exact"
         One of :func:`methods`: ``"exact"`` (network simplex), ``"1d"`` (closed form
         for 1-D samples), ``"sinkhorn"`` (entropic), ``"sliced"``, ``"max-sliced"``,
