@@ -49,18 +49,30 @@ def exact_bracket(value: float, k: int) -> Optional[Tuple[float, float]]:
     return max(value - slack, 0.0), value + slack
 
 
+def shrink(sums: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rounding onto a marginal (Altschuler, Weed & Rigollet 2017): per row (or
+    column), the factor that brings its sum down to its weight where above, else 1."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sums > target, target / np.where(sums > 0, sums, 1.0), 1.0)
+
+
+def unmatched(mass_a: float, mass_b: float, count: int) -> float:
+    """Mass a rounding left unmatched between row deficits of total ``mass_a`` and
+    column deficits of total ``mass_b`` (0 for a vertex of the transport polytope),
+    to be moved at the largest cost; 0 within the rounding of a ``count``-term sum."""
+    miss = abs(mass_a - mass_b)
+    return 0.0 if miss <= 4.0 * count * U else miss
+
+
 def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray,
                  cmax: float) -> float:
     """Upper bound on ``min <P, C>`` over couplings of ``a`` and ``b``: the cost of
     ``P`` rounded onto the marginals, plus the rounding allowance. Nothing of size
     (n, m) is allocated beyond one block."""
     n, m = C.shape
-    r = P.sum(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(r > a, a / np.where(r > 0, r, 1.0), 1.0)
+    x = shrink(P.sum(1), a)
     c1 = x @ P
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.where(c1 > b, b / np.where(c1 > 0, c1, 1.0), 1.0)
+    y = shrink(c1, b)
     cost, rows = 0.0, np.empty(n)
     for i0, i1 in _row_blocks(n, m):
         blk = P[i0:i1] * C[i0:i1]
@@ -71,11 +83,7 @@ def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray,
     mass = float(ea.sum())
     if mass > 0:
         cost += float(ea @ (C @ eb)) / mass
-    # mass the rounding left unmatched (0 for a vertex of the transport polytope),
-    # moved at the largest cost
-    miss = abs(mass - float(eb.sum()))
-    if miss <= 4.0 * (n + m) * U:
-        miss = 0.0                    # rounding of the masses: taken as exact
+    miss = unmatched(mass, float(eb.sum()), n + m)
     return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...bounds import U
+from ...bounds import U, shrink, unmatched
 from .cells import METRICS, ctransform
 
 
@@ -31,12 +31,9 @@ def rounded_cost(geom, op, xt, yt):
     ``by_cells`` or ``rank_one``, whichever is cheaper."""
     wa, wb = op.a, op.b
     n, m = wa.shape[0], wb.shape[0]
-    r = op.row_products(op.plan, np.ones(m))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xs = np.where(r > wa, wa / np.where(r > 0, r, 1.0), 1.0)
+    xs = shrink(op.row_products(op.plan, np.ones(m)), wa)
     c1 = op.column_products(op.plan, xs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ys = np.where(c1 > wb, wb / np.where(c1 > 0, c1, 1.0), 1.0)
+    ys = shrink(c1, wb)
     r2, rc = op.weighted_rows(op.plan, ys)
     cost = float(xs @ rc)
     ea, eb = np.maximum(wa - xs * r2, 0.0), np.maximum(wb - ys * c1, 0.0)
@@ -44,9 +41,7 @@ def rounded_cost(geom, op, xt, yt):
     if mass > 0:
         cost += min(rank_one(geom, ea, eb, mass, xt.x, yt.x),
                     by_cells(geom, ea, eb, xt.x, yt.x, xt.keys, yt.keys))
-    miss = abs(mass - float(eb.sum()))
-    if miss <= 4.0 * (n + m) * U:
-        miss = 0.0
+    miss = unmatched(mass, float(eb.sum()), n + m)
     cmax = geom.diameter(0) ** geom.p
     return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
 
@@ -132,17 +127,13 @@ def assigned(geom, xt, yt, wa, wb, arg):
     own point. ``wa``, ``wb`` in the trees' orders."""
     x, y = xt.x, yt.x
     r = np.bincount(arg, weights=wa, minlength=y.shape[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(r > wb, wb / np.where(r > 0, r, 1.0), 1.0)
-    kept = wa * share[arg]
+    kept = wa * shrink(r, wb)[arg]
     cost = float(kept @ ((x - y[arg]) ** 2).sum(1))
     ea, eb = np.maximum(wa - kept, 0.0), np.maximum(wb - np.minimum(r, wb), 0.0)
     if ea.sum() > 0:
         cost += by_cells(geom, ea, eb, x, y, yt.keys[arg], yt.keys)
     n = x.shape[0] + y.shape[0]
-    miss = abs(float(ea.sum()) - float(eb.sum()))
-    if miss <= 4.0 * n * U:
-        miss = 0.0
+    miss = unmatched(float(ea.sum()), float(eb.sum()), n)
     return (cost + miss * geom.diameter(0) ** 2) * (1.0 + (4.0 * n + 16.0 * x.shape[1]) * U)
 
 

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...bounds import combine, rooted
+from ...bounds import combine, rooted, within
 from . import driver
 from .cells import METRICS, Tree, ctransform
 from .sparse import SparseKernel
@@ -225,7 +225,6 @@ class MultiscaleCost:
         ``closer``: whether the plan's own cost, lifted, is within ``rtol`` of the
         lower end (the points', where computed), so that better marginals would
         narrow the bracket enough."""
-        from ...bounds import within
         from . import certificate as cert
 
         rtol, scale, proj = self._target
