@@ -11,9 +11,11 @@ from ._compare import Comparison, compare
 from ._grid import grid
 from .api import distance, methods, solve
 from .costs import ProblemTooLargeError
+from .many import cdist, pairwise
 from .result import Result
 
-__all__ = ["distance", "solve", "methods", "compare", "Comparison", "grid", "Result",
+__all__ = ["distance", "solve", "methods", "compare", "Comparison", "grid", "pairwise", "cdist",
+           "Result",
            "ProblemTooLargeError", "datasets", "plot", "wgan"]
 
 _SUBMODULES = ("datasets", "plot", "wgan")

@@ -1,0 +1,281 @@
+"""The one path behind pairwise and cdist: validate, build the store, run the blocks."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import Any, List, Optional
+
+import numpy as np
+
+from . import _schedule
+from ._tasks import SHARED, Samples, run_block, sorted_store
+
+
+def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, block_size,
+           out, progress, options):
+    from ..api import _check_options, _normalise_method
+    from .._validation import check_metric, check_p, check_positive
+
+    method = _normalise_method(method)
+    if method != "auto":
+        _check_options(method, options)
+    p, metric = check_p(p), check_metric(metric)
+    symmetric = sb is None
+    xa, wa_, ta = _collection(sa, wa, "samples" if symmetric else "samples_a",
+                              "weights" if symmetric else "a_weights")
+    xb, wb_, tb = (xa, wa_, ta) if symmetric else _collection(sb, wb, "samples_b",
+                                                              "b_weights")
+    _same_dimension(xa, xb, symmetric)
+    if scheduler is not None and scheduler not in _schedule.SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {_schedule.SCHEDULERS} or None, "
+                         f"got {scheduler!r}")
+    if client is not None and scheduler not in (None, "dask"):
+        raise ValueError(f"client= runs on Dask; got scheduler={scheduler!r} with it")
+    n_workers = None if n_workers is None else check_positive("n_workers", n_workers,
+                                                             integer=True)
+    block_size = None if block_size is None else check_positive("block_size", block_size,
+                                                               integer=True)
+    na, nb = len(xa), len(xb)
+    if symmetric:
+        pi, pj = np.triu_indices(na, 1)
+        x, w = xa, wa_
+    else:
+        pi, pj = np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na) + na
+        x, w = xa + xb, wa_ + wb_
+    if ta or tb:
+        if scheduler not in (None, "serial") or client is not None or out is not None:
+            raise TypeError("torch samples are computed in this process, pair by pair "
+                            "(so that the matrix is differentiable): scheduler, client "
+                            "and out are for numpy input")
+        return _torch_matrix(sa, wa, sb, wb, symmetric, pi, pj, na, nb, method, p,
+                             metric, options)
+    store = _store(x, w, method, p, metric, options, out is not None)
+    shape = (na, na) if symmetric else (na, nb)
+    result = _open(out, shape, x, w, method, p, metric, options, symmetric)
+    done = ~np.isnan(result[pi, pj if symmetric else pj - na])
+    pi, pj = pi[~done], pj[~done]
+    notes = _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers,
+                 block_size, progress)
+    _warn(notes, len(pi) + int(done.sum()), symmetric, na)
+    if out is not None:
+        result.flush()
+        return np.array(result)
+    return result
+
+
+def _collection(samples, weights, name: str, wname: str):
+    """``(arrays (n_k, d), weights or None, any torch)``, each validated as
+    :func:`emdkit.distance` validates one sample."""
+    from .._validation import _samples, _weights, is_tensor
+
+    if isinstance(samples, (str, bytes)) or not hasattr(samples, "__len__"):
+        raise TypeError(f"{name} must be a sequence of distributions (arrays of shape "
+                        f"(n,) or (n, d)) or one array (N, n, d), got {samples!r:.60}")
+    items = list(samples) if not is_tensor(samples) else list(samples.unbind(0))
+    if not items:
+        raise ValueError(f"{name} is empty: at least one distribution is needed")
+    if weights is None:
+        ws = [None] * len(items)
+    else:
+        ws = list(weights) if not is_tensor(weights) else list(weights.unbind(0))
+        if len(ws) != len(items):
+            raise ValueError(f"{wname} has {len(ws)} entries but {name} has "
+                             f"{len(items)} distributions: one per distribution (None "
+                             f"for uniform)")
+    x = [_samples(s, f"{name}[{k}]") for k, s in enumerate(items)]
+    w = [_weights(wk, f"{wname}[{k}]", x[k].shape[0], f"{name}[{k}]")
+         for k, wk in enumerate(ws)]
+    torch = is_tensor(samples) or any(is_tensor(v) for v in items + ws)
+    return x, w, torch
+
+
+def _same_dimension(xa, xb, symmetric):
+    d = xa[0].shape[1]
+    for name, xs in (("samples" if symmetric else "samples_a", xa), ("samples_b", xb)):
+        for k, xk in enumerate(xs):
+            if xk.shape[1] != d:
+                raise ValueError(f"every distribution must have samples of one "
+                                 f"dimension: {name}[{k}] has d={xk.shape[1]} (shape "
+                                 f"{xk.shape}), the first has d={d}")
+
+
+def _store(x, w, method, p, metric, options, to_file):
+    if method not in SHARED:
+        return Samples(x=x, w=w, method=method, p=p, metric=metric, options=options)
+    if method == "1d":
+        if x[0].shape[1] != 1:
+            raise ValueError(f"method='1d' needs 1-D samples, got samples of dimension "
+                             f"d={x[0].shape[1]}; use method='exact' or 'auto' for d > 1")
+        if callable(metric):
+            raise ValueError("method='1d' uses the distance |x - y| and takes no "
+                             "callable metric; use method='exact' for a custom metric")
+        return sorted_store(x, w, np.ones((1, 1)), p, p > 2.0)
+    return sorted_store(x, w, _directions(x[0].shape[1], metric, options, to_file), p,
+                        p > 2.0)
+
+
+def _directions(d, metric, options, to_file):
+    """The sliced method's directions for the whole matrix, checked as it checks them."""
+    from .._validation import check_positive, check_seed
+    from ..solvers.sliced import (DIRECTIONS, check_line_metric, check_projections,
+                                  draw_directions)
+
+    check_line_metric(metric, "sliced")
+    check_positive("confidence", options.get("confidence", 0.95), below=1.0)
+    if options.get("projections") is not None:
+        return check_projections(options["projections"], d)
+    L = check_positive("n_projections", options.get("n_projections", 200), integer=True)
+    seed = check_seed(options.get("seed"))
+    kind = options.get("directions", "orthogonal")
+    if kind not in DIRECTIONS:
+        raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
+                         f"got {kind!r}")
+    if to_file and not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"method='sliced' with out= needs an int seed, so that a resumed "
+                         f"run uses the same directions; got seed={seed!r}")
+    return draw_directions(d, L, kind, seed)[0]
+
+
+def _open(out, shape, x, w, method, p, metric, options, symmetric):
+    if out is None:
+        result = np.full(shape, np.nan)
+    else:
+        from ._out import fingerprint, open_out
+
+        result = open_out(out, fingerprint(x, w, method, p, metric, options, shape))
+    if symmetric:
+        np.fill_diagonal(result, 0.0)
+    return result
+
+
+def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, block_size,
+         progress) -> List:
+    """Compute the pairs into ``result``; the notes (warnings) of every pair."""
+    from .._threads import workers
+
+    K = pi.shape[0]
+    notes: List = []
+    if K == 0:
+        return notes
+    nw = n_workers or workers()
+    bar = _bar(K, progress)
+
+    def record(ii, jj, values):
+        jc = jj if symmetric else jj - na
+        result[ii, jc] = values
+        if symmetric:
+            result[jj, ii] = values
+        if hasattr(result, "flush"):
+            result.flush()
+        if bar is not None:
+            bar.update(len(ii))
+
+    try:
+        # the first pairs in this process: early errors, and the time of the last
+        # one (past any first-call compilation) sizes the blocks
+        per_pair = 0.0
+        for first in ((0, 1), (1, 2)) if store.kind == "samples" else ((0, 64),):
+            start = time.perf_counter()
+            values, first_notes = run_block(store, pi[slice(*first)], pj[slice(*first)])
+            per_pair = (time.perf_counter() - start) / max(len(values), 1)
+            record(pi[slice(*first)], pj[slice(*first)], values)
+            notes += first_notes
+        done = 2 if store.kind == "samples" else 64
+        pi, pj = pi[done:], pj[done:]
+        if pi.shape[0] == 0:
+            return notes
+        kind = _choose(scheduler, client, store, per_pair * pi.shape[0], nw)
+        size = block_size or _block_size(pi.shape[0], per_pair, 1 if kind == "serial"
+                                         else nw)
+        blocks = _schedule.blocks_of(pi, pj, size)
+        for b, values, block_notes in _iterate(kind, store, blocks, client, nw):
+            record(blocks[b][0], blocks[b][1], values)
+            notes += block_notes
+    finally:
+        if bar is not None:
+            bar.close()
+    return notes
+
+
+def _choose(scheduler, client, store, seconds, nw) -> str:
+    if client is not None:
+        return "client"
+    if scheduler is not None:
+        return scheduler
+    if store.kind == "samples" and nw > 1 and seconds > _schedule.PROCESS_MIN_SECONDS:
+        return "processes"
+    return "serial"
+
+
+def _block_size(K, per_pair, nw) -> int:
+    """A few blocks per worker (so a lost or slow one costs little), each about a
+    second (so ``out=`` and the bar advance), never below one pair."""
+    by_count = math.ceil(K / (4 * nw)) if nw > 1 else K
+    by_time = max(1, int(1.0 / max(per_pair, 1e-9)))
+    return max(1, min(by_count, by_time))
+
+
+def _iterate(kind, store, blocks, client, nw):
+    if kind == "serial":
+        yield from _schedule.serial(store, blocks)
+    elif kind == "processes":
+        yield from _schedule.processes(store, blocks, nw)
+    elif kind == "client":
+        yield from _schedule.dask(store, blocks, client)
+    else:
+        client, close = _schedule.local_cluster(nw)
+        try:
+            yield from _schedule.dask(store, blocks, client)
+        finally:
+            close()
+
+
+def _bar(total, progress):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="emdkit pairs", unit="pair", delay=2.0, leave=False)
+
+
+def _warn(notes, total, symmetric, na):
+    if not notes:
+        return
+    pairs = sorted({(i, j if symmetric else j - na) for i, j, _ in notes})
+    shown = ", ".join(f"[{i}, {j}]" for i, j in pairs[:8])
+    more = f" and {len(pairs) - 8} more" if len(pairs) > 8 else ""
+    i, j, first = notes[0]
+    warnings.warn(f"{len(pairs)} of {total} entries warned, their values may not be "
+                  f"trusted: {shown}{more}; entry [{i}, {j if symmetric else j - na}]: "
+                  f"{first}", RuntimeWarning, stacklevel=4)
+
+
+def _torch_matrix(sa, wa, sb, wb, symmetric, pi, pj, na, nb, method, p, metric,
+                  options):
+    """Pair by pair through :func:`emdkit.distance`, stacked into a torch matrix."""
+    import torch
+
+    from ..api import _solve
+
+    def items(s, w):
+        xs = list(s.unbind(0)) if hasattr(s, "unbind") else list(s)
+        return xs, [None] * len(xs) if w is None else list(w)
+
+    xa, ua = items(sa, wa)
+    xb, ub = (xa, ua) if symmetric else items(sb, wb)
+    x, u = (xa, ua) if symmetric else (xa + xb, ua + ub)
+    vals = [_solve(x[i], x[j], method, p, metric, u[i], u[j], dict(options),
+                   stacklevel=4).value for i, j in zip(pi.tolist(), pj.tolist())]
+    like = next(v for v in vals) if vals else torch.zeros(())
+    shape = (na, na) if symmetric else (na, nb)
+    flat = [[like.new_zeros(()) for _ in range(shape[1])] for _ in range(shape[0])]
+    for v, i, j in zip(vals, pi.tolist(), pj.tolist()):
+        flat[i][j if symmetric else j - na] = v
+        if symmetric:
+            flat[j][i] = v
+    return torch.stack([torch.stack(row) for row in flat])

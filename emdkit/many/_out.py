@@ -1,0 +1,66 @@
+"""``out=``: the matrix streamed to a ``.npy`` file, so that a stopped run resumes.
+
+The file is a float64 ``.npy`` array (``numpy.load`` reads it), NaN where an entry is
+not computed yet; each block is written and flushed as it finishes. Beside it,
+``<out>.json`` records what the matrix is of (a fingerprint of the distributions,
+the method and its options): a later call with the same file resumes only if it
+asks for the same matrix, and refuses otherwise rather than mix two runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+
+def fingerprint(x, w, method: str, p: float, metric: Any, options: dict,
+                shape: tuple) -> dict:
+    h = hashlib.sha256()
+    for xi, wi in zip(x, w):
+        h.update(repr(xi.shape).encode())
+        h.update(np.ascontiguousarray(xi, dtype=np.float64).tobytes())
+        h.update(b"w" if wi is None else np.ascontiguousarray(wi).tobytes())
+    opts = {}
+    for k in sorted(options):
+        v = options[k]
+        opts[k] = (hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+                   if isinstance(v, np.ndarray) else repr(v))
+    name = metric if isinstance(metric, str) else getattr(metric, "__qualname__",
+                                                           repr(metric))
+    return {"format": "emdkit matrix 1", "shape": list(shape), "method": method,
+            "p": p, "metric": name, "options": opts, "samples": h.hexdigest()}
+
+
+def open_out(path, meta: dict) -> np.ndarray:
+    """The memory-mapped matrix at ``path``: new (all NaN) or, where ``path`` holds a
+    run of the same matrix, as far as it got."""
+    path = os.fspath(path)
+    if not path.endswith(".npy"):
+        raise ValueError(f"out must name a .npy file, got {path!r}")
+    side = path + ".json"
+    shape = tuple(meta["shape"])
+    if os.path.exists(path):
+        if not os.path.exists(side):
+            raise ValueError(f"out={path!r} exists but is not an emdkit matrix (no "
+                             f"{os.path.basename(side)} beside it); remove it or choose "
+                             f"another file")
+        with open(side) as f:
+            old = json.load(f)
+        if old != meta:
+            diff = sorted(k for k in meta if old.get(k) != meta[k])
+            raise ValueError(f"out={path!r} holds a run of another matrix (it differs "
+                             f"in {', '.join(diff)}); remove it or choose another file")
+        arr = np.lib.format.open_memmap(path, mode="r+")
+        if arr.shape != shape or arr.dtype != np.float64:
+            raise ValueError(f"out={path!r} has shape {arr.shape}, expected {shape}")
+        return arr
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=shape)
+    arr[...] = np.nan
+    arr.flush()
+    with open(side, "w") as f:
+        json.dump(meta, f, indent=1)
+    return arr
