@@ -36,8 +36,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+#: Set in a worker process of ``pairwise`` (local or Dask), where the parallelism is
+#: the processes': its kernels then run on one thread, not on every core each.
+_LIMIT: Optional[int] = None
+
+
+def limit_threads(n: Optional[int]) -> None:
+    global _LIMIT
+    _LIMIT = n
+
+
 def workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    n = max(1, min(os.cpu_count() or 1, 8))
+    return n if _LIMIT is None else max(1, min(n, _LIMIT))
 
 
 def pool():

@@ -96,6 +96,8 @@ SUITES: List[Suite] = [
     _suite("multiscale", "large clouds (multiscale)", "multiscale_bench",
            lambda m, c: m.run(c.quick)),
     _suite("cost", "cost matrices (cost=)", "cost_bench", lambda m, c: m.run(c.quick)),
+    _suite("many", "many distributions (pairwise)", "many_bench",
+           lambda m, c: m.run(c.quick)),
     _suite("brackets", "certified brackets", "brackets", lambda m, c: m.run(c.quick)),
     _suite("auto", "auto against exact and sinkhorn", "auto_model",
            lambda m, c: m.check(reps=3, n=1500 if c.quick else 5000),

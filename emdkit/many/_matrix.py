@@ -160,7 +160,7 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
     notes: List = []
     if K == 0:
         return notes
-    nw = n_workers or workers()
+    nw = n_workers or (_threads_of(client) if client is not None else workers())
     bar = _bar(K, progress)
 
     def record(ii, jj, values):
@@ -198,6 +198,12 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
         if bar is not None:
             bar.close()
     return notes
+
+
+def _threads_of(client) -> int:
+    """The threads of every worker of a Dask cluster (at least one)."""
+    info = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
 
 
 def _choose(scheduler, client, store, seconds, nw) -> str:

@@ -32,8 +32,20 @@ _STORE = None
 
 
 def _init_worker(store) -> None:
+    from .._threads import limit_threads
+
     global _STORE
     _STORE = store
+    limit_threads(1)
+
+
+def _dask_block(store, pi, pj):
+    """A block on a Dask worker: one kernel thread per task, as many tasks at once as
+    the worker has threads."""
+    from .._threads import limit_threads
+
+    limit_threads(1)
+    return run_block(store, pi, pj)
 
 
 def _worker_block(b, pi, pj):
@@ -82,7 +94,7 @@ def dask(store, blocks: List[Block], client) -> Iterator:
     from distributed import as_completed
 
     [handle] = client.scatter([store], broadcast=True, hash=False)
-    futures = [client.submit(run_block, handle, pi, pj, pure=False)
+    futures = [client.submit(_dask_block, handle, pi, pj, pure=False)
                for pi, pj in blocks]
     index = {f.key: b for b, f in enumerate(futures)}
     try:
