@@ -74,6 +74,10 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
                                                     "dense": [(300, 2)],
                                                     "online": [(200, 3)], "iid": [(300, 2)]})
 
+    from emdkit.bench import many_bench
+
+    monkeypatch.setattr(many_bench, "SHARED_QUICK", [("1d", 5, 50, 1, None)])
+    monkeypatch.setattr(many_bench, "CLUSTER_QUICK", [])
     monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
     monkeypatch.setattr(sliced_bench, "run", lambda quick: {})
     monkeypatch.setattr(cold, "run", lambda: None)
@@ -102,8 +106,21 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace",
                     "## Certified brackets", "## auto against exact and sinkhorn",
                     "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy",
-                    "## Large clouds: the multiscale Sinkhorn backend"):
+                    "## Large clouds: the multiscale Sinkhorn backend",
+                    "## Many distributions"):
         assert heading in text
+
+
+def test_suites_run_as_tasks_on_a_local_cluster(tmp_path):
+    # emdkit bench --scheduler dask: each suite a task on a LocalCluster of 2 workers
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    assert run.main(["--quick", "--only", "cost,many", "--scheduler", "dask",
+                     "--workers", "2", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["n"] for r in results["cost"]["rows"]} == {100, 300}
+    assert all(r["rel_diff"] < 1e-9 for r in results["cost"]["rows"])
+    assert results["many"]["cluster"][0]["max_rel_diff_1_vs_2"] == 0.0
+    assert "Dask LocalCluster, 2 worker processes" in (tmp_path / "report.md").read_text()
 
 
 def test_bench_command_is_wired(monkeypatch, tmp_path):

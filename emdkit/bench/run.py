@@ -156,6 +156,10 @@ def report(results: dict, figures=()) -> str:
              "Figures: " + ", ".join(f"`{f}`" for f in figures), ""]
     if results.get("addenda"):
         lines += [f"Addenda: {results['addenda']}.", ""]
+    if results.get("scheduler"):
+        lines += [f"Scheduler: {results['scheduler']}. The suites ran at the same time, "
+                  f"one per worker: their times are of a shared machine unless each "
+                  f"worker had one of its own.", ""]
     for suite in SUITES:
         if results.get(suite.key):
             lines += suite.report(results[suite.key])
@@ -225,6 +229,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="rounds per speed case")
     ap.add_argument("--only", type=_suite_names, default=None, metavar="SUITE[,SUITE]",
                     help="run only these suites (default: all)")
+    ap.add_argument("--scheduler", choices=("serial", "dask"), default="serial",
+                    help="serial: one suite after the other (the default, for timings); "
+                         "dask: each suite a task on a LocalCluster of --workers "
+                         "processes started for the run")
+    ap.add_argument("--client", metavar="ADDRESS", default=None,
+                    help="run the suites as tasks on the Dask scheduler at ADDRESS "
+                         "(tcp://host:8786); the plots and files go to --out as the "
+                         "workers see it")
+    ap.add_argument("--workers", type=_positive_int, default=None,
+                    help="with --scheduler dask: worker processes (default: the cores)")
     ap.add_argument("--render", action="store_true",
                     help="measure nothing: rewrite OUT/report.md from OUT/results.json "
                          "(the plots already there are listed, not redrawn)")
@@ -252,10 +266,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                         for name, mod in (("POT", "ot"), ("SciPy", "scipy"),
                                           ("GeomLoss", "geomloss"), ("torch", "torch"))}
     t_start = time.perf_counter()
-    for suite in suites:
-        if suite.ticks is None:
-            bar.step(suite.label)
-        results[suite.key] = suite.run(ctx)
+    if args.scheduler == "serial" and args.client is None:
+        for suite in suites:
+            if suite.ticks is None:
+                bar.step(suite.label)
+            results[suite.key] = suite.run(ctx)
+    else:
+        results.update(_on_dask(suites, ctx, args, bar))
+        results["scheduler"] = (f"Dask at {args.client}" if args.client else
+                                f"Dask LocalCluster, {args.workers or 'one per core'} "
+                                f"worker processes")
     bar.close()
     results["total_seconds"] = time.perf_counter() - t_start
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain))
@@ -265,6 +285,43 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"wrote {out / 'report.md'}, {out / 'results.json'} and "
           f"{', '.join(p.name for p in figures)} in {results['total_seconds']:.0f} s")
     return 0
+
+
+def _suite_task(name: str, quick: bool, rounds: int, out: str, torch_ok: bool):
+    """One suite on a Dask worker; its result as plain JSON values."""
+    [suite] = [s for s in SUITES if s.name == name]
+    ctx = Context(quick, rounds, Path(out), torch_ok, lambda label: None)
+    return json.loads(json.dumps(suite.run(ctx), default=_plain))
+
+
+def _on_dask(suites, ctx, args, bar) -> dict:
+    """The suites as tasks on a Dask cluster (``--client`` or a LocalCluster of
+    ``--workers``), each cell of the grid of suites on one worker; results as they
+    finish."""
+    from ..many._schedule import local_cluster
+    from .._threads import workers
+
+    if args.client:
+        from distributed import Client
+
+        client, close = Client(args.client), None
+    else:
+        client, close = local_cluster(args.workers or workers())
+    try:
+        from distributed import as_completed
+
+        futures = {client.submit(_suite_task, s.name, ctx.quick, ctx.rounds,
+                                 str(ctx.out.resolve()), ctx.torch_ok, pure=False): s
+                   for s in suites}
+        results = {}
+        for f in as_completed(list(futures)):
+            suite = futures[f]
+            results[suite.key] = f.result()
+            for _ in range(1 if suite.ticks is None else suite.ticks(ctx)):
+                bar.step(suite.label)
+        return results
+    finally:
+        client.close() if close is None else close()
 
 
 def publish_section(out, key: str, res: dict, label: str, module: str,

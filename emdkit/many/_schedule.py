@@ -93,7 +93,7 @@ def dask(store, blocks: List[Block], client) -> Iterator:
     runs them again elsewhere (``distributed.scheduler.allowed-failures`` times)."""
     from distributed import as_completed
 
-    [handle] = client.scatter([store], broadcast=True, hash=False)
+    handle = _share(client, store)
     futures = [client.submit(_dask_block, handle, pi, pj, pure=False)
                for pi, pj in blocks]
     index = {f.key: b for b, f in enumerate(futures)}
@@ -104,6 +104,27 @@ def dask(store, blocks: List[Block], client) -> Iterator:
     finally:
         client.cancel(futures)
         client.cancel([handle])
+
+
+def _share(client, store):
+    """A future of the store, on every worker of ``client``'s cluster."""
+    from distributed import get_worker
+
+    try:
+        inner = get_worker().scheduler.address != client.scheduler.address
+    except ValueError:
+        inner = False
+    if not inner:
+        [handle] = client.scatter([store], broadcast=True, hash=False)
+        return handle
+    # in a task of another cluster, scatter would register the data with that cluster's
+    # scheduler (distributed 2026.8): send the store as a task's result instead; each
+    # worker then fetches it once
+    return client.submit(_same, store, pure=False)
+
+
+def _same(value):
+    return value
 
 
 def local_cluster(n_workers: int):
@@ -117,8 +138,12 @@ def local_cluster(n_workers: int):
     import logging
 
     # ":0": any free port for the scheduler's web server (the default 8787 may be taken)
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    import dask
+
+    # not daemonic: a task may start processes of its own (emdkit bench's suites do)
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
 
     def close():
