@@ -16,16 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import _describe, _weights, as_numpy, is_tensor
+from ._validation import Problem, _describe, _weights, as_numpy, check_p, is_tensor
 
 #: The methods that take ``cost=``.
 COST_METHODS = ("exact", "sinkhorn", "auto")
 
 
 def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: Any,
-               b_weights: Any, options: dict):
-    """``(samples a, samples b, metric, a_weights, b_weights)`` standing for the
-    histograms ``a``, ``b`` over ``cost``, or a clear error."""
+               b_weights: Any, options: dict, p: Any):
+    """``(samples a, samples b, metric, a_weights, b_weights, problem)`` standing for
+    the histograms ``a``, ``b`` over ``cost``, or a clear error; ``problem`` is the
+    validated :class:`Problem` for numpy input (None for torch input, which
+    ``prepare`` sets up)."""
     if method not in COST_METHODS:
         raise ValueError(f"cost= is taken by the methods {', '.join(COST_METHODS)}; "
                          f"method {method!r} works from samples (pass the samples as a "
@@ -45,24 +47,35 @@ def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: A
     if M.ndim != 2:
         raise ValueError(f"cost must be the (n, m) matrix of ground distances, got "
                          f"shape {M.shape}")
-    if not np.isfinite(M).all():
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    # min and max propagate NaN: two passes with no temporary, the error path apart
+    lo, hi = (float(M.min()), float(M.max())) if M.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = np.argwhere(~np.isfinite(M))[0]
         raise ValueError(f"cost contains NaN or inf, e.g. {M[tuple(bad)]} at "
                          f"{tuple(int(i) for i in bad)}")
-    if (M < 0).any():
+    if lo < 0:
         bad = np.argwhere(M < 0)[0]
         raise ValueError(f"cost must be non-negative (a distance), got "
                          f"{M[tuple(bad)]} at {tuple(int(i) for i in bad)}")
     n, m = M.shape
-    M = np.ascontiguousarray(M, dtype=np.float64)
+    weights = []
     for name, w, k, side in (("a", a, n, "rows"), ("b", b, m, "columns")):
         arr = as_numpy(w, name)
         if arr.shape != (k,):
             raise ValueError(f"with cost=, {name} is the histogram over the {k} {side} "
                              f"of cost (shape {M.shape}): it must have shape ({k},), "
                              f"got {arr.shape}")
-        _weights(w, name, k, f"the {side} of cost")     # finite, >= 0, positive sum
-    return (*_indices(n, m, a, b, cost), _lookup(cost, M), a, b)
+        # finite, >= 0, positive sum; normalised
+        weights.append(_weights(w, name, k, f"the {side} of cost"))
+    x, y = _indices(n, m, a, b, cost)
+    metric = _lookup(cost, M)
+    metric.largest = hi       # of the whole matrix: the scale needs no other pass
+    if any(is_tensor(v) for v in (a, b, cost)):
+        return x, y, metric, a, b, None
+    # numpy input is checked: the problem is ready (no second validation)
+    return x, y, metric, a, b, Problem(x=x, y=y, wa=weights[0], wb=weights[1],
+                                       p=check_p(p), metric=metric)
 
 
 def _indices(n, m, a, b, cost):
@@ -92,6 +105,7 @@ def _lookup(cost, M):
         if _is_range(iu, M.shape[0]) and _is_range(iv, M.shape[1]):
             return M                # all of it, in order: no copy (the caller copies)
         return M[np.ix_(iu, iv)]
+    metric.checked = True     # finite, non-negative, (n, m): checked in cost_input
     return metric
 
 

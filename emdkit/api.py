@@ -102,12 +102,15 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     method = _normalise_method(method)
     if method != "auto":
         _check_options(method, options)
+    prob = None
     if cost is not None:
         from ._cost_input import cost_input
 
-        a, b, metric, a_weights, b_weights = cost_input(a, b, cost, method, metric,
-                                                        a_weights, b_weights, options)
-    prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
+        a, b, metric, a_weights, b_weights, prob = cost_input(
+            a, b, cost, method, metric, a_weights, b_weights, options, p)
+    if prob is None:
+        prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights,
+                       b_weights=b_weights)
     chosen, reason = method, None
     if method == "auto":
         from ._auto import choose

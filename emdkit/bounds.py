@@ -111,6 +111,24 @@ def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray,
     return max(lower - slack - 4.0 * U * big, 0.0)
 
 
+def vertex_bracket(C, a, b, support, f, scale: float, p: float):
+    """``(lower, upper)`` on W_p, rooted and unscaled, for a plan given by its
+    support ``(rows, cols, masses)`` (the network simplex's vertex: at most n + m - 1
+    entries) and row potentials ``f``: the upper end is the plan rounded onto the
+    marginals (``rounded_cost`` on the support; the deficits, of the order of
+    rounding, moved at the largest cost), the lower end the dual objective of
+    ``(f, g)`` with ``g`` the c-transform of ``f``, feasible by construction
+    (``kernels.ctransform.vertex_bounds``: one pass over ``C``, O(n + m) besides)."""
+    from .kernels.ctransform import vertex_bounds
+
+    ii, jj, mass = support
+    lo, up = vertex_bounds(C, a, b, np.ascontiguousarray(ii, dtype=np.int64),
+                           np.ascontiguousarray(jj, dtype=np.int64),
+                           np.ascontiguousarray(mass, dtype=np.float64),
+                           np.ascontiguousarray(f, dtype=np.float64))
+    return rooted(lo, scale, p), rooted(up, scale, p)
+
+
 def plan_bracket(C, a, b, P, f, scale: float, p: float):
     """``(lower, upper)`` on W_p from a dense scaled cost ``C`` (true cost
     ``scale ** p * C``), a plan and row potentials, both rooted and unscaled."""

@@ -51,11 +51,18 @@ EXACT_MATRICES = 5.0
 SINKHORN_MATRICES = 3.25
 
 
+#: Below this many bytes the memory available is not read (/proc/meminfo: a tenth of
+#: a millisecond, more than a 100 x 100 solve's validation).
+SURELY_FITS = 16 * 2 ** 20
+
+
 def check_dense_fits(n: int, m: int, n_matrices: float, method: str,
                      memory_limit: Optional[float] = None) -> None:
     """Raise :class:`ProblemTooLargeError` if ``n_matrices`` float64 (n, m) matrices
     would exceed ``memory_limit`` bytes (default: the memory available now)."""
     need = float(n) * float(m) * _BYTES_PER_ENTRY * n_matrices
+    if memory_limit is None and need < SURELY_FITS:
+        return
     limit = available_memory() if memory_limit is None else memory_limit
     if limit is not None and need > limit:
         raise ProblemTooLargeError(
@@ -84,7 +91,8 @@ def scaled_pow(scale: float, p: float) -> float:
         return float(np.power(np.float64(scale), p))
 
 
-def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float):
+def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float,
+                       writable: bool = True):
     """``(M, scale)``: the ground cost ``(metric(x, y) / scale) ** p`` as a float64
     (n, m) matrix with entries in [0, 2 ** p), and the power of two ``scale``.
 
@@ -93,8 +101,17 @@ def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float):
     absolute tolerance and returns wrong plans (with no warning) when every cost is
     below about 1e-10. Named metrics are positively homogeneous, so the coordinates
     are rescaled first, which keeps cdist clear of overflow (|x| > 1e154) and
-    underflow.
+    underflow. With ``writable=False`` the matrix a checked metric returned may come
+    back as it is, where nothing is to change (p = 1, entries already in [1, 2)).
     """
+    if callable(metric) and getattr(metric, "checked", False):
+        # a metric that vouches for its matrix (cost=, checked once on the way in)
+        D = np.asarray(metric(x, y), dtype=np.float64, order="C")
+        # the largest entry it knows, of the matrix it looks up (a bound for a part)
+        s_out = pow2_scale(float(getattr(metric, "largest", None) or D.max()))
+        if not writable and s_out == 1.0 and p == 1.0:
+            return D, 1.0
+        return power_inplace(D / s_out, p), s_out
     if callable(metric):
         D = checked_matrix(metric(x, y), x.shape[0], y.shape[0])
         s_in = 1.0

@@ -166,3 +166,81 @@ def test_values_near_float64_limit():
         r = emdkit.solve(x, 0.5 * x, method=method, p=2)
         assert r.value == pytest.approx(0.75e308, rel=1e-12)
         assert r.cost == np.inf
+
+
+# --- the network simplex called on the bins with mass, and its one-pass bracket ------
+
+def _histograms(rng, n, m, zeros_a=(), zeros_b=()):
+    a, b = rng.random(n), rng.random(m)
+    a[list(zeros_a)], b[list(zeros_b)] = 0.0, 0.0
+    return a / a.sum(), b / b.sum(), rng.random((n, m)) * 1.7
+
+
+@pytest.mark.parametrize("zeros_a,zeros_b", [((), ()), ((0, 5), ()), ((), (3,)),
+                                             ((1, 2, 9), (0, 4, 7))])
+def test_network_simplex_against_ot_emd(rng, zeros_a, zeros_b):
+    from emdkit.solvers._simplex import _through_ot, network_simplex
+
+    a, b, M = _histograms(rng, 12, 10, zeros_a, zeros_b)
+    plan, (ii, jj, mass), f, g, code, message = network_simplex(a, b, M, 100000)
+    assert code == 1 and message is None
+    # same LP value as POT's wrapper (the same solver: rounding only)
+    assert float((plan * M).sum()) == pytest.approx(ot.emd2(a, b, M), rel=1e-13)
+    np.testing.assert_allclose(plan.sum(1), a, atol=1e-15)
+    np.testing.assert_allclose(plan.sum(0), b, atol=1e-15)
+    # the support is the plan's positive entries
+    assert np.array_equal(np.sort(np.ravel_multi_index((ii, jj), M.shape)),
+                          np.flatnonzero(plan > 0))
+    np.testing.assert_array_equal(plan[ii, jj], mass)
+    # dual feasible on every pair, empty bins included, and optimal (strong duality)
+    assert (f[:, None] + g[None, :] <= M + 1e-12).all()
+    assert a @ f + b @ g == pytest.approx(ot.emd2(a, b, M), rel=1e-12)
+    other = _through_ot(a, b, M, 100000)
+    assert float((other[0] * M).sum()) == pytest.approx(float((plan * M).sum()), rel=1e-13)
+
+
+def test_vertex_bracket_contains_the_lp_value_and_is_tight(rng):
+    from emdkit.bounds import plan_bracket, vertex_bracket
+    from emdkit.solvers._simplex import network_simplex
+
+    for trial in range(20):
+        a, b, M = _histograms(rng, 15, 11, zeros_a=(trial % 15,), zeros_b=(trial % 11,))
+        plan, support, f, g, _, _ = network_simplex(a, b, M, 100000)
+        value = ot.emd2(a, b, M)
+        lo, hi = vertex_bracket(M, a, b, support, f, 1.0, 1.0)
+        assert lo <= value <= hi
+        assert hi - lo <= 1e-12 * value
+        dense = plan_bracket(M, a, b, plan, f, 1.0, 1.0)      # the general bracket
+        assert lo >= dense[0] - 1e-12 * value and hi <= dense[1] + 1e-12 * value
+
+
+def test_vertex_bracket_upper_end_holds_for_any_plan(rng):
+    # a plan off the marginals (here: the LP plan perturbed) is rounded onto them
+    from emdkit.bounds import vertex_bracket
+    from emdkit.solvers._simplex import network_simplex
+
+    a, b, M = _histograms(rng, 9, 8)
+    plan, (ii, jj, mass), f, _, _, _ = network_simplex(a, b, M, 100000)
+    bent = mass * (1 + 0.2 * rng.random(mass.shape[0]))
+    lo, hi = vertex_bracket(M, a, b, (ii, jj, bent), f, 1.0, 1.0)
+    assert hi >= ot.emd2(a, b, M) >= lo
+
+
+def test_column_ctransform_against_numpy(rng):
+    from emdkit.kernels.ctransform import column_ctransform
+
+    C, f = rng.random((7, 5)), rng.normal(size=7)
+    live = np.array([True, False, True, True, False, True, True])
+    g, cmax = column_ctransform(C, f, live)
+    np.testing.assert_array_equal(g, (C[live] - f[live][:, None]).min(0))
+    assert cmax == C.max()
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_the_callers_cost_matrix_is_never_modified(rng, p):
+    a, b, M = _histograms(rng, 6, 5, zeros_a=(2,))
+    M[0, 0] = 1.5                     # entries in [1, 2): nothing to rescale at p = 1
+    before = M.copy()
+    emdkit.distance(a, b, cost=M, p=p)
+    emdkit.distance(a, b, "sinkhorn", cost=M, p=p)
+    np.testing.assert_array_equal(M, before)

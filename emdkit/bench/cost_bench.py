@@ -3,14 +3,16 @@
 
 The matrix is the Euclidean distances between random points in the plane (the bins'
 positions), the histograms random with a few empty bins. Times are the best of
-``reps`` calls each, after one untimed call; emdkit's includes the validation and its
-certified bracket (POT computes none).
+``reps`` rounds, each the mean of several calls below n = 1500 (the two libraries
+take turns in each round), after one untimed call; emdkit's includes the validation
+and its certified bracket (POT computes none).
 
     python -m emdkit.bench.cost_bench [--quick] [--publish benchmarks/results]
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import List
 
@@ -21,13 +23,18 @@ from .._table import markdown
 QUICK, FULL = (100, 300), (100, 300, 1000, 2000, 4000)
 
 
-def _best(fn, reps):
-    times = []
+def _interleaved(fns, reps, inner):
+    """Per function, the best over ``reps`` rounds of the mean time of ``inner``
+    calls; the functions take turns within each round (so drifts of the machine's
+    speed fall on both alike). The last call's value of each."""
+    best, values = [math.inf] * len(fns), [None] * len(fns)
     for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            for _ in range(inner):
+                values[k] = fn()
+            best[k] = min(best[k], (time.perf_counter() - t) / inner)
+    return best, values
 
 
 def run(quick: bool) -> dict:
@@ -46,8 +53,9 @@ def run(quick: bool) -> dict:
         a[::11], b[::13] = 0.0, 0.0
         a, b = a / a.sum(), b / b.sum()
         emdkit.distance(a, b, cost=M), ot.emd2(a, b, M)           # untimed
-        t_e, v_e = _best(lambda: emdkit.distance(a, b, cost=M), reps)
-        t_p, v_p = _best(lambda: ot.emd2(a, b, M), reps)
+        inner = max(1, int(2e6 / n ** 2))       # calls per timing: >= ~20 ms at n = 100
+        (t_e, t_p), (v_e, v_p) = _interleaved(
+            [lambda: emdkit.distance(a, b, cost=M), lambda: ot.emd2(a, b, M)], reps, inner)
         rows.append({"n": n, "emdkit_s": t_e, "pot_s": t_p, "ratio": t_e / t_p,
                      "rel_diff": abs(v_e - v_p) / v_p})
     return {"rows": rows, "reps": reps, "pot": ot.__version__}
@@ -58,8 +66,9 @@ def report(res: dict) -> List[str]:
         return []
     lines = ["## Cost matrices: `cost=` against POT's `emd2`", "",
              f"Histograms over the rows and columns of an (n, n) Euclidean cost matrix "
-             f"(random bins in the plane, some empty), best of {res['reps']} calls each "
-             f"after an untimed one, POT {res['pot']}. *ratio*: emdkit's time over "
+             f"(random bins in the plane, some empty), best of {res['reps']} rounds (each "
+             f"the mean of 2e6 / n^2 calls, at least one; the two take turns) after an "
+             f"untimed call, POT {res['pot']}. *ratio*: emdkit's time over "
              f"POT's (above 1: emdkit slower; its time includes the validation and the "
              f"certified bracket). From `python -m emdkit.bench.cost_bench`.", ""]
     lines += markdown(["n = m", "emdkit (s)", "POT emd2 (s)", "ratio", "|difference| / value"],

@@ -7,6 +7,7 @@ options a method takes are its keyword-only parameters.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Callable, Dict, NamedTuple, Tuple
 
@@ -21,8 +22,15 @@ class MethodSpec(NamedTuple):
 
     @property
     def options(self) -> Tuple[str, ...]:
-        params = inspect.signature(self.func).parameters.values()
-        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        return _keyword_only(self.func)
+
+
+@functools.lru_cache(maxsize=None)
+def _keyword_only(func) -> Tuple[str, ...]:
+    """A method's options, its keyword-only parameters (read once: ``inspect`` is
+    slow next to a small solve)."""
+    params = inspect.signature(func).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 REGISTRY: Dict[str, MethodSpec] = {

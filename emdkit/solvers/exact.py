@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -11,8 +10,10 @@ import numpy as np
 from ..costs import (EXACT_MATRICES, check_dense_fits, scaled_cost_matrix,
                      scaled_cost_matrix_torch)
 from .._validation import check_positive
-from ..bounds import certify, precision_message, relative_width, within
+from ..bounds import (combine, precision_message, projection_lower, relative_width,
+                      vertex_bracket, within)
 from ..result import Result
+from ._simplex import network_simplex
 from ._common import (add_weight_gradient, make_result, not_converged_message,
                       torch_cost_from_plan)
 
@@ -44,8 +45,6 @@ def exact(prob, *, max_iter: int = 1_000_000,
     -----
     Cost: O(n m) memory, roughly O(n^2 m) to O(n^3) time in practice.
     """
-    import ot
-
     max_iter = check_positive("max_iter", max_iter, integer=True)
     if memory_limit is not None:
         memory_limit = check_positive("memory_limit", memory_limit)
@@ -55,21 +54,18 @@ def exact(prob, *, max_iter: int = 1_000_000,
     if prob.torch and callable(prob.metric):
         M, Mt, scale = scaled_cost_matrix_torch(prob.metric, prob.xt, prob.yt, prob.p)
     else:
-        M, scale = scaled_cost_matrix(prob.x, prob.y, prob.metric, prob.p)
+        M, scale = scaled_cost_matrix(prob.x, prob.y, prob.metric, prob.p,
+                                      writable=False)      # the solve only reads it
     wa, wb = prob.weights()
-    with warnings.catch_warnings():
-        # POT's own "numItermax reached" UserWarning is replaced by ours.
-        warnings.simplefilter("ignore", UserWarning)
-        plan, log = ot.emd(wa, wb, M, numItermax=int(max_iter), log=True,
-                           check_marginals=False)
-    converged = log["result_code"] == _OPTIMAL
-    f, g = np.asarray(log["u"]), np.asarray(log["v"])   # duals of the scaled problem
-    info = {"result_code": int(log["result_code"]), "cost_scale": scale}
+    # duals (f, g) of the scaled problem
+    plan, support, f, g, code, reason = network_simplex(wa, wb, M, max_iter)
+    converged = code == _OPTIMAL
+    info = {"result_code": code, "cost_scale": scale}
     if not converged:
-        reason = log["warning"] or f"result code {log['result_code']}"
         info["warning"] = not_converged_message(
             "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
-    bounds = certify(prob, M, wa, wb, plan, f, scale)
+    bounds = combine(*vertex_bracket(M, wa, wb, support, f, scale, prob.p),
+                     projection_lower(prob))
     if converged and not within(bounds, EXACT_RTOL, scale):
         converged = False
         info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
@@ -79,6 +75,7 @@ def exact(prob, *, max_iter: int = 1_000_000,
         cost = torch_cost_from_plan(prob, plan, scale, Mt)
         return add_weight_gradient(prob, cost, f, g), scale
 
-    return make_result(prob, "exact", start, cost=float(np.vdot(plan.ravel(), M.ravel())),
+    ii, jj, mass = support
+    return make_result(prob, "exact", start, cost=float(mass @ M[ii, jj]),
                        scale=scale, torch_cost=torch_cost, plan=plan, potentials=(f, g),
                        converged=converged, bounds=bounds, info=info)
