@@ -264,3 +264,34 @@ def test_scheduler_dask_starts_its_own_cluster(rng):
     np.testing.assert_allclose(
         emdkit.pairwise(clouds, "exact", scheduler="dask", n_workers=2),
         emdkit.pairwise(clouds, "exact", scheduler="serial"), rtol=1e-13, atol=0)
+
+
+def test_out_keeps_the_warnings_of_earlier_runs(rng, tmp_path):
+    clouds = _clouds(rng, 3, 2, 30, 40)
+    out = tmp_path / "w.npy"
+    kw = dict(epsilon=1e-4, max_iter=3, scheduler="serial", out=out)
+    with pytest.warns(RuntimeWarning, match="3 of 3 entries warned"):
+        emdkit.pairwise(clouds, "sinkhorn", **kw)
+    # everything is computed: a second call reads the file, and still warns
+    with pytest.warns(RuntimeWarning, match="3 of 3 entries warned"):
+        emdkit.pairwise(clouds, "sinkhorn", **kw)
+
+
+def test_sorted_rows_that_would_not_fit_are_refused(rng, monkeypatch):
+    import emdkit.costs as costs
+
+    monkeypatch.setattr(costs, "available_memory", lambda: 10_000)
+    with pytest.raises(emdkit.ProblemTooLargeError, match="sorted projections"):
+        emdkit.pairwise(_clouds(rng, 3, 2), "sliced", n_projections=50)
+
+
+def test_progress_bar_on_request(rng, capsys):
+    from emdkit.many._matrix import _bar
+
+    assert _bar(10, False) is None
+    bar = _bar(10, True)
+    assert bar is not None and bar.total == 10
+    bar.close()
+    clouds = _clouds(rng, 4, 1)
+    np.testing.assert_array_equal(emdkit.pairwise(clouds, "1d", progress=True),
+                                  emdkit.pairwise(clouds, "1d", progress=False))

@@ -57,8 +57,11 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
     result = _open(out, shape, x, w, method, p, metric, options, symmetric)
     done = ~np.isnan(result[pi, pj if symmetric else pj - na])
     pi, pj = pi[~done], pj[~done]
+    from ._out import notes_file
+
+    kept = notes_file(out)           # the warnings of pairs computed by earlier runs
     notes = _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers,
-                 block_size, progress)
+                 block_size, progress, kept)
     _warn(notes, len(pi) + int(done.sum()), symmetric, na)
     if out is not None:
         result.flush()
@@ -152,12 +155,13 @@ def _open(out, shape, x, w, method, p, metric, options, symmetric):
 
 
 def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, block_size,
-         progress) -> List:
-    """Compute the pairs into ``result``; the notes (warnings) of every pair."""
+         progress, kept) -> List:
+    """Compute the pairs into ``result``; the notes (warnings) of every pair, with
+    those ``kept`` (a ``_out.Notes``) from earlier runs."""
     from .._threads import workers
 
     K = pi.shape[0]
-    notes: List = []
+    notes: List = kept.load()
     if K == 0:
         return notes
     nw = n_workers or (_threads_of(client) if client is not None else workers())
@@ -183,6 +187,7 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
             per_pair = (time.perf_counter() - start) / max(len(values), 1)
             record(pi[slice(*first)], pj[slice(*first)], values)
             notes += first_notes
+            kept.save(notes, first_notes)
         done = 2 if store.kind == "samples" else 64
         pi, pj = pi[done:], pj[done:]
         if pi.shape[0] == 0:
@@ -194,6 +199,7 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
         for b, values, block_notes in _iterate(kind, store, blocks, client, nw):
             record(blocks[b][0], blocks[b][1], values)
             notes += block_notes
+            kept.save(notes, block_notes)
     finally:
         if bar is not None:
             bar.close()

@@ -5,6 +5,8 @@ not computed yet; each block is written and flushed as it finishes. Beside it,
 ``<out>.json`` records what the matrix is of (a fingerprint of the distributions,
 the method and its options): a later call with the same file resumes only if it
 asks for the same matrix, and refuses otherwise rather than mix two runs.
+``<out>.warnings.json`` keeps the warnings of the pairs computed so far, so that a
+resumed run still reports the entries an earlier one could not trust.
 """
 
 from __future__ import annotations
@@ -58,9 +60,33 @@ def open_out(path, meta: dict) -> np.ndarray:
         if arr.shape != shape or arr.dtype != np.float64:
             raise ValueError(f"out={path!r} has shape {arr.shape}, expected {shape}")
         return arr
+    if os.path.exists(path + ".warnings.json"):
+        os.remove(path + ".warnings.json")        # of a run whose matrix is gone
     arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=shape)
     arr[...] = np.nan
     arr.flush()
     with open(side, "w") as f:
         json.dump(meta, f, indent=1)
     return arr
+
+
+class Notes:
+    """The pairs' warnings kept beside ``out`` (nothing kept without one)."""
+
+    def __init__(self, path):
+        self.path = None if path is None else os.fspath(path) + ".warnings.json"
+
+    def load(self) -> list:
+        if self.path is None or not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            return [tuple(n) for n in json.load(f)]
+
+    def save(self, notes: list, new: list) -> None:
+        if self.path is not None and new:
+            with open(self.path, "w") as f:
+                json.dump([list(n) for n in notes], f)
+
+
+def notes_file(out) -> Notes:
+    return Notes(out)

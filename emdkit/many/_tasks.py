@@ -57,6 +57,7 @@ def sorted_store(x, w, theta, p: float, normalise: bool) -> Sorted:
     from ..kernels.many import sorted_rows
 
     sizes = np.array([xi.shape[0] for xi in x])
+    _check_fits(theta.shape[0], int(sizes.sum()))
     offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     maxabs = np.array([float(np.abs(xi).max()) for xi in x])
     d, L = x[0].shape[1], theta.shape[0]
@@ -74,6 +75,21 @@ def sorted_store(x, w, theta, p: float, normalise: bool) -> Sorted:
     return Sorted(vals=vals, cums=cums, offs=offs, weighted=weighted,
                   maxabs=maxabs / prescale, prescale=prescale, dim=d, p=p,
                   normalise=normalise)
+
+
+def _check_fits(L: int, total: int) -> None:
+    """The sorted rows take 16 bytes per point and direction: refuse, with the
+    figure, what would not fit in half the memory available."""
+    from ..costs import ProblemTooLargeError, available_memory, fmt_bytes
+
+    need = 16.0 * L * total
+    free = available_memory()
+    if free is not None and need > free / 2:
+        raise ProblemTooLargeError(
+            f"the sorted projections of {total:,} points along {L} directions need "
+            f"{fmt_bytes(need)}, more than half the {fmt_bytes(free)} available: use "
+            f"fewer projections (n_projections), or fewer or smaller distributions per "
+            f"call (cdist on parts of the list)")
 
 
 def run_block(store, pi, pj):
