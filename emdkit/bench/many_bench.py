@@ -143,7 +143,8 @@ def report(res: dict) -> List[str]:
     lines = ["## Many distributions: `pairwise` against the loop, and on Dask", "",
              f"From `python -m emdkit.bench.many_bench`, {res['cores']} cores, numpy "
              f"{res['numpy']}, dask {res['dask']}; best of {res['reps']} after an "
-             f"untimed run (on the clusters: one run after warming the workers). *loop*: one `emdkit.distance` call per pair (marked * where "
+             f"untimed run (on the clusters: one run after warming the workers). "
+             f"*loop*: one `emdkit.distance` call per pair (marked * where "
              f"a tenth of the pairs was timed and scaled by 10). *max rel. diff.*: the "
              f"largest |pairwise - loop| / loop over the pairs timed.", ""]
     lines += markdown(

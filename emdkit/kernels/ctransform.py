@@ -72,21 +72,24 @@ def vertex_bounds(C, a, b, ii, jj, mass, f):
     if miss <= 4.0 * (n + m) * U:
         miss = 0.0
     upper = (cost + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
-    lower, weighted_abs, top = 0.0, 0.0, 0.0
-    for i in range(n):
-        if a[i] > 0:
-            if not np.isfinite(f[i]):
-                return 0.0, upper
-            lower += a[i] * f[i]
-            weighted_abs += a[i] * abs(f[i])
-            top = max(top, abs(f[i]))
-    gtop = 0.0
-    for j in range(m):
-        if b[j] > 0:
-            if not np.isfinite(g[j]):
-                return 0.0, upper
-            lower += b[j] * g[j]
-            weighted_abs += b[j] * abs(g[j])
-            gtop = max(gtop, abs(g[j]))
-    slack = 4.0 * (n + m) * U * weighted_abs + 4.0 * U * (cmax + top + gtop)
-    return max(lower - slack, 0.0), upper
+    fa, fabs, ftop, ok_f = _dual_terms(a, f)
+    gb, gabs, gtop, ok_g = _dual_terms(b, g)
+    if not (ok_f and ok_g):
+        return 0.0, upper
+    slack = 4.0 * (n + m) * U * (fabs + gabs) + 4.0 * U * (cmax + ftop + gtop)
+    return max(fa + gb - slack, 0.0), upper
+
+
+@njit(cache=True, inline="always")
+def _dual_terms(w, pot):
+    """Over the entries of positive weight: ``sum w pot``, ``sum w |pot|``, the
+    largest ``|pot|``, and whether all of them are finite."""
+    total, weighted_abs, top = 0.0, 0.0, 0.0
+    for i in range(w.shape[0]):
+        if w[i] > 0:
+            if not np.isfinite(pot[i]):
+                return 0.0, 0.0, 0.0, False
+            total += w[i] * pot[i]
+            weighted_abs += w[i] * abs(pot[i])
+            top = max(top, abs(pot[i]))
+    return total, weighted_abs, top, True

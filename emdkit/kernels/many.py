@@ -13,8 +13,7 @@ from numba import njit
 
 from .oned import (cost_cumulative, cost_equal_uniform, max_gap_cumulative,
                    max_gap_equal_uniform)
-from .sliced import _cumulative, _project
-from .sort import radix_sort, radix_sort_with
+from .sliced import sorted_projection
 
 
 @njit(cache=True, nogil=True)
@@ -23,14 +22,9 @@ def sorted_rows(x, w, weighted, theta, vals, cums, off, l0, l1):
     ``vals[l, off:off + n]`` and their cumulative weights (``w`` permuted alike, or
     uniform ``(i + 1) / n``) into ``cums[l, off:off + n]``."""
     n = x.shape[0]
+    uniform = np.arange(1, n + 1) / n
     for l in range(l0, l1):
-        px = _project(x, theta[l])
-        if weighted:
-            xs, ws = radix_sort_with(px, w)
-            c = _cumulative(ws)
-        else:
-            xs = radix_sort(px)
-            c = np.arange(1, n + 1) / n
+        xs, c = sorted_projection(x, theta[l], w, weighted, uniform)
         for i in range(n):
             vals[l, off + i] = xs[i]
             cums[l, off + i] = c[i]

@@ -37,6 +37,17 @@ def _cumulative(w):
     return c
 
 
+@njit(cache=True, nogil=True, inline="always")
+def sorted_projection(x, theta_l, w, weighted, c_uniform):
+    """``(xs, c)``: the projections of ``x`` on ``theta_l`` sorted, and their
+    cumulative weights (``w`` permuted alike, or ``c_uniform``)."""
+    px = _project(x, theta_l)
+    if weighted:
+        xs, ws = radix_sort_with(px, w)
+        return xs, _cumulative(ws)
+    return radix_sort(px), c_uniform
+
+
 @njit(cache=True, nogil=True)
 def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv_scale,
                  normalise, out, invs, l0, l1):
@@ -51,20 +62,8 @@ def sliced_costs(x, y, theta, wa, wb, weighted_a, weighted_b, ca_u, cb_u, p, inv
     """
     n, m = x.shape[0], y.shape[0]
     for l in range(l0, l1):
-        px = _project(x, theta[l])
-        py = _project(y, theta[l])
-        if weighted_a:
-            xs, ws = radix_sort_with(px, wa)
-            ca = _cumulative(ws)
-        else:
-            xs = radix_sort(px)
-            ca = ca_u
-        if weighted_b:
-            ys, vs = radix_sort_with(py, wb)
-            cb = _cumulative(vs)
-        else:
-            ys = radix_sort(py)
-            cb = cb_u
+        xs, ca = sorted_projection(x, theta[l], wa, weighted_a, ca_u)
+        ys, cb = sorted_projection(y, theta[l], wb, weighted_b, cb_u)
         equal = not weighted_a and not weighted_b and n == m
         inv = inv_scale
         if normalise:
