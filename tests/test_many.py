@@ -295,3 +295,36 @@ def test_progress_bar_on_request(rng, capsys):
     clouds = _clouds(rng, 4, 1)
     np.testing.assert_array_equal(emdkit.pairwise(clouds, "1d", progress=True),
                                   emdkit.pairwise(clouds, "1d", progress=False))
+
+
+def test_a_run_stopped_mid_way_resumes_from_its_file(rng, tmp_path, monkeypatch):
+    from emdkit.many import _schedule
+
+    clouds = _clouds(rng, 7, 2, 20, 30)
+    out = tmp_path / "stopped.npy"
+    full = emdkit.pairwise(clouds, "exact", scheduler="serial")
+    real = _schedule.run_block
+    seen = []
+
+    def stop_after_three_blocks(store, pi, pj):
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        seen.append(len(pi))
+        return real(store, pi, pj)
+
+    monkeypatch.setattr(_schedule, "run_block", stop_after_three_blocks)
+    with pytest.raises(KeyboardInterrupt):
+        emdkit.pairwise(clouds, "exact", scheduler="serial", block_size=2, out=out)
+    partial = np.load(out)
+    iu = np.triu_indices(7, 1)
+    done = int(np.isfinite(partial[iu]).sum())
+    assert done == 2 + sum(seen) < len(iu[0])      # the first two pairs, three blocks
+    monkeypatch.setattr(_schedule, "run_block", real)
+    import emdkit.api as api
+
+    calls = []
+    solve = api._solve
+    monkeypatch.setattr(api, "_solve", lambda *a, **k: calls.append(1) or solve(*a, **k))
+    resumed = emdkit.pairwise(clouds, "exact", scheduler="serial", block_size=2, out=out)
+    assert len(calls) == len(iu[0]) - done
+    assert np.array_equal(resumed, full)
