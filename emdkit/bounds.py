@@ -116,9 +116,10 @@ def vertex_bracket(C, a, b, support, f, scale: float, p: float):
     support ``(rows, cols, masses)`` (the network simplex's vertex: at most n + m - 1
     entries) and row potentials ``f``: the upper end is the plan rounded onto the
     marginals (``rounded_cost`` on the support; the deficits, of the order of
-    rounding, moved at the largest cost), the lower end the dual objective of
-    ``(f, g)`` with ``g`` the c-transform of ``f``, feasible by construction
-    (``kernels.ctransform.vertex_bounds``: one pass over ``C``, O(n + m) besides)."""
+    rounding, moved at the largest cost), the lower end the dual objective of the
+    two c-transforms of ``f`` (columns, then rows), as ``dual_lower``, feasible by
+    construction (``kernels.ctransform.vertex_bounds``: two passes over ``C``, no
+    temporaries, O(n + m) besides)."""
     from .kernels.ctransform import vertex_bounds
 
     ii, jj, mass = support

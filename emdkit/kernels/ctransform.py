@@ -1,4 +1,4 @@
-"""The c-transform of row potentials and the largest cost, in one pass over C.
+"""c-transforms of potentials and the largest cost, each in one pass over C.
 
 For the exact solver's bracket: reading the (n, m) cost once, with no temporary the
 size of a block, is what makes the certificate cheap next to the network simplex.
@@ -30,6 +30,22 @@ def column_ctransform(C, f, live):
     return g, cmax
 
 
+@njit(cache=True, nogil=True)
+def row_ctransform(C, g, live):
+    """``f_i = min over columns j with live[j] of C_ij - g_j`` (inf where none)."""
+    n, m = C.shape
+    f = np.full(n, np.inf)
+    for i in range(n):
+        best = np.inf
+        for j in range(m):
+            if live[j]:
+                v = C[i, j] - g[j]
+                if v < best:
+                    best = v
+        f[i] = best
+    return f
+
+
 @njit(cache=True)
 def vertex_bounds(C, a, b, ii, jj, mass, f):
     """``(lower, upper)`` on ``min <P, C>`` over couplings of ``a`` and ``b``, from a
@@ -37,8 +53,8 @@ def vertex_bounds(C, a, b, ii, jj, mass, f):
     potentials ``f``, with ``bounds``' rounding allowances. Upper: the plan rounded
     onto the marginals (rows scaled down to ``a``, then columns to ``b``; the
     deficits, of the order of rounding for a vertex, moved at the largest cost).
-    Lower: the dual objective of ``f`` and its column c-transform, feasible by
-    construction."""
+    Lower: the dual objective of the column c-transform ``g`` of ``f`` and the row
+    c-transform of ``g``, feasible by construction (``bounds.dual_lower``'s pair)."""
     n, m = C.shape
     U = 2.0 ** -53
     g, cmax = column_ctransform(C, f, a > 0)
@@ -72,6 +88,7 @@ def vertex_bounds(C, a, b, ii, jj, mass, f):
     if miss <= 4.0 * (n + m) * U:
         miss = 0.0
     upper = (cost + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
+    f = row_ctransform(C, g, b > 0)            # the second c-transform, as dual_lower
     fa, fabs, ftop, ok_f = _dual_terms(a, f)
     gb, gabs, gtop, ok_g = _dual_terms(b, g)
     if not (ok_f and ok_g):
