@@ -24,17 +24,18 @@ QUICK, FULL = (100, 300), (100, 300, 1000, 2000, 4000)
 
 
 def _interleaved(fns, reps, inner):
-    """Per function, the best over ``reps`` rounds of the mean time of ``inner``
-    calls; the functions take turns within each round (so drifts of the machine's
-    speed fall on both alike). The last call's value of each."""
-    best, values = [math.inf] * len(fns), [None] * len(fns)
-    for _ in range(reps):
+    """The (reps, functions) mean times of ``inner`` calls per round; the functions
+    take turns within each round (so drifts of the machine's speed fall on both
+    alike). The last call's value of each."""
+    values = [None] * len(fns)
+    rounds = np.empty((reps, len(fns)))
+    for r in range(reps):
         for k, fn in enumerate(fns):
             t = time.perf_counter()
             for _ in range(inner):
                 values[k] = fn()
-            best[k] = min(best[k], (time.perf_counter() - t) / inner)
-    return best, values
+            rounds[r, k] = (time.perf_counter() - t) / inner
+    return rounds, values
 
 
 def run(quick: bool) -> dict:
@@ -43,7 +44,7 @@ def run(quick: bool) -> dict:
     import emdkit
 
     rng = np.random.default_rng(0)
-    reps = 3 if quick else 5
+    reps = 3 if quick else 9
     rows = []
     for n in QUICK if quick else FULL:
         from scipy.spatial.distance import cdist
@@ -54,9 +55,13 @@ def run(quick: bool) -> dict:
         a, b = a / a.sum(), b / b.sum()
         emdkit.distance(a, b, cost=M), ot.emd2(a, b, M)           # untimed
         inner = max(1, int(2e6 / n ** 2))       # calls per timing: >= ~20 ms at n = 100
-        (t_e, t_p), (v_e, v_p) = _interleaved(
+        rounds, (v_e, v_p) = _interleaved(
             [lambda: emdkit.distance(a, b, cost=M), lambda: ot.emd2(a, b, M)], reps, inner)
+        t_e, t_p = rounds.min(0)
+        per_round = rounds[:, 0] / rounds[:, 1]
         rows.append({"n": n, "emdkit_s": t_e, "pot_s": t_p, "ratio": t_e / t_p,
+                     "round_ratios": [float(per_round.min()), float(per_round.max())],
+                     "median_round_ratio": float(np.median(per_round)),
                      "rel_diff": abs(v_e - v_p) / v_p})
     return {"rows": rows, "reps": reps, "pot": ot.__version__}
 
@@ -70,11 +75,18 @@ def report(res: dict) -> List[str]:
              f"the mean of 2e6 / n^2 calls, at least one; the two take turns) after an "
              f"untimed call, POT {res['pot']}. *ratio*: emdkit's time over "
              f"POT's (above 1: emdkit slower; its time includes the validation and the "
-             f"certified bracket). From `python -m emdkit.bench.cost_bench`.", ""]
-    lines += markdown(["n = m", "emdkit (s)", "POT emd2 (s)", "ratio", "|difference| / value"],
+             f"certified bracket) of the best times; *per round*: the median, smallest "
+             f"and largest of the rounds' own ratios (the two calls of a round run "
+             f"back to back, so the median is the figure least moved by the machine's "
+             f"noise). From "
+             f"`python -m emdkit.bench.cost_bench`.", ""]
+    lines += markdown(["n = m", "emdkit (s)", "POT emd2 (s)", "ratio", "median per round",
+                       "range per round", "|difference| / value"],
                       [[f"{r['n']:,}", f"{r['emdkit_s']:.4f}", f"{r['pot_s']:.4f}",
-                        f"{r['ratio']:.2f}", f"{r['rel_diff']:.1e}"] for r in res["rows"]],
-                      align="rrrrr") + [""]
+                        f"{r['ratio']:.2f}", f"{r.get('median_round_ratio', math.nan):.2f}",
+                        "{:.2f}-{:.2f}".format(*r.get("round_ratios", (math.nan,) * 2)),
+                        f"{r['rel_diff']:.1e}"] for r in res["rows"]],
+                      align="rrrrrrr") + [""]
     return lines
 
 
