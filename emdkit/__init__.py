@@ -16,7 +16,7 @@ from .result import Result
 
 __all__ = ["distance", "solve", "methods", "compare", "Comparison", "grid", "pairwise", "cdist",
            "Result",
-           "ProblemTooLargeError", "datasets", "plot", "wgan"]
+           "ProblemTooLargeError", "WassersteinLoss", "datasets", "plot", "wgan"]
 
 _SUBMODULES = ("datasets", "plot", "wgan")
 
@@ -28,5 +28,9 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name == "WassersteinLoss":           # a torch module: torch loads with it
+        from .loss import WassersteinLoss
+
+        return WassersteinLoss
     raise AttributeError(f"module 'emdkit' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""emdkit.WassersteinLoss: the same values as emdkit.distance, batched, warm-started,
+with gradients checked against finite differences."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="WassersteinLoss is a torch module")
+
+import emdkit  # noqa: E402
+
+
+def _pair(seed, n=60, m=50, d=2, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=dtype)
+    y = 0.7 * torch.randn(m, d, generator=g, dtype=dtype) + 0.5
+    return x, y
+
+
+# Both solve the same strictly convex problem to an L1 marginal error of tol = 1e-6
+# (the torch loop) or run the same numpy driver (CPU, solver="auto"): the values agree
+# to the stopping rule's effect on the objective, far below 1e-6 relative.
+@pytest.mark.parametrize("solver", ["auto", "torch"])
+@pytest.mark.parametrize("epsilon", [None, 0.05])
+def test_sinkhorn_divergence_equals_distance(solver, epsilon):
+    x, y = _pair(0)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=epsilon, solver=solver)
+    want = emdkit.distance(x.numpy(), y.numpy(), "sinkhorn", p=2, debias=True,
+                           epsilon=epsilon)
+    assert float(loss(x, y)) == pytest.approx(want, rel=1e-6)
+    assert loss.last["converged"]
+
+
+def test_translation_closed_form():
+    # S_eps of a translation by t is |t|^2 for p = 2 at every epsilon
+    x, _ = _pair(1)
+    t = torch.tensor([0.3, -0.4], dtype=torch.float64)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=0.1)
+    assert float(loss(x, x + t)) == pytest.approx(0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("method,kw", [("exact", {}), ("1d", {}),
+                                       ("sliced", {"seed": 3, "n_projections": 40}),
+                                       ("sinkhorn", {"debias": False, "epsilon": 0.05})])
+def test_other_methods_equal_distance(method, kw):
+    x, y = _pair(2, n=40, m=40, d=1 if method == "1d" else 3)
+    loss = emdkit.WassersteinLoss(method, p=2, **kw)
+    want = emdkit.distance(x.numpy(), y.numpy(), method, p=2, **kw)
+    assert float(loss(x, y)) == pytest.approx(want, rel=1e-10)
+
+
+def test_batched_equals_item_by_item():
+    xs, ys = zip(*[_pair(s, n=30, m=30) for s in range(4)])
+    X, Y = torch.stack(xs), torch.stack(ys)
+    for method, kw in (("sinkhorn", {"epsilon": 0.05}), ("sliced", {"seed": 0}),
+                       ("exact", {})):
+        loss = emdkit.WassersteinLoss(method, p=2, warm_start=False, **kw)
+        batch = loss(X, Y)
+        assert batch.shape == (4,)
+        single = torch.stack([loss(x, y) for x, y in zip(xs, ys)])
+        torch.testing.assert_close(batch, single, rtol=1e-7, atol=0)
+
+
+def test_weights_as_repeated_points():
+    x, y = _pair(3, n=20, m=25)
+    w = torch.ones(20, dtype=torch.float64)
+    w[:5] = 2.0
+    rep = torch.cat([x, x[:5]])
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=0.05, warm_start=False)
+    assert float(loss(x, y, w)) == pytest.approx(float(loss(rep, y)), rel=1e-6)
+
+
+def test_warm_start_takes_fewer_iterations_and_reset_forgets():
+    x, y = _pair(4, n=80, m=80)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=0.01)
+    cold = float(loss(x, y))
+    n_cold = loss.last["n_iter"]
+    warm = float(loss(x + 1e-3, y))
+    assert loss.last["warm"] and loss.last["n_iter"] < n_cold / 3
+    loss.reset()
+    again = float(loss(x + 1e-3, y))
+    assert not loss.last["warm"] and again == pytest.approx(warm, rel=1e-6)
+    assert cold != warm
+
+
+@pytest.mark.parametrize("solver", ["auto", "torch"])
+def test_gradient_against_finite_differences(solver):
+    # the envelope theorem: the gradient of the dual objective at converged potentials
+    # is that of S_eps; tol 1e-12 so that the potentials' error does not show
+    x, y = _pair(5, n=8, m=7)
+    x.requires_grad_(True)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=0.1, tol=1e-12,
+                                  warm_start=False, solver=solver)
+    assert torch.autograd.gradcheck(lambda u: loss(u, y), (x,), eps=1e-6, atol=1e-6)
+
+
+def test_float32():
+    x, y = _pair(6, dtype=torch.float32)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=0.05, tol=1e-4)
+    value = loss(x.requires_grad_(True), y)
+    assert value.dtype == torch.float32
+    value.backward()
+    assert torch.isfinite(x.grad).all()
+    want = emdkit.distance(x.detach().double().numpy(), y.double().numpy(), "sinkhorn",
+                           p=2, debias=True, epsilon=0.05)
+    assert float(value.detach()) == pytest.approx(want, rel=1e-4)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: emdkit.WassersteinLoss("nope"), "method must be"),
+    (lambda: emdkit.WassersteinLoss("exact", epsilon=0.1), "options of 'sinkhorn'"),
+    (lambda: emdkit.WassersteinLoss(solver="gpu"), "solver must be"),
+    (lambda: emdkit.WassersteinLoss()(np.zeros((3, 2)), torch.zeros(3, 2)),
+     "takes torch tensors"),
+    (lambda: emdkit.WassersteinLoss()(torch.zeros(2, 3, 2), torch.zeros(3, 2)),
+     "both be batched"),
+    (lambda: emdkit.WassersteinLoss()(torch.zeros(3, 2), torch.zeros(3, 2),
+                                      torch.ones(4)), "x_weights must have shape"),
+])
+def test_clear_errors(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
