@@ -124,8 +124,9 @@ class WassersteinLoss(torch.nn.Module):
         B, n, m = X.shape[0], X.shape[1], Y.shape[1]
         a = _uniform(X) if a is None else a
         b = _uniform(Y) if b is None else b
-        C_ab, C_aa, C_bb = _cost(X, Y, self.p), _cost(X, X, self.p), _cost(Y, Y, self.p)
         with torch.no_grad():
+            C_ab, C_aa, C_bb = (_cost(X, Y, self.p), _cost(X, X, self.p),
+                                _cost(Y, Y, self.p))
             if self.epsilon is None:
                 eps = _EPS_RELATIVE * torch.einsum("bi,bij,bj->b", a, C_ab, b)
                 eps = torch.where(eps > 0, eps, torch.ones_like(eps))
@@ -152,9 +153,10 @@ class WassersteinLoss(torch.nn.Module):
                           f"{self.last['err']:.3g} > tol={self.tol:g} after "
                           f"{self.last['n_iter']} iterations (max_iter={self.max_iter})",
                           RuntimeWarning, stacklevel=3)
-        S = (torch_loop.dual_value(C_ab, a, b, sols[0].f, sols[0].g, eps)
-             - 0.5 * torch_loop.dual_value(C_aa, a, a, sols[1].f, sols[1].g, eps)
-             - 0.5 * torch_loop.dual_value(C_bb, b, b, sols[2].f, sols[2].g, eps))
+        term = torch_loop.dual_term
+        S = (term(X, Y, C_ab, a, b, sols[0].f, sols[0].g, eps, self.p)
+             - 0.5 * term(X, X, C_aa, a, a, sols[1].f, sols[1].g, eps, self.p)
+             - 0.5 * term(Y, Y, C_bb, b, b, sols[2].f, sols[2].g, eps, self.p))
         from .costs import safe_root
 
         return safe_root(S.clamp_min(0.0), self.p)

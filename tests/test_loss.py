@@ -119,3 +119,16 @@ def test_float32():
 def test_clear_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("p", [1.5, 3.0])
+def test_gradient_other_p_and_weights(p):
+    # the written-out envelope gradients (DualTerm) for |x - y| ** p and the weights
+    x, y = _pair(7, n=6, m=5)
+    w = torch.rand(6, dtype=torch.float64) + 0.5
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=p, epsilon=0.2, tol=1e-12,
+                                  warm_start=False)
+    assert torch.autograd.gradcheck(lambda u, v: loss(u, y, v), (x, w), eps=1e-6,
+                                    atol=1e-6)
