@@ -78,6 +78,11 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
 
     monkeypatch.setattr(many_bench, "SHARED_QUICK", [("1d", 5, 50, 1, None)])
     monkeypatch.setattr(many_bench, "CLUSTER_QUICK", [])
+    from emdkit.bench import loss_bench
+
+    monkeypatch.setattr(loss_bench, "QUICK", (40,))
+    monkeypatch.setattr(loss_bench, "_batched", lambda n: {
+        "n": 8, **{s: {"batch_s": 0.0, "items_s": 0.0} for s in ("auto", "torch")}})
     monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
     monkeypatch.setattr(sliced_bench, "run", lambda quick: {})
     monkeypatch.setattr(cold, "run", lambda: None)
@@ -107,7 +112,7 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
                     "## Certified brackets", "## auto against exact and sinkhorn",
                     "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy",
                     "## Large clouds: the multiscale Sinkhorn backend",
-                    "## Many distributions"):
+                    "## Many distributions", "## Training loss"):
         assert heading in text
 
 

@@ -98,6 +98,7 @@ SUITES: List[Suite] = [
     _suite("cost", "cost matrices (cost=)", "cost_bench", lambda m, c: m.run(c.quick)),
     _suite("many", "many distributions (pairwise)", "many_bench",
            lambda m, c: m.run(c.quick)),
+    _suite("loss", "training loss", "loss_bench", lambda m, c: m.run(c.quick)),
     _suite("brackets", "certified brackets", "brackets", lambda m, c: m.run(c.quick)),
     _suite("auto", "auto against exact and sinkhorn", "auto_model",
            lambda m, c: m.check(reps=3, n=1500 if c.quick else 5000),
