@@ -1,6 +1,6 @@
 """
 A gradient flow with ``emdkit.WassersteinLoss``
-==============================================
+===============================================
 
 ``emdkit.WassersteinLoss(method, p=2)`` is a ``torch.nn.Module`` with the value of
 ``emdkit.distance``: here it pulls 200 points drawn from a Gaussian onto a ring by
