@@ -49,7 +49,9 @@ class WassersteinLoss(torch.nn.Module):
         inputs, no epsilon bias of the first order), as ``distance(..., debias=True)``.
     epsilon : float, optional
         ``sinkhorn`` only, in the units of ``|x - y| ** p``; default ``1e-3`` times
-        the mean cost of the independent coupling, per batch item (as ``distance``).
+        the mean cost of the independent coupling, per batch item (as ``distance``,
+        which beyond 2000 points estimates that mean from 2000 of them: pass
+        ``epsilon`` for the same value there).
     tol, max_iter, scaling : ``sinkhorn``'s stopping rule (L1 error of the
         marginals), iteration budget per call, epsilon scaling factor.
     warm_start : bool, default True
@@ -247,6 +249,12 @@ def _batch(x, y, wx, wy):
     if not X.dtype.is_floating_point or X.dtype != Y.dtype:
         raise TypeError(f"x and y must be floating point of one dtype, got {X.dtype} "
                         f"and {Y.dtype}")
+    for name, T in (("x", X), ("y", Y)):
+        if T.shape[1] == 0 or T.shape[2] == 0:
+            raise ValueError(f"{name} is empty (shape {tuple(T.shape)}): at least one "
+                             f"point of dimension at least 1 is needed")
+        if not bool(torch.isfinite(T).all()):
+            raise ValueError(f"{name} contains NaN or inf: a loss of it would be NaN")
     return X, Y, _weights(wx, X, "x_weights"), _weights(wy, Y, "y_weights"), batched
 
 

@@ -115,6 +115,10 @@ def test_float32():
      "both be batched"),
     (lambda: emdkit.WassersteinLoss()(torch.zeros(3, 2), torch.zeros(3, 2),
                                       torch.ones(4)), "x_weights must have shape"),
+    (lambda: emdkit.WassersteinLoss()(torch.tensor([[0.0, float("nan")]]),
+                                      torch.zeros(3, 2)), "x contains NaN"),
+    (lambda: emdkit.WassersteinLoss()(torch.zeros(3, 2), torch.zeros(0, 2)),
+     "y is empty"),
 ])
 def test_clear_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
