@@ -87,24 +87,28 @@ def rounded_cost(C: np.ndarray, a: np.ndarray, b: np.ndarray, P: np.ndarray,
     return (cost + miss * cmax) * (1.0 + 4.0 * (n + m) * U)
 
 
-def dual_lower(C: np.ndarray, a: np.ndarray, b: np.ndarray, f: np.ndarray,
-               cmax: float) -> float:
-    """Lower bound on ``min <P, C>``: the dual objective of ``f`` made feasible by two
-    c-transforms (columns, then rows), less the rounding allowance (``cmax`` is the
-    largest cost)."""
-    n, m = C.shape
+def _ctransforms(C, a, b, f):
+    """``((f2, g), cmax)``: ``g`` the column c-transform of ``f`` over the rows of
+    positive weight, ``f2`` the row c-transform of ``g`` over the columns of positive
+    weight (``kernels.ctransform``: one pass over ``C`` each), and the largest cost."""
+    from .kernels.ctransform import column_ctransform, row_ctransform
+
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    g, cmax = column_ctransform(C, np.ascontiguousarray(f, dtype=np.float64), a > 0)
+    return (row_ctransform(C, g, b > 0), g), cmax
+
+
+def _dual_objective(a, b, pair, cmax: float) -> float:
+    """Lower bound on ``min <P, C>``: ``<f, a> + <g, b>`` over the positive weights
+    of a feasible pair (``_ctransforms``), less what its sums may round (a few units
+    of roundoff of the largest terms, ``cmax`` the largest cost); 0.0 where a
+    potential is not finite."""
+    f, g = pair
     live_a, live_b = a > 0, b > 0
-    f = np.where(live_a, f, -np.inf)              # zero-weight rows constrain nothing
-    g = np.full(m, np.inf)
-    for i0, i1 in _row_blocks(n, m):
-        g = np.minimum(g, (C[i0:i1] - f[i0:i1, None]).min(0))
-    g = np.where(live_b, g, -np.inf)
-    f2 = np.empty(n)
-    for i0, i1 in _row_blocks(n, m):
-        f2[i0:i1] = (C[i0:i1] - g[None, :]).min(1)
-    fa, gb = f2[live_a], g[live_b]
+    fa, gb = f[live_a], g[live_b]
     if not (np.isfinite(fa).all() and np.isfinite(gb).all()):
         return 0.0
+    n, m = f.shape[0], g.shape[0]
     lower = float(a[live_a] @ fa + b[live_b] @ gb)
     big = cmax + float(np.abs(fa).max()) + float(np.abs(gb).max())
     slack = 4.0 * (n + m) * U * float(a[live_a] @ np.abs(fa) + b[live_b] @ np.abs(gb))
@@ -115,28 +119,30 @@ def vertex_bracket(C, a, b, support, f, scale: float, p: float):
     """``(lower, upper)`` on W_p, rooted and unscaled, for a plan given by its
     support ``(rows, cols, masses)`` (the network simplex's vertex: at most n + m - 1
     entries) and row potentials ``f``: the upper end is the plan rounded onto the
-    marginals (``rounded_cost`` on the support; the deficits, of the order of
-    rounding, moved at the largest cost), the lower end the dual objective of the
-    two c-transforms of ``f`` (columns, then rows), as ``dual_lower``, feasible by
-    construction (``kernels.ctransform.vertex_bounds``: two passes over ``C``, no
-    temporaries, O(n + m) besides)."""
-    from .kernels.ctransform import vertex_bounds
+    marginals on its support (``kernels.ctransform.support_upper``), the lower end
+    the dual objective of the two c-transforms of ``f``: two passes over ``C``, no
+    temporaries, O(n + m) besides."""
+    from .kernels.ctransform import support_upper
 
     ii, jj, mass = support
-    lo, up = vertex_bounds(C, a, b, np.ascontiguousarray(ii, dtype=np.int64),
+    with np.errstate(all="ignore"):
+        pair, cmax = _ctransforms(C, a, b, f)
+        lo = _dual_objective(a, b, pair, cmax)
+        up = support_upper(C, a, b, np.ascontiguousarray(ii, dtype=np.int64),
                            np.ascontiguousarray(jj, dtype=np.int64),
-                           np.ascontiguousarray(mass, dtype=np.float64),
-                           np.ascontiguousarray(f, dtype=np.float64))
+                           np.ascontiguousarray(mass, dtype=np.float64), cmax)
     return rooted(lo, scale, p), rooted(up, scale, p)
 
 
 def plan_bracket(C, a, b, P, f, scale: float, p: float):
     """``(lower, upper)`` on W_p from a dense scaled cost ``C`` (true cost
-    ``scale ** p * C``), a plan and row potentials, both rooted and unscaled."""
-    cmax = float(C.max()) if C.size else 0.0
+    ``scale ** p * C``), a plan and row potentials, both rooted and unscaled: the
+    plan rounded onto the marginals above, the dual objective of the two
+    c-transforms of ``f`` below (the largest cost from the first one's pass)."""
     with np.errstate(all="ignore"):
+        pair, cmax = _ctransforms(C, a, b, f)
         up = rounded_cost(C, a, b, P, cmax)
-        lo = dual_lower(C, a, b, f, cmax)
+        lo = _dual_objective(a, b, pair, cmax)
     return rooted(lo, scale, p), rooted(up, scale, p)
 
 

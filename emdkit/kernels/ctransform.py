@@ -1,7 +1,8 @@
 """c-transforms of potentials and the largest cost, each in one pass over C.
 
-For the exact solver's bracket: reading the (n, m) cost once, with no temporary the
-size of a block, is what makes the certificate cheap next to the network simplex.
+For the certified brackets (``bounds.plan_bracket``, ``bounds.vertex_bracket``):
+reading the (n, m) cost once per transform, with no temporary the size of a block,
+is what makes the certificate cheap next to the solve.
 No fastmath: the comparisons must see inf as IEEE arithmetic does.
 """
 
@@ -47,17 +48,15 @@ def row_ctransform(C, g, live):
 
 
 @njit(cache=True)
-def vertex_bounds(C, a, b, ii, jj, mass, f):
-    """``(lower, upper)`` on ``min <P, C>`` over couplings of ``a`` and ``b``, from a
-    plan given by its support (rows ``ii``, columns ``jj``, ``mass``) and row
-    potentials ``f``, with ``bounds``' rounding allowances. Upper: the plan rounded
-    onto the marginals (rows scaled down to ``a``, then columns to ``b``; the
-    deficits, of the order of rounding for a vertex, moved at the largest cost).
-    Lower: the dual objective of the column c-transform ``g`` of ``f`` and the row
-    c-transform of ``g``, feasible by construction (``bounds.dual_lower``'s pair)."""
+def support_upper(C, a, b, ii, jj, mass, cmax):
+    """Upper bound on ``min <P, C>`` over couplings of ``a`` and ``b`` from a plan
+    given by its support (rows ``ii``, columns ``jj``, ``mass``): the plan rounded
+    onto the marginals (rows scaled down to ``a``, then columns to ``b``, as
+    ``bounds.rounded_cost`` does on a dense plan; the deficits, of the order of rounding for a vertex,
+    moved at the largest cost ``cmax``), with ``bounds``' rounding allowance.
+    O(n + m + support)."""
     n, m = C.shape
     U = 2.0 ** -53
-    g, cmax = column_ctransform(C, f, a > 0)
     rows = np.zeros(n)
     for k in range(ii.shape[0]):
         rows[ii[k]] += mass[k]
@@ -87,26 +86,4 @@ def vertex_bounds(C, a, b, ii, jj, mass, f):
     miss = abs(short_a - short_b)
     if miss <= 4.0 * (n + m) * U:
         miss = 0.0
-    upper = (cost + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
-    f = row_ctransform(C, g, b > 0)            # the second c-transform, as dual_lower
-    fa, fabs, ftop, ok_f = _dual_terms(a, f)
-    gb, gabs, gtop, ok_g = _dual_terms(b, g)
-    if not (ok_f and ok_g):
-        return 0.0, upper
-    slack = 4.0 * (n + m) * U * (fabs + gabs) + 4.0 * U * (cmax + ftop + gtop)
-    return max(fa + gb - slack, 0.0), upper
-
-
-@njit(cache=True, inline="always")
-def _dual_terms(w, pot):
-    """Over the entries of positive weight: ``sum w pot``, ``sum w |pot|``, the
-    largest ``|pot|``, and whether all of them are finite."""
-    total, weighted_abs, top = 0.0, 0.0, 0.0
-    for i in range(w.shape[0]):
-        if w[i] > 0:
-            if not np.isfinite(pot[i]):
-                return 0.0, 0.0, 0.0, False
-            total += w[i] * pot[i]
-            weighted_abs += w[i] * abs(pot[i])
-            top = max(top, abs(pot[i]))
-    return total, weighted_abs, top, True
+    return (cost + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
