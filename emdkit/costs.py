@@ -85,6 +85,14 @@ def pow2_scale(v: float) -> float:
     return math.ldexp(1.0, max(math.frexp(v)[1] - 1, -1022))
 
 
+def pow2_scales(v) -> np.ndarray:
+    """:func:`pow2_scale` of every entry of an array."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = (v > 0) & np.isfinite(v)
+    _, e = np.frexp(np.where(ok, v, 1.0))
+    return np.where(ok, np.ldexp(1.0, np.maximum(e - 1, -1022)), 1.0)
+
+
 def scaled_pow(scale: float, p: float) -> float:
     """``scale ** p`` as a float that may be inf (never an OverflowError)."""
     with np.errstate(over="ignore"):

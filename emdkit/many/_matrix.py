@@ -24,10 +24,10 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
         _check_options(method, options)
     p, metric = check_p(p), check_metric(metric)
     symmetric = sb is None
-    xa, wa_, ta = _collection(sa, wa, "samples" if symmetric else "samples_a",
-                              "weights" if symmetric else "a_weights")
-    xb, wb_, tb = (xa, wa_, ta) if symmetric else _collection(sb, wb, "samples_b",
-                                                              "b_weights")
+    xa, wa_, ta, raw_a = _collection(sa, wa, "samples" if symmetric else "samples_a",
+                                     "weights" if symmetric else "a_weights")
+    xb, wb_, tb, raw_b = ((xa, wa_, ta, raw_a) if symmetric else
+                          _collection(sb, wb, "samples_b", "b_weights"))
     _same_dimension(xa, xb, symmetric)
     if scheduler is not None and scheduler not in _schedule.SCHEDULERS:
         raise ValueError(f"scheduler must be one of {_schedule.SCHEDULERS} or None, "
@@ -50,8 +50,8 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
             raise TypeError("torch samples are computed in this process, pair by pair "
                             "(so that the matrix is differentiable): scheduler, client "
                             "and out are for numpy input")
-        return _torch_matrix(sa, wa, sb, wb, symmetric, pi, pj, na, nb, method, p,
-                             metric, options)
+        raw = raw_a if symmetric else tuple(u + v for u, v in zip(raw_a, raw_b))
+        return _torch_matrix(raw, symmetric, pi, pj, na, nb, method, p, metric, options)
     store = _store(x, w, method, p, metric, options, out is not None)
     shape = (na, na) if symmetric else (na, nb)
     result = _open(out, shape, x, w, method, p, metric, options, symmetric)
@@ -70,8 +70,9 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
 
 
 def _collection(samples, weights, name: str, wname: str):
-    """``(arrays (n_k, d), weights or None, any torch)``, each validated as
-    :func:`emdkit.distance` validates one sample."""
+    """``(arrays (n_k, d), weights or None, any torch, (the distributions, their
+    weights) as given)``, each validated as :func:`emdkit.distance` validates one
+    sample."""
     from .._validation import _samples, _weights, is_tensor
 
     if isinstance(samples, (str, bytes)) or not hasattr(samples, "__len__"):
@@ -92,7 +93,7 @@ def _collection(samples, weights, name: str, wname: str):
     w = [_weights(wk, f"{wname}[{k}]", x[k].shape[0], f"{name}[{k}]")
          for k, wk in enumerate(ws)]
     torch = is_tensor(samples) or any(is_tensor(v) for v in items + ws)
-    return x, w, torch
+    return x, w, torch, (items, ws)
 
 
 def _same_dimension(xa, xb, symmetric):
@@ -267,27 +268,24 @@ def _warn(notes, total, symmetric, na):
                   f"{first}", RuntimeWarning, stacklevel=4)
 
 
-def _torch_matrix(sa, wa, sb, wb, symmetric, pi, pj, na, nb, method, p, metric,
-                  options):
-    """Pair by pair through :func:`emdkit.distance`, stacked into a torch matrix."""
+def _torch_matrix(raw, symmetric, pi, pj, na, nb, method, p, metric, options):
+    """Pair by pair through :func:`emdkit.distance` on the distributions as given
+    (``raw``: their list and their weights'), into a torch matrix (differentiable:
+    an out-of-place ``index_put``)."""
     import torch
 
     from ..api import _solve
 
-    def items(s, w):
-        xs = list(s.unbind(0)) if hasattr(s, "unbind") else list(s)
-        return xs, [None] * len(xs) if w is None else list(w)
-
-    xa, ua = items(sa, wa)
-    xb, ub = (xa, ua) if symmetric else items(sb, wb)
-    x, u = (xa, ua) if symmetric else (xa + xb, ua + ub)
-    vals = [_solve(x[i], x[j], method, p, metric, u[i], u[j], dict(options),
-                   stacklevel=4).value for i, j in zip(pi.tolist(), pj.tolist())]
-    like = next(v for v in vals) if vals else torch.zeros(())
+    x, u = raw
     shape = (na, na) if symmetric else (na, nb)
-    flat = [[like.new_zeros(()) for _ in range(shape[1])] for _ in range(shape[0])]
-    for v, i, j in zip(vals, pi.tolist(), pj.tolist()):
-        flat[i][j if symmetric else j - na] = v
-        if symmetric:
-            flat[j][i] = v
-    return torch.stack([torch.stack(row) for row in flat])
+    if pi.shape[0] == 0:                  # one distribution: its zero diagonal
+        ref = next(t for t in x + u if isinstance(t, torch.Tensor))
+        return torch.zeros(shape, dtype=ref.dtype if ref.is_floating_point()
+                           else torch.float64, device=ref.device)
+    vals = torch.stack([_solve(x[i], x[j], method, p, metric, u[i], u[j], dict(options),
+                               stacklevel=4).value
+                        for i, j in zip(pi.tolist(), pj.tolist())])
+    rows = torch.as_tensor(pi, device=vals.device)
+    cols = torch.as_tensor(pj if symmetric else pj - na, device=vals.device)
+    out = vals.new_zeros(shape).index_put((rows, cols), vals)
+    return out.index_put((cols, rows), vals) if symmetric else out

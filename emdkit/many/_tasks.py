@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..costs import pow2_scale
+from ..costs import pow2_scale, pow2_scales
 
 #: Methods whose per-distribution work (sorting, projecting) is done once per call.
 SHARED = ("1d", "sliced")
@@ -110,8 +110,8 @@ def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
     # per pair, the sliced method's own scaling: a power of two bounding |x| and one
     # bounding the differences (so no power overflows or underflows for p <= 2)
     big = np.maximum(s.maxabs[pi], s.maxabs[pj])
-    s_in = _pow2(big)
-    scale = s_in * _pow2(2.0 * math.sqrt(s.dim) * (big / s_in))
+    s_in = pow2_scales(big)
+    scale = s_in * pow2_scales(2.0 * math.sqrt(s.dim) * (big / s_in))
     acc, top = np.zeros(K), np.zeros(K)
     invs = 1.0 / scale
     edges = np.linspace(0, K, min(workers(), K) + 1).astype(int) if K else [0, 0]
@@ -123,14 +123,6 @@ def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
         mean = np.maximum(acc / L, 0.0)
         root = mean if p == 1.0 else mean ** (1.0 / p)
     return s.prescale * unit * root
-
-
-def _pow2(v: np.ndarray) -> np.ndarray:
-    """Elementwise ``costs.pow2_scale``."""
-    v = np.asarray(v, dtype=np.float64)
-    ok = (v > 0) & np.isfinite(v)
-    _, e = np.frexp(np.where(ok, v, 1.0))
-    return np.where(ok, np.ldexp(1.0, np.maximum(e - 1, -1022)), 1.0)
 
 
 def _samples_block(s: Samples, pi, pj):
