@@ -203,29 +203,40 @@ class WassersteinLoss(torch.nn.Module):
 def _numpy_solve(C, a, b, eps, *, symmetric, warm, tol, max_iter, scaling):
     """The numpy driver (relaxed Sinkhorn, Newton finish) item by item: for CPU
     tensors it converges in far fewer iterations than the plain torch loop at small
-    epsilon. Costs rescaled by a power of two as ``distance`` does; potentials back
-    in the costs' units, as tensors."""
-    from .costs import pow2_scale
-    from .solvers._sinkhorn import problems
+    epsilon. BLAS on one thread meanwhile (``_threads.one_blas_thread``: torch's
+    spinning threads share the cores). Potentials back as tensors."""
+    from ._threads import one_blas_thread
     from .solvers.sinkhorn import STAGE_TOL
 
-    fs, gs, n_iter, err, ok = [], [], 0, 0.0, True
+    opts = dict(tol=tol, max_iter=max_iter, scaling=scaling, stage_tol=STAGE_TOL)
     Cn, an, bn = (t.detach().cpu().double().numpy() for t in (C, a, b))
-    for k in range(Cn.shape[0]):
-        s = pow2_scale(float(Cn[k].max()))
-        e = float(eps[k]) / s
-        w = None if warm is None else (warm[0][k].double().numpy() / s,
-                                       warm[1][k].double().numpy() / s)
-        opts = dict(tol=tol, max_iter=max_iter, scaling=scaling, stage_tol=STAGE_TOL)
-        geom = problems.DenseCost(np.ascontiguousarray(Cn[k] / s))
-        eps0 = e if w is not None else max(e, float(Cn[k].max()) / s)
-        sol, _ = problems.solve_term(geom, an[k], bn[k], symmetric, e, eps0, opts, w)
-        fs.append(sol.f * s)
-        gs.append(sol.g * s)
-        n_iter, err, ok = n_iter + sol.n_iter, max(err, sol.err), ok and sol.converged
+    with one_blas_thread():
+        sols = [_numpy_item(Cn[k], an[k], bn[k], float(eps[k]), symmetric, opts,
+                            None if warm is None else (warm[0][k], warm[1][k]))
+                for k in range(Cn.shape[0])]
     like = dict(dtype=C.dtype, device=C.device)
-    return torch_loop.TorchSolution(torch.as_tensor(np.stack(fs), **like),
-                                    torch.as_tensor(np.stack(gs), **like), n_iter, err, ok)
+    return torch_loop.TorchSolution(
+        torch.as_tensor(np.stack([s.f for s in sols]), **like),
+        torch.as_tensor(np.stack([s.g for s in sols]), **like),
+        sum(s.n_iter for s in sols), max(s.err for s in sols),
+        all(s.converged for s in sols))
+
+
+def _numpy_item(C, a, b, eps, symmetric, opts, warm):
+    """One problem by the numpy driver, the costs rescaled by a power of two as
+    ``distance`` does; the potentials back in the costs' units."""
+    from .costs import pow2_scale
+    from .solvers._sinkhorn import problems
+
+    s = pow2_scale(float(C.max()))
+    e = eps / s
+    w = None if warm is None else (warm[0].double().numpy() / s,
+                                   warm[1].double().numpy() / s)
+    geom = problems.DenseCost(np.ascontiguousarray(C / s))
+    eps0 = e if w is not None else max(e, float(C.max()) / s)
+    sol, _ = problems.solve_term(geom, a, b, symmetric, e, eps0, opts, w)
+    sol.f, sol.g = sol.f * s, sol.g * s
+    return sol
 
 
 def _batch(x, y, wx, wy):
