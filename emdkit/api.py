@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from typing import Any, Dict
 
 import numpy as np
 
+from ._threads import one_blas_thread
 from ._validation import Metric, prepare
 from .solvers import AUTO_SUMMARY, REGISTRY
 from .result import Result
@@ -121,8 +123,11 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
         options = {**rest, **own}
     # numpy's floating-point warnings are the methods' business: overflow and
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
-    # must mean one thing, that the value is not to be trusted
-    with np.errstate(all="ignore"):
+    # must mean one thing, that the value is not to be trusted. BLAS on one thread:
+    # the methods' parallel work is on emdkit's pool (_threads.one_blas_thread);
+    # the critic is torch's, left alone
+    blas = one_blas_thread() if chosen != "critic" else nullcontext()
+    with np.errstate(all="ignore"), blas:
         result = REGISTRY[chosen].func(prob, **options)
     if reason is not None:
         result.info.update(requested="auto", reason=reason)

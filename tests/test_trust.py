@@ -437,3 +437,47 @@ def test_auto_flags_a_bracket_wider_than_its_rtol(monkeypatch, rng):
     with pytest.warns(RuntimeWarning, match="'auto' could not keep its promise"):
         r = emdkit.solve(x, y, "auto", rtol=1e-15)
     assert not r.converged and r.method == "exact"
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_blas_runs_on_one_thread_inside_and_the_setting_is_restored():
+    """emdkit's pool and BLAS's spinning threads slow each other down on shared
+    cores, so calls run BLAS on one thread, and give the user's setting back after,
+    also when several threads call at once (the limit is process-wide: counted)."""
+    import scipy.linalg  # noqa: F401  (both BLAS libraries loaded from the start)
+    from threadpoolctl import threadpool_limits
+
+    from emdkit._threads import one_blas_thread
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
+    with threadpool_limits(2, "blas"):          # the user's setting, whatever the host
+        before = _blas_threads()
+        with one_blas_thread():
+            inside = _blas_threads()
+            with one_blas_thread():             # nested
+                pass
+            assert _blas_threads() == inside
+        assert set(inside) == {1}
+        assert _blas_threads() == before
+        errors = []
+
+        def job():
+            try:
+                for _ in range(5):
+                    emdkit.distance(x, y, "sinkhorn", p=2, debias=True)
+            except Exception as exc:            # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=job) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert _blas_threads() == before
