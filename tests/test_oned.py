@@ -100,6 +100,23 @@ def test_large_unequal_sizes_match_scipy(rng):
         stats.wasserstein_distance(x, y), rel=1e-9)
 
 
+@pytest.mark.parametrize("p", [1.5, 2, 3])
+def test_distances_far_below_the_span_do_not_underflow(p):
+    """Points 1e-300 apart in data of size 1: ``(d / span) ** p`` underflows to 0 for
+    every p > 1 (hypothesis found W_1.5 = 0.0), so the costs are divided by the
+    largest distance moved. Closed form: half the mass moves 1e-300, W_p =
+    0.5 ** (1/p) * 1e-300; rounding only (a few ulps)."""
+    torch = pytest.importorskip("torch", reason="the torch path is checked as well")
+    a, b = np.array([0.0, 1.0]), np.array([1e-300, 1.0])
+    want = 0.5 ** (1 / p) * 1e-300
+    for value in (emdkit.distance(a, b, "1d", p=p),
+                  emdkit.distance(a, b, "1d", p=p, a_weights=[0.5, 0.5]),
+                  emdkit.distance(a, b, "sliced", p=p, seed=0),
+                  emdkit.pairwise([a, b], "1d", p=p)[0, 1],
+                  float(emdkit.distance(torch.tensor(a), torch.tensor(b), "1d", p=p))):
+        assert value == pytest.approx(want, rel=1e-14, abs=0.0)
+
+
 def test_unit_quantile_closed_form():
     # Uniform grids on [0, 1] and [0, 2] (midpoints): the quantile functions are
     # t and 2t at the midpoints, so W_p^p = mean |t_i|^p over midpoints exactly.

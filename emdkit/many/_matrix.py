@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from . import _schedule
+from ..solvers.oned import SCALE_FREE_P
 from ._tasks import SHARED, Samples, run_block, sorted_store
 
 
@@ -116,9 +117,9 @@ def _store(x, w, method, p, metric, options, to_file):
         if callable(metric):
             raise ValueError("method='1d' uses the distance |x - y| and takes no "
                              "callable metric; use method='exact' for a custom metric")
-        return sorted_store(x, w, np.ones((1, 1)), p, p > 2.0)
+        return sorted_store(x, w, np.ones((1, 1)), p, p > SCALE_FREE_P)
     return sorted_store(x, w, _directions(x[0].shape[1], metric, options, to_file), p,
-                        p > 2.0)
+                        p > SCALE_FREE_P)
 
 
 def _directions(d, metric, options, to_file):

@@ -70,8 +70,10 @@ def oned(prob) -> Result:
 
 
 #: Beyond this p the 1-D costs are divided by the largest distance moved, not by the
-#: span of the data: ``(d / span) ** p`` underflows for large p (p = 1000 gave 0.0).
-SCALE_FREE_P = 2.0
+#: span of the data: ``(d / span) ** p`` underflows for large p (p = 1000 gave 0.0),
+#: and for any p > 1 where the distances moved are far below the span (points 1e-308
+#: apart in data of size 1 gave W_2 = 0.0). At p = 1 no power is taken.
+SCALE_FREE_P = 1.0
 # Below this size np.sort is as fast as the radix sort and needs no compilation.
 _RADIX_MIN = 1 << 12
 # Above this total size the two samples are sorted on two threads (the kernels

@@ -12,11 +12,11 @@ from ..costs import pow2_scale, scaled_pow
 from .._threads import run_all, workers
 from ..result import Result
 from ._common import make_result
+from .oned import SCALE_FREE_P
 
 DIRECTIONS = ("orthogonal", "random")
-#: Beyond this p each direction's costs are divided by the largest distance it moves
-#: (see ``kernels.sliced``): ``(d / span) ** p`` underflows for large p.
-SCALE_FREE_P = 2.0
+#: Beyond p = SCALE_FREE_P each direction's costs are divided by the largest distance
+#: it moves (see ``kernels.sliced``), as ``1d``'s are.
 
 
 def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
