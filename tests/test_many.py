@@ -234,16 +234,18 @@ def test_a_worker_killed_mid_run_loses_nothing(rng, dask_client, tmp_path):
     def killer():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and "done" not in state:
-            if out.exists():
+            try:
                 done = int(np.isfinite(np.load(out, mmap_mode="r")[
                     np.triu_indices(20, 1)]).sum())
-                if done >= 16:
-                    busy = [w for w, tasks in dask_client.processing().items() if tasks]
-                    pids = dask_client.run(os.getpid, workers=busy[:1])
-                    for pid in pids.values():
-                        os.kill(pid, signal.SIGKILL)
-                    state["killed_at"] = done
-                    return
+            except (OSError, ValueError):   # not there yet, or still being created
+                done = 0
+            if done >= 16:
+                busy = [w for w, tasks in dask_client.processing().items() if tasks]
+                pids = dask_client.run(os.getpid, workers=busy[:1])
+                for pid in pids.values():
+                    os.kill(pid, signal.SIGKILL)
+                state["killed_at"] = done
+                return
             time.sleep(0.01)
 
     thread = threading.Thread(target=killer)
