@@ -4,9 +4,11 @@
 same value, differentiable; ``x`` and ``y`` of shape (n, d), or batched (B, n, d) for
 a (B,) result (1-D samples: (n,) or (B, n, 1)). Where each method runs:
 
-- ``"sinkhorn"`` (the default, debiased): batched log-domain Sinkhorn in torch on the
-  input's device and dtype (``solvers/_sinkhorn/torch_loop.py``), gradients by the
-  envelope theorem (no iteration replayed, no linear solve). The potentials of the
+- ``"sinkhorn"`` (the default, debiased): batched Sinkhorn in torch on the input's
+  device and dtype (``solvers/_sinkhorn/torch_loop.py``: the numpy driver's
+  log-stabilised scalings, over-relaxation and Newton finish, batched), or on the
+  CPU the numpy driver itself; gradients by the envelope theorem (no iteration
+  replayed, no linear solve). The potentials of the
   last call are kept per batch item and start the next call when the shapes match:
   consecutive training steps are close problems, so a warm step takes a few
   iterations at the final epsilon instead of a whole epsilon schedule
@@ -57,10 +59,11 @@ class WassersteinLoss(torch.nn.Module):
     warm_start : bool, default True
         Keep the potentials between calls (``sinkhorn``).
     solver : {"auto", "torch"}, default "auto"
-        ``sinkhorn``: ``auto`` solves CPU tensors with emdkit's numpy driver (relaxed
-        iterations and a Newton finish: a few hundred iterations at epsilon 0.0025
-        where plain Sinkhorn takes over ten thousand) and tensors on other devices
-        with the batched torch loop on the device; ``torch`` always the torch loop.
+        ``sinkhorn``: ``auto`` solves CPU tensors with emdkit's numpy driver (in
+        float64 whatever the input's dtype) and tensors on other devices with the
+        batched torch loop on the device, in their dtype; ``torch`` always the torch
+        loop. Both take relaxed iterations and a Newton finish: a few hundred
+        iterations at epsilon 0.0025 where plain Sinkhorn takes over ten thousand.
     **options
         The method's other options for ``emdkit.distance`` (``sliced``:
         ``n_projections``, ``seed``, ``directions``).
@@ -151,10 +154,15 @@ class WassersteinLoss(torch.nn.Module):
         if not self.last["converged"]:
             import warnings
 
+            hint = ("" if X.dtype == torch.float64 or on_cpu else
+                    f"; in {str(X.dtype).replace('torch.', '')} the rounding of the "
+                    f"potentials (relative {torch.finfo(X.dtype).eps:.0e}, divided by "
+                    f"epsilon in the plan) can keep the error above tol: raise tol, "
+                    f"or pass float64")
             warnings.warn(f"emdkit WassersteinLoss: Sinkhorn stopped at marginal error "
                           f"{self.last['err']:.3g} > tol={self.tol:g} after "
-                          f"{self.last['n_iter']} iterations (max_iter={self.max_iter})",
-                          RuntimeWarning, stacklevel=3)
+                          f"{self.last['n_iter']} iterations (max_iter={self.max_iter})"
+                          f"{hint}", RuntimeWarning, stacklevel=3)
         term = torch_loop.dual_term
         S = (term(X, Y, C_ab, a, b, sols[0].f, sols[0].g, eps, self.p)
              - 0.5 * term(X, X, C_aa, a, a, sols[1].f, sols[1].g, eps, self.p)

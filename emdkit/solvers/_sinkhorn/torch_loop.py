@@ -5,17 +5,19 @@ For the training loss (``emdkit.WassersteinLoss``): B problems at once, costs
 without a graph (``torch.no_grad``); the value is then the dual objective at the
 converged potentials, ``<f, a> + <g, b> - eps (sum P - 1)``, whose gradient with the
 potentials held fixed is the true gradient (envelope theorem): no iteration is
-replayed and no linear system solved (``dual_term``, the gradient written out). Epsilon scaling from
-the largest cost down to ``eps`` (stages stopped at ``stage_tol``), or, warm-started
-from the previous step's potentials, ``eps`` at once. The stopping rule is the
-numpy driver's: the L1 error of the row marginals (the columns are exact after
-each column update) below ``tol``.
+replayed and no linear system solved (``dual_term``, the gradient written out).
+Epsilon scaling from the largest cost down to ``eps`` (stages stopped at
+``stage_tol``), or, warm-started from the previous step's potentials, ``eps`` at
+once. The stopping rule and the over-relaxation are the numpy driver's: the L1
+error of both marginals below ``tol``, per item.
 """
 
 from __future__ import annotations
 
 import math
 from typing import NamedTuple, Optional
+
+from . import torch_newton
 
 
 class TorchSolution(NamedTuple):
@@ -26,47 +28,58 @@ class TorchSolution(NamedTuple):
     converged: bool
 
 
-def _softmin(eps, C, h):
-    """``-eps log sum_j exp(h_j - C_ij / eps)`` over the last axis (batched; ``eps``
-    (B, 1))."""
+def _log_weights(w):
     import torch
 
-    return -eps * torch.logsumexp(h[:, None, :] - C / eps[:, :, None], dim=2)
+    lw = torch.log(w.clamp_min(torch.finfo(w.dtype).tiny))
+    return torch.where(w > 0, lw, torch.full_like(lw, -math.inf))
 
 
-def _row_error(C, la, lb, f, g, eps):
+def _l1(w, ratio):
+    """``sum_i w_i |ratio_i - 1|`` per batch item: the L1 error of the marginal
+    ``w * ratio`` (rows of zero weight carry none, whatever their ratio)."""
     import torch
 
-    e = eps[:, :, None]
-    rows = torch.exp(la + f / eps + torch.logsumexp(lb[:, None, :] + (g[:, None, :] - C)
-                                                     / e, dim=2))
-    return (rows - torch.exp(la)).abs().sum(1)
+    return torch.where(w > 0, w * (ratio - 1.0).abs(), torch.zeros_like(w)).sum(1)
+
+
+def _rows(Ce, e, h):
+    """``-e log sum_j exp(h_j - C_ij / e)`` (``Ce = C / e``, batched): the soft
+    c-transform onto the rows."""
+    import torch
+
+    return -e * torch.logsumexp(h[:, None, :] - Ce, dim=2)
+
+
+def _cols(Ce, e, h):
+    import torch
+
+    return -e * torch.logsumexp(h[:, :, None] - Ce, dim=1)
 
 
 def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
           max_iter: int = 10_000, scaling: float = 0.5, stage_tol: float = 1e-2,
-          warm: Optional[tuple] = None, check_every: int = 5) -> TorchSolution:
+          warm: Optional[tuple] = None) -> TorchSolution:
     """Potentials of the B entropic problems ``min <P, C> + eps KL(P | a b)``,
     ``eps`` a (B,) tensor (one epsilon per problem; the stages scale them alike).
 
+    The numpy dense operator's method, batched: log-stabilised scalings
+    (``_Scaled``: two batched matrix-vector products an iteration), alternating
+    updates over-relaxed per item (``driver.Relaxation``), and in the last stage the
+    Newton finish (``torch_newton``) once plain iterations would take long;
     ``symmetric`` (C the cost of a sample with itself, a == b): one potential,
-    averaged updates ``f = (f + softmin(f)) / 2``, which converge for these problems
-    where the alternating ones oscillate."""
+    averaged updates ``f = (f + T(f)) / 2``, which converge in a few steps. An item
+    whose error is below the stage's target stops moving while the others go on.
+    The error returned is that of the plan of the potentials, computed exactly."""
     import torch
 
     with torch.no_grad():
-        la = torch.log(a.clamp_min(torch.finfo(a.dtype).tiny))
-        lb = torch.log(b.clamp_min(torch.finfo(b.dtype).tiny))
-        la = torch.where(a > 0, la, torch.full_like(la, -math.inf))
-        lb = torch.where(b > 0, lb, torch.full_like(lb, -math.inf))
-        Ct = C.transpose(1, 2)
         eps = eps[:, None]
         if warm is not None:
-            f, g = warm
+            f, g = warm[0].clone(), warm[1].clone()
             schedule = [1.0]
         else:
-            f = torch.zeros_like(a)
-            g = torch.zeros_like(b)
+            f, g = torch.zeros_like(a), torch.zeros_like(b)
             # stage multipliers of eps, from the largest cost down to 1
             top = float((C.amax((1, 2)) / eps[:, 0]).max()) if C.numel() else 1.0
             schedule, mult = [], max(top, 1.0)
@@ -74,26 +87,164 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
                 schedule.append(mult)
                 mult *= scaling
             schedule.append(1.0)
-        n_iter, err = 0, math.inf
+        n_iter, k, newton = 0, 0, False
         for k, mult in enumerate(schedule):
-            e = eps * mult
             last = k == len(schedule) - 1
-            target = tol if last else stage_tol
-            while n_iter < max_iter:
-                if symmetric:
-                    f = 0.5 * (f + _softmin(e, C, la + f / e))
-                    g = f
-                else:
-                    f = _softmin(e, C, lb + g / e)
-                    g = _softmin(e, Ct, la + f / e)
-                n_iter += 1
-                if n_iter % check_every == 0 or n_iter == max_iter:
-                    err = float(_row_error(C, la, lb, f, g, e).max())
-                    if err <= target:
-                        break
+            op = _Scaled(C, a, b, f, g, eps * mult, symmetric)
+            target = tol if last else max(tol, stage_tol)
+            polish = last and not symmetric and torch_newton.fits(
+                C.shape[0], C.shape[2], C.element_size())
+            err, n_iter = (op.averaged(target, max_iter, n_iter) if symmetric else
+                           op.alternating(target, max_iter, n_iter,
+                                          tol if polish else None))
+            f, g = op.potentials()
+            if polish and float(err.max()) > tol and n_iter < max_iter:
+                f, g, err, steps = torch_newton.newton(C, a, b, f, g, op.e, tol,
+                                                       max_iter - n_iter)
+                n_iter, newton = n_iter + steps, True
             if n_iter >= max_iter:
                 break
-    return TorchSolution(f, g, n_iter, err, err <= tol)
+        e = eps * schedule[k]
+        if not newton:      # the error of the plan itself, not of the scaled products
+            err = torch_newton.marginal_error(torch_newton.plan(C, a, b, f, g, e), a, b)
+        f, g = _dead_potentials(C, a, b, f, g, e)
+    worst = float(err.max())
+    return TorchSolution(f, g, n_iter, worst, worst <= tol and k == len(schedule) - 1)
+
+
+def _dead_potentials(C, a, b, f, g, e):
+    """Where a weight is zero, the potential is the soft c-transform of the other
+    side (what it would be with a vanishing weight): finite, and the gradient in
+    that weight is then right."""
+    import torch
+
+    if bool((a > 0).all()) and bool((b > 0).all()):
+        return f, g
+    Ce = C / e[:, :, None]
+    f = torch.where(a > 0, f, _rows(Ce, e, _log_weights(b) + g / e))
+    g = torch.where(b > 0, g, _cols(Ce, e, _log_weights(a) + f / e))
+    return f, g
+
+
+class _Scaled:
+    """Log-stabilised scalings for B problems (Schmitzer 2019, as ``dense.py``): the
+    kernel ``K = exp((f + g - C) / e)`` around reference potentials, scalings
+    ``u``, ``v`` with potentials ``f + e log u``, ``g + e log v``, absorbed (and K
+    rebuilt) when any leaves [1 / big, big]; where a product is not positive and
+    finite, an exact log-domain step restarts them."""
+
+    def __init__(self, C, a, b, f, g, e, symmetric):
+        import torch
+
+        self.C, self.a, self.b, self.e, self.symmetric = C, a, b, e, symmetric
+        self.f, self.g = f, (f if symmetric else g)
+        self.big = torch.finfo(C.dtype).max ** 0.125      # 1e38 in float64, 6e4 in 32
+        self.rescues = 0
+        self._rebuild()
+
+    def _rebuild(self):
+        import torch
+
+        self.K = torch.exp((self.f[:, :, None] + self.g[:, None, :] - self.C)
+                           / self.e[:, :, None])
+        self.u, self.v = torch.ones_like(self.f), torch.ones_like(self.g)
+
+    def potentials(self):
+        import torch
+
+        f = self.f + self.e * torch.log(self.u)
+        return f, (f if self.symmetric else self.g + self.e * torch.log(self.v))
+
+    def _absorb(self):
+        self.f, self.g = self.potentials()
+        self._rebuild()
+
+    def _bounded(self):
+        return bool(((self.u < self.big) & (self.u > 1 / self.big)).all()) and bool(
+            ((self.v < self.big) & (self.v > 1 / self.big)).all())
+
+    def _products(self, M, w, live):
+        """``M @ w`` batched, restarted by an exact log-domain step where a product
+        of positive weight is not positive and finite (under- or overflow)."""
+        import torch
+
+        s = (M @ w[:, :, None])[:, :, 0]
+        if bool(((s > 0) & torch.isfinite(s) | ~live).all()):
+            return s, False
+        f, g = self.potentials()
+        Ce = self.C / self.e[:, :, None]
+        la, lb = _log_weights(self.a), _log_weights(self.b)
+        f = _rows(Ce, self.e, lb + g / self.e)
+        self.f, self.g = f, (f if self.symmetric else _cols(Ce, self.e, la + f / self.e))
+        self._rebuild()
+        self.rescues += 1
+        return None, True
+
+    def alternating(self, target, stop, n_iter, newton_tol=None):
+        """Relaxed alternating updates until every item's L1 marginal error is below
+        ``target``, the iteration ``stop``, or (``newton_tol``: the Newton finish
+        follows) until, at their rates, every item still above it would need more
+        than ``driver.NEWTON_AFTER`` further iterations. Returns (err, n_iter)."""
+        import torch
+
+        from .driver import NEWTON_AFTER, Relaxation
+
+        a, b = self.a, self.b
+        relax = [Relaxation() for _ in range(a.shape[0])]
+        if newton_tol is not None:
+            stop = min(stop, n_iter + NEWTON_AFTER)
+        col_err = _l1(b, self.v * (self.K.transpose(1, 2) @ (a * self.u)[:, :, None])[
+            :, :, 0])
+        while True:
+            s, restarted = self._products(self.K, b * self.v, a > 0)
+            if restarted:       # a log-domain step: its columns are exact
+                relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
+                n_iter += 1
+                continue
+            err = _l1(a, self.u * s) + col_err            # both marginals
+            errs = err.tolist()
+            if n_iter >= stop or max(errs) <= target:
+                return err, n_iter
+            if newton_tol is not None and all(
+                    r.hopeless(newton_tol, NEWTON_AFTER) for r, x in zip(relax, errs)
+                    if x > newton_tol):
+                return err, n_iter
+            omega = [r.update(x) if x > target else 0.0 for r, x in zip(relax, errs)]
+            w = torch.tensor(omega, dtype=a.dtype, device=a.device)[:, None]
+            self.u = torch.where(a > 0, self.u ** (1.0 - w) * s ** -w, self.u)
+            t, restarted = self._products(self.K.transpose(1, 2), a * self.u, b > 0)
+            n_iter += 1
+            if restarted:
+                relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
+                continue
+            ratio = self.v * t
+            self.v = torch.where(b > 0, self.v ** (1.0 - w) * t ** -w, self.v)
+            # the new v is relaxed: its column ratio is ratio ** (1 - omega); an item
+            # that stopped (omega 0) keeps its error
+            col_err = torch.where(w[:, 0] > 0, _l1(b, ratio ** (1.0 - w)), col_err)
+            if not self._bounded():
+                self._absorb()
+
+    def averaged(self, target, stop, n_iter):
+        """OT(a, a): ``f <- (f + T_a(f)) / 2``, i.e. ``u <- sqrt(u / (K a u))``
+        (f = g by symmetry, so both marginals err alike)."""
+        import torch
+
+        a = self.a
+        while True:
+            s, restarted = self._products(self.K, a * self.u, a > 0)
+            if restarted:
+                n_iter += 1
+                continue
+            err = 2.0 * _l1(a, self.u * s)
+            if n_iter >= stop or float(err.max()) <= target:
+                return err, n_iter
+            moving = (err > target)[:, None] & (a > 0)
+            self.u = torch.where(moving, torch.sqrt(self.u / s), self.u)
+            self.v = self.u
+            n_iter += 1
+            if not self._bounded():
+                self._absorb()
 
 
 def dual_term(U, V, C, a, b, f, g, eps, p):
