@@ -7,14 +7,14 @@ a (B,) result (1-D samples: (n,) or (B, n, 1)). Where each method runs:
 - ``"sinkhorn"`` (the default, debiased): batched Sinkhorn in torch on the input's
   device and dtype (``solvers/_sinkhorn/torch_loop.py``: the numpy driver's
   log-stabilised scalings, over-relaxation and Newton finish, batched), or on the
-  CPU the numpy driver itself; gradients by the envelope theorem (no iteration
-  replayed, no linear solve). The potentials of the
-  last call are kept per batch item and start the next call when the shapes match:
-  consecutive training steps are close problems, so a warm step takes a few
+  CPU the numpy driver itself. Gradients (``solvers/_sinkhorn/torch_terms.py``): by
+  the envelope theorem for the divergence (no iteration replayed, no linear solve);
+  with ``debias=False``, the transport cost ``<P, C>`` (as ``distance``'s value), by
+  implicit differentiation (one batched (m, m) solve on the device). The potentials
+  of the last call are kept per batch item and start the next call when the shapes
+  match: consecutive training steps are close problems, so a warm step takes a few
   iterations at the final epsilon instead of a whole epsilon schedule
-  (``loss.reset()`` forgets them; ``warm_start=False`` never keeps them). With
-  ``debias=False`` (the transport cost, whose gradient needs implicit
-  differentiation) each item goes through ``emdkit.distance``.
+  (``loss.reset()`` forgets them; ``warm_start=False`` never keeps them).
 - ``"sliced"``: batched in torch on the device for equal sizes and uniform weights
   (directions drawn as ``distance`` draws them, so with a ``seed`` the value is the
   same); other inputs item by item through ``distance``.
@@ -23,7 +23,6 @@ a (B,) result (1-D samples: (n,) or (B, n, 1)). Where each method runs:
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -34,9 +33,6 @@ from .solvers._sinkhorn import torch_loop
 __all__ = ["WassersteinLoss"]
 
 _METHODS = ("sinkhorn", "sliced", "exact", "1d")
-#: as ``method="sinkhorn"``'s default: epsilon relative to the mean cost of the
-#: independent coupling
-_EPS_RELATIVE = 1e-3
 
 
 class WassersteinLoss(torch.nn.Module):
@@ -116,8 +112,8 @@ class WassersteinLoss(torch.nn.Module):
 
     def forward(self, x, y, x_weights=None, y_weights=None):
         X, Y, a, b, batched = _batch(x, y, x_weights, y_weights)
-        if self.method == "sinkhorn" and self.debias:
-            out = self._divergence(X, Y, a, b)
+        if self.method == "sinkhorn":
+            out = self._sinkhorn(X, Y, a, b)
         elif self.method == "sliced" and a is None and b is None and X.shape[1] == Y.shape[1]:
             out = self._sliced(X, Y)
         else:
@@ -125,27 +121,53 @@ class WassersteinLoss(torch.nn.Module):
         return out if batched else out[0]
 
     # ---------------------------------------------------------------- sinkhorn
-    def _divergence(self, X, Y, a, b):
-        B, n, m = X.shape[0], X.shape[1], Y.shape[1]
+    def _sinkhorn(self, X, Y, a, b):
+        """The divergence's three problems (``debias``) or the (a, b) one, solved
+        batched, warm-started; the value from ``torch_terms`` at the potentials."""
+        from .costs import safe_root
+        from .solvers._sinkhorn import torch_terms
+
         a = _uniform(X) if a is None else a
         b = _uniform(Y) if b is None else b
         with torch.no_grad():
-            C_ab, C_aa, C_bb = (_cost(X, Y, self.p), _cost(X, X, self.p),
-                                _cost(Y, Y, self.p))
-            if self.epsilon is None:
-                eps = _EPS_RELATIVE * torch.einsum("bi,bij,bj->b", a, C_ab, b)
-                eps = torch.where(eps > 0, eps, torch.ones_like(eps))
-            else:
-                eps = torch.full((B,), self.epsilon, dtype=X.dtype, device=X.device)
-        key = (B, n, m, X.dtype, X.device)
+            costs = [_cost(X, Y, self.p)]
+            if self.debias:
+                costs += [_cost(X, X, self.p), _cost(Y, Y, self.p)]
+            eps = self._epsilon(costs[0], a, b)
+        sides = [(X, Y, a, b, False), (X, X, a, a, True), (Y, Y, b, b, True)]
+        sols = self._solve([(C, *side) for C, side in zip(costs, sides)], eps)
+        p = self.p
+        if not self.debias:
+            f, g = sols[0].f, sols[0].g
+            return safe_root(torch_terms.transport_term(
+                X, Y, costs[0], a, b, f, g, eps, p).clamp_min(0.0), p)
+        S = [torch_terms.dual_term(U, V, C, u, v, s.f, s.g, eps, p)
+             for (C, (U, V, u, v, _)), s in zip(zip(costs, sides), sols)]
+        return safe_root((S[0] - 0.5 * S[1] - 0.5 * S[2]).clamp_min(0.0), p)
+
+    def _epsilon(self, C, a, b):
+        """Per batch item: the user's, or ``EPS_RELATIVE`` times the mean cost of
+        the independent coupling (as ``distance``)."""
+        from .solvers.sinkhorn import EPS_RELATIVE
+
+        if self.epsilon is not None:
+            return torch.full((C.shape[0],), self.epsilon, dtype=C.dtype,
+                              device=C.device)
+        eps = EPS_RELATIVE * torch.einsum("bi,bij,bj->b", a, C, b)
+        return torch.where(eps > 0, eps, torch.ones_like(eps))
+
+    def _solve(self, terms, eps):
+        """The potentials of each ``(C, U, V, u, v, symmetric)`` problem, warm-started
+        from the last call's where the shapes match; ``last`` and the warning."""
+        C0, X = terms[0][0], terms[0][1]
+        key = (tuple(C0.shape), len(terms), X.dtype, X.device)
         warm = self._warm[1] if self._warm is not None and self._warm[0] == key else None
-        opts = dict(tol=self.tol, max_iter=self.max_iter, scaling=self.scaling)
-        terms = ((C_ab, a, b, False), (C_aa, a, a, True), (C_bb, b, b, True))
         on_cpu = X.device.type == "cpu" and self.solver == "auto"
         solve = _numpy_solve if on_cpu else torch_loop.solve
+        opts = dict(tol=self.tol, max_iter=self.max_iter, scaling=self.scaling)
         sols = [solve(C, u, v, eps, symmetric=sym,
                       warm=None if warm is None else warm[k], **opts)
-                for k, (C, u, v, sym) in enumerate(terms)]
+                for k, (C, _, _, u, v, sym) in enumerate(terms)]
         if self.warm_start:
             self._warm = (key, [(s.f, s.g) for s in sols])
         self.last = {"n_iter": sum(s.n_iter for s in sols),
@@ -162,14 +184,8 @@ class WassersteinLoss(torch.nn.Module):
             warnings.warn(f"emdkit WassersteinLoss: Sinkhorn stopped at marginal error "
                           f"{self.last['err']:.3g} > tol={self.tol:g} after "
                           f"{self.last['n_iter']} iterations (max_iter={self.max_iter})"
-                          f"{hint}", RuntimeWarning, stacklevel=3)
-        term = torch_loop.dual_term
-        S = (term(X, Y, C_ab, a, b, sols[0].f, sols[0].g, eps, self.p)
-             - 0.5 * term(X, X, C_aa, a, a, sols[1].f, sols[1].g, eps, self.p)
-             - 0.5 * term(Y, Y, C_bb, b, b, sols[2].f, sols[2].g, eps, self.p))
-        from .costs import safe_root
-
-        return safe_root(S.clamp_min(0.0), self.p)
+                          f"{hint}", RuntimeWarning, stacklevel=6)   # the caller of the module
+        return sols
 
     # ---------------------------------------------------------------- sliced
     def _sliced(self, X, Y):
@@ -197,11 +213,6 @@ class WassersteinLoss(torch.nn.Module):
         from . import distance
 
         kw = dict(self.options)
-        if self.method == "sinkhorn":
-            kw.update(debias=False, tol=self.tol, max_iter=self.max_iter,
-                      scaling=self.scaling)
-            if self.epsilon is not None:
-                kw["epsilon"] = self.epsilon
         return torch.stack([distance(X[k], Y[k], self.method, p=self.p,
                                      a_weights=None if a is None else a[k],
                                      b_weights=None if b is None else b[k], **kw)

@@ -179,3 +179,50 @@ def test_gradient_other_p_and_weights(p):
                                   warm_start=False)
     assert torch.autograd.gradcheck(lambda u, v: loss(u, y, v), (x, w), eps=1e-6,
                                     atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["auto", "torch"])
+@pytest.mark.parametrize("p", [2.0, 1.5])
+def test_transport_cost_gradient_by_implicit_differentiation(solver, p):
+    # debias=False: <P, C> is not the optimised objective, so the potentials move with
+    # the points and the weights (the adjoint system, torch_terms.adjoint); against
+    # finite differences, both sides' weights too. tol 1e-12: the potentials exact.
+    x, y = _pair(8, n=6, m=5)
+    wa = torch.rand(6, dtype=torch.float64) + 0.5
+    wb = torch.rand(5, dtype=torch.float64) + 0.5
+    for t in (x, y, wa, wb):
+        t.requires_grad_(True)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=p, debias=False, epsilon=0.1,
+                                  tol=1e-12, warm_start=False, solver=solver)
+    assert torch.autograd.gradcheck(lambda *t: loss(*t), (x, y, wa, wb), eps=1e-6,
+                                    atol=1e-6)
+
+
+def test_transport_cost_batched_on_the_torch_loop_equals_distance():
+    xs, ys = zip(*[_pair(s, n=40, m=30) for s in range(3)])
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, debias=False, epsilon=0.01,
+                                  solver="torch")
+    batch = loss(torch.stack(xs), torch.stack(ys))
+    for k in range(3):
+        want = emdkit.distance(xs[k].numpy(), ys[k].numpy(), "sinkhorn", p=2,
+                               epsilon=0.01)
+        assert float(batch[k]) == pytest.approx(want, rel=1e-6)
+    # warm: the next call starts from these potentials
+    loss(torch.stack(xs) + 1e-3, torch.stack(ys))
+    assert loss.last["warm"]
+
+
+def test_adjoint_of_a_plan_split_into_blocks():
+    # a plan of two blocks: the Schur complement is exactly singular (each block's
+    # potentials have a free constant; the LU solve reports it) and the adjoint is
+    # the solution of minimum norm, by the eigendecomposition: the numpy adjoint's
+    # (least squares) to rounding
+    from emdkit.solvers._sinkhorn import autodiff, torch_terms
+
+    P = np.zeros((4, 4))
+    P[:2, :2] = P[2:, 2:] = 1 / 8
+    C = np.arange(16.0).reshape(4, 4) / 10
+    want_f, want_g = autodiff._adjoint(P, C)
+    lam_f, lam_g = torch_terms.adjoint(torch.tensor(P)[None], torch.tensor(C)[None])
+    np.testing.assert_allclose(lam_f[0].numpy(), want_f, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(lam_g[0].numpy(), want_g, rtol=1e-12, atol=1e-14)

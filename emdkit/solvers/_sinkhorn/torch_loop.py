@@ -1,12 +1,9 @@
-"""Batched log-domain Sinkhorn in torch, on the tensors' device and in their dtype.
+"""Batched Sinkhorn in torch, on the tensors' device and in their dtype.
 
 For the training loss (``emdkit.WassersteinLoss``): B problems at once, costs
 ``C (B, n, m)``, weights ``a (B, n)``, ``b (B, m)``. The potentials are iterated
-without a graph (``torch.no_grad``); the value is then the dual objective at the
-converged potentials, ``<f, a> + <g, b> - eps (sum P - 1)``, whose gradient with the
-potentials held fixed is the true gradient (envelope theorem): no iteration is
-replayed and no linear system solved (``dual_term``, the gradient written out).
-Epsilon scaling from the largest cost down to ``eps`` (stages stopped at
+without a graph (``torch.no_grad``); the differentiable values are then taken at the
+converged potentials (``torch_terms``), with no iteration replayed. Epsilon scaling from the largest cost down to ``eps`` (stages stopped at
 ``stage_tol``), or, warm-started from the previous step's potentials, ``eps`` at
 once. The stopping rule and the over-relaxation are the numpy driver's: the L1
 error of both marginals below ``tol``, per item.
@@ -245,66 +242,3 @@ class _Scaled:
             n_iter += 1
             if not self._bounded():
                 self._absorb()
-
-
-def dual_term(U, V, C, a, b, f, g, eps, p):
-    """The dual objective of the problem between the points ``U`` (B, n, d) and ``V``
-    (B, m, d) with ground cost ``C = |u - v| ** p`` (given, detached), at the fixed
-    potentials: its value per batch item, with the envelope gradients written out
-    (``DualTerm``): the gradient in ``U`` is ``sum_j P_ij grad_u |U_i - V_j| ** p``,
-    in ``a`` it is ``f - eps P 1 / a``; no (B, n, m, d) tensor is kept for autograd."""
-    return DualTerm.apply(U, V, C, a, b, f, g, eps, p)
-
-
-def _dual_function():
-    import torch
-
-    class DualTerm(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, U, V, C, a, b, f, g, eps, p):
-            expo = ((f[:, :, None] + g[:, None, :] - C) / eps[:, None, None]).clamp(
-                max=700.0)
-            P = a[:, :, None] * b[:, None, :] * torch.exp(expo)
-            ctx.save_for_backward(U, V, C, a, b, f, g, eps, P)
-            ctx.p = p
-            return (f * a).sum(1) + (g * b).sum(1) - eps * (P.sum((1, 2)) - 1.0)
-
-        @staticmethod
-        def backward(ctx, out):
-            U, V, C, a, b, f, g, eps, P = ctx.saved_tensors
-            p = ctx.p
-            o = out[:, None]
-            if p == 2.0:
-                W = 2.0 * P
-            else:   # p |u - v|^(p - 2) = p C^((p - 2) / p), zero where points coincide
-                pos = C > 0
-                W = torch.where(pos, p * P * torch.where(pos, C, torch.ones_like(C))
-                                ** ((p - 2.0) / p), torch.zeros_like(P))
-            rows, cols = W.sum(2), W.sum(1)
-            dU = dV = da = db = None
-            if ctx.needs_input_grad[0]:
-                dU = o[:, :, None] * (rows[:, :, None] * U - W @ V)
-            if ctx.needs_input_grad[1]:
-                dV = o[:, :, None] * (cols[:, :, None] * V - W.transpose(1, 2) @ U)
-            e = eps[:, None]
-            if ctx.needs_input_grad[3]:
-                r = P.sum(2)
-                da = o * (f - e * torch.where(a > 0, r / torch.where(a > 0, a, 1.0), 0.0))
-            if ctx.needs_input_grad[4]:
-                c = P.sum(1)
-                db = o * (g - e * torch.where(b > 0, c / torch.where(b > 0, b, 1.0), 0.0))
-            return dU, dV, None, da, db, None, None, None, None
-
-    return DualTerm
-
-
-class _Lazy:
-    """``DualTerm`` built on first use (torch is imported only then)."""
-
-    def __getattr__(self, name):
-        global DualTerm
-        DualTerm = _dual_function()
-        return getattr(DualTerm, name)
-
-
-DualTerm = _Lazy()
