@@ -15,9 +15,9 @@ a (B,) result (1-D samples: (n,) or (B, n, 1)). Where each method runs:
   match: consecutive training steps are close problems, so a warm step takes a few
   iterations at the final epsilon instead of a whole epsilon schedule
   (``loss.reset()`` forgets them; ``warm_start=False`` never keeps them).
-- ``"sliced"``: batched in torch on the device for equal sizes and uniform weights
+- ``"sliced"``: batched in torch on the device, weighted or not, any sizes
   (directions drawn as ``distance`` draws them, so with a ``seed`` the value is the
-  same); other inputs item by item through ``distance``.
+  same).
 - ``"exact"``, ``"1d"``: item by item through ``emdkit.distance``.
 """
 
@@ -102,6 +102,13 @@ class WassersteinLoss(torch.nn.Module):
         if solver not in ("auto", "torch"):
             raise ValueError(f"solver must be 'auto' or 'torch', got {solver!r}")
         self.solver = solver
+        if method == "sinkhorn" and options:
+            raise TypeError(f"WassersteinLoss('sinkhorn') takes p, debias, epsilon, tol, "
+                            f"max_iter, scaling, warm_start and solver; got "
+                            f"{', '.join(sorted(options))}")
+        from .api import _check_options
+
+        _check_options(method, options)     # a misspelt option is an error, not ignored
         self.options = options
         self.last = {}            # of the last call: n_iter, converged, err (sinkhorn)
         self._warm = None
@@ -114,8 +121,8 @@ class WassersteinLoss(torch.nn.Module):
         X, Y, a, b, batched = _batch(x, y, x_weights, y_weights)
         if self.method == "sinkhorn":
             out = self._sinkhorn(X, Y, a, b)
-        elif self.method == "sliced" and a is None and b is None and X.shape[1] == Y.shape[1]:
-            out = self._sliced(X, Y)
+        elif self.method == "sliced":
+            out = self._sliced(X, Y, a, b)
         else:
             out = self._items(X, Y, a, b)
         return out if batched else out[0]
@@ -188,8 +195,13 @@ class WassersteinLoss(torch.nn.Module):
         return sols
 
     # ---------------------------------------------------------------- sliced
-    def _sliced(self, X, Y):
+    def _sliced(self, X, Y, a, b):
+        """Every batch item and direction at once on the device
+        (``oned.torch_quantile_costs``), the directions drawn as ``distance`` draws
+        them (with a ``seed``, the same value)."""
         from ._validation import check_positive, check_seed
+        from .costs import safe_root
+        from .solvers.oned import torch_quantile_costs
         from .solvers.sliced import check_projections, draw_directions
 
         d = X.shape[2]
@@ -201,12 +213,10 @@ class WassersteinLoss(torch.nn.Module):
             theta = draw_directions(d, L, self.options.get("directions", "orthogonal"),
                                     check_seed(self.options.get("seed")))[0]
         th = torch.as_tensor(theta, dtype=X.dtype, device=X.device)
-        sx = torch.sort(X @ th.T, dim=1).values          # (B, n, L)
-        sy = torch.sort(Y @ th.T, dim=1).values
-        per = ((sx - sy).abs() ** self.p).mean(1)          # (B, L): W_p^p per direction
-        from .costs import safe_root
-
-        return safe_root(per.mean(1), self.p)
+        per, gaps = torch_quantile_costs(X @ th.T, Y @ th.T, a, b, self.p)   # (B, L)
+        # every direction on the scale of the item's largest distance moved
+        top = gaps.amax(1)
+        return top * safe_root((per * (gaps / top[:, None]) ** self.p).mean(1), self.p)
 
     # ---------------------------------------------------------------- others
     def _items(self, X, Y, a, b):

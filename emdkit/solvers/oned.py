@@ -131,38 +131,68 @@ def _oned_torch(prob, x, y, k, start) -> Result:
 def torch_monotone_cost(prob, px, py):
     """``(cost, gap)``: W_p^p between the 1-D tensors ``px`` (n,) and ``py`` (m,)
     with the problem's weights is ``gap ** p * cost``, differentiable in the values
-    and the weights: the sorting and the support of the monotone coupling come from
-    numpy and numba, the masses ``min(F_i, G_j) - max(F_(i-1), G_(j-1))`` and the
-    costs from torch. For p above ``SCALE_FREE_P`` the differences are divided by
-    ``gap``, the largest of them (a constant), so no power underflows; else gap = 1."""
+    and the weights (``torch_quantile_costs`` for one problem)."""
+    cost, gap = torch_quantile_costs(px[None, :, None], py[None, :, None],
+                                     _torch_weights(prob, "a"), _torch_weights(prob, "b"),
+                                     prob.p)
+    return cost[0, 0], float(gap[0, 0])
+
+
+def _torch_weights(prob, side):
+    """The problem's normalised weights of one side as a (1, n) tensor, or None."""
     import torch
 
-    from ..kernels.oned import coupling_edges
+    wt, w = (prob.wat, prob.wa) if side == "a" else (prob.wbt, prob.wb)
+    if wt is None and w is None:
+        return None
+    ref = prob.xt
+    return (wt if wt is not None else torch.as_tensor(w, dtype=ref.dtype,
+                                                      device=ref.device))[None]
 
-    x, y = px.detach().cpu().numpy(), py.detach().cpu().numpy()
-    oa = np.argsort(x, kind="stable")
-    ob = np.argsort(y, kind="stable")
-    wa, wb = prob.weights()
-    ii, jj = coupling_edges(cumulative(wa[oa]), cumulative(wb[ob]))
-    dev, dtype = px.device, px.dtype
 
-    def cumulative_t(wt, w, order):
-        if wt is None:
-            wt = torch.as_tensor(w, dtype=dtype, device=dev)
-        c = torch.cumsum(wt[torch.as_tensor(order, device=dev)], 0)
-        return c, torch.cat([c.new_zeros(1), c[:-1]])
+def torch_quantile_costs(px, py, wa, wb, p):
+    """W_p^p of many 1-D problems at once, in torch on the tensors' device,
+    differentiable in the values and the weights: ``px`` (B, n, L) and ``py``
+    (B, m, L) hold L problems per batch item (the directions of sliced), ``wa``
+    (B, n) and ``wb`` (B, m) the normalised weights, or None (uniform).
 
-    ca, ca_prev = cumulative_t(prob.wat, wa, oa)
-    cb, cb_prev = cumulative_t(prob.wbt, wb, ob)
-    ii_t = torch.as_tensor(ii, device=dev)
-    jj_t = torch.as_tensor(jj, device=dev)
-    mass = (torch.minimum(ca[ii_t], cb[jj_t])
-            - torch.maximum(ca_prev[ii_t], cb_prev[jj_t])).clamp_min(0)
-    diff = px[torch.as_tensor(oa[ii], device=dev)] - py[torch.as_tensor(ob[jj], device=dev)]
-    gap = 1.0
-    if prob.p > SCALE_FREE_P:
-        top = float(diff.detach().abs().max())
-        if 0.0 < top < math.inf:
-            gap = top
-            diff = diff / gap
-    return (mass * diff.abs() ** prob.p).sum(), gap
+    ``W_p^p = integral over (0, 1) of |F^-1(t) - G^-1(t)|^p dt``: between consecutive
+    breakpoints of the two cumulative weights (sorted together) one x carries mass to
+    one y, found by ``searchsorted``; equal sizes with uniform weights pair the sorted
+    values directly. Returns ``(per (B, L), gaps (B, L))`` with W_p^p = ``gaps ** p *
+    per``: for p above ``SCALE_FREE_P`` the distances are divided by ``gaps``, the
+    largest one moved (a constant), so that no power underflows; else gaps = 1."""
+    import torch
+
+    sx, ix = torch.sort(px, dim=1)
+    sy, iy = torch.sort(py, dim=1)
+    B, n, L = px.shape
+    m = py.shape[1]
+    if wa is None and wb is None and n == m:
+        diff, mass = (sx - sy).abs(), None
+    else:
+        def cumulative(w, idx, k):
+            if w is None:
+                w = torch.full((B, k), 1.0 / k, dtype=px.dtype, device=px.device)
+            return torch.cumsum(torch.gather(w[:, :, None].expand(B, k, L), 1, idx), 1)
+
+        ca, cb = cumulative(wa, ix, n), cumulative(wb, iy, m)
+        t = torch.sort(torch.cat([ca, cb], 1), dim=1).values          # breakpoints
+        mass = (t - torch.cat([torch.zeros_like(t[:, :1]), t[:, :-1]], 1)).clamp_min(0)
+        tT = t.transpose(1, 2).contiguous()
+        # the x (and y) carrying the mass of (t_(k-1), t_k]: the first whose
+        # cumulative weight reaches t_k
+        i = torch.searchsorted(ca.transpose(1, 2).contiguous(), tT).clamp(max=n - 1)
+        j = torch.searchsorted(cb.transpose(1, 2).contiguous(), tT).clamp(max=m - 1)
+        diff = (torch.gather(sx.transpose(1, 2), 2, i)
+                - torch.gather(sy.transpose(1, 2), 2, j)).abs().transpose(1, 2)
+    gaps = torch.ones((B, L), dtype=px.dtype, device=px.device)
+    if p > SCALE_FREE_P:
+        moved = diff.detach() if mass is None else torch.where(
+            mass.detach() > 0, diff.detach(), torch.zeros_like(diff))
+        top = moved.amax(1)
+        gaps = torch.where((top > 0) & torch.isfinite(top), top, gaps)
+        diff = diff / gaps[:, None, :]
+    powered = diff if p == 1.0 else diff ** p
+    per = powered.mean(1) if mass is None else (mass * powered).sum(1)
+    return per, gaps

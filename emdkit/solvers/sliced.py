@@ -177,25 +177,13 @@ def _torch_cost(prob, theta, scale):
     ``(cost, its scale)``."""
     import torch
 
-    th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
-    px = (prob.xt / scale) @ th.T
-    py = (prob.yt / scale) @ th.T
-    if prob.wat is None and prob.wbt is None and prob.n == prob.m:
-        sx, _ = torch.sort(px, dim=0)
-        sy, _ = torch.sort(py, dim=0)
-        diff = (sx - sy).abs()
-        gaps = torch.ones(theta.shape[0], dtype=px.dtype, device=px.device)
-        if prob.p > SCALE_FREE_P:
-            gaps = diff.detach().amax(0)
-            gaps = torch.where(gaps > 0, gaps, torch.ones_like(gaps))
-            diff = diff / gaps
-        per = (diff ** prob.p).mean(0)
-    else:
-        from .oned import torch_monotone_cost
+    from .oned import _torch_weights, torch_quantile_costs
 
-        parts = [torch_monotone_cost(prob, px[:, l], py[:, l])
-                 for l in range(theta.shape[0])]
-        per = torch.stack([c for c, _ in parts])
-        gaps = torch.as_tensor([g for _, g in parts], dtype=px.dtype, device=px.device)
+    th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
+    per, gaps = torch_quantile_costs(((prob.xt / scale) @ th.T)[None],
+                                     ((prob.yt / scale) @ th.T)[None],
+                                     _torch_weights(prob, "a"), _torch_weights(prob, "b"),
+                                     prob.p)
+    per, gaps = per[0], gaps[0]
     top = float(gaps.max())       # every direction on the scale of the largest gap
     return (per * (gaps / top) ** prob.p).mean(), scale * top
