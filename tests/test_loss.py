@@ -261,3 +261,20 @@ def test_sliced_weighted_unequal_batched_equals_distance(p):
         # distance normalises the weights inside: compare the tangential parts
         torch.testing.assert_close(gw[k] - gw[k].mean(), dw - dw.mean(), rtol=1e-9,
                                    atol=1e-12)
+
+
+def test_torch_loop_newton_by_conjugate_gradients(monkeypatch):
+    # beyond 1500 columns (or 1 GiB of systems) the Newton systems are solved by
+    # batched conjugate gradients on the plan: forced here on a small problem, the
+    # same converged value as the numpy driver, in few iterations
+    from emdkit.solvers._sinkhorn import torch_newton
+
+    monkeypatch.setattr(torch_newton, "_DENSE_SCHUR_MAX", 10)
+    x, y = _pair(13, n=120, m=100)
+    loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=1e-3, solver="torch")
+    value = loss(torch.stack([x, x]), torch.stack([y, y + 0.5]))
+    assert loss.last["converged"] and loss.last["n_iter"] < 2000
+    for k, shift in enumerate((0.0, 0.5)):
+        want = emdkit.distance(x.numpy(), (y + shift).numpy(), "sinkhorn", p=2,
+                               debias=True, epsilon=1e-3)
+        assert float(value[k]) == pytest.approx(want, rel=1e-6)

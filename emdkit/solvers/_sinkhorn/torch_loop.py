@@ -89,8 +89,7 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
             last = k == len(schedule) - 1
             op = _Scaled(C, a, b, f, g, eps * mult, symmetric)
             target = tol if last else max(tol, stage_tol)
-            polish = last and not symmetric and torch_newton.fits(
-                C.shape[0], C.shape[2], C.element_size())
+            polish = last and not symmetric
             err, n_iter = (op.averaged(target, max_iter, n_iter) if symmetric else
                            op.alternating(target, max_iter, n_iter,
                                           tol if polish else None))

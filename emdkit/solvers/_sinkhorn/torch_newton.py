@@ -11,17 +11,14 @@ one by one as they converge or run out of ridges.
 
 from __future__ import annotations
 
-from .newton import RIDGES, TRUST
+from .newton import _CG_MAX_ITER, _DENSE_SCHUR_MAX, RIDGES, TRUST
 
 #: Halvings of the step in the line search (down to about 1e-3, as the numpy one).
 _HALVINGS = 10
-#: The Newton systems take ``B m^2`` floats: beyond this many bytes the torch loop
-#: iterates instead (the numpy driver has conjugate gradients there, not this one).
-NEWTON_BYTES = 2 ** 30
-
-
-def fits(B: int, m: int, itemsize: int) -> bool:
-    return B * m * m * itemsize <= NEWTON_BYTES
+#: The dense Newton systems take ``B m^2`` floats: beyond this many bytes (or beyond
+#: ``_DENSE_SCHUR_MAX`` columns, as the numpy driver) they are solved by conjugate
+#: gradients on the plan, two batched matrix-vector products an iteration.
+DENSE_BYTES = 2 ** 30
 
 
 def plan(C, a, b, f, g, e):
@@ -46,10 +43,27 @@ def _step(P, a, b, e, ridge):
     inv_r = torch.where(r > 0, 1.0 / torch.where(r > 0, r, torch.ones_like(r)),
                         torch.zeros_like(r)) / (1.0 + ridge[:, None])
     ra, rb = e * (a - r), e * (b - c)
+    rhs = (rb - (P.transpose(1, 2) @ (ra * inv_r)[:, :, None])[:, :, 0])[:, :, None]
+    if m > _DENSE_SCHUR_MAX or B * m * m * P.element_size() > DENSE_BYTES:
+        dg = _cg(P, inv_r, c * (1.0 + ridge[:, None]), rhs[:, :, 0])
+    else:
+        dg = _dense(P, inv_r, c * (1.0 + ridge[:, None]), rhs)
+    df = (ra - (P @ dg[:, :, None])[:, :, 0]) * inv_r
+    size = torch.maximum(df.abs().amax(1), dg.abs().amax(1))
+    shrink = (TRUST * e[:, 0] / size.clamp_min(torch.finfo(P.dtype).tiny)).clamp(max=1.0)
+    return df * shrink[:, None], dg * shrink[:, None]
+
+
+def _dense(P, inv_r, c, rhs):
+    """``(diag(c) - P^T diag(inv_r) P + 1/m) w = rhs`` by a batched Cholesky; LU
+    with a tiny ridge where it is not positive definite (a plan that underflowed
+    into blocks), as the numpy driver."""
+    import torch
+
+    m = c.shape[1]
     Q = P * inv_r.sqrt()[:, :, None]
     S = -(Q.transpose(1, 2) @ Q) + 1.0 / m
-    S.diagonal(dim1=1, dim2=2).add_(c * (1.0 + ridge[:, None]))
-    rhs = (rb - (P.transpose(1, 2) @ (ra * inv_r)[:, :, None])[:, :, 0])[:, :, None]
+    S.diagonal(dim1=1, dim2=2).add_(c)
     L, info = torch.linalg.cholesky_ex(S)
     dg = torch.cholesky_solve(rhs, L)[:, :, 0]
     bad = info != 0
@@ -57,10 +71,46 @@ def _step(P, a, b, e, ridge):
         Sb = S[bad]
         Sb.diagonal(dim1=1, dim2=2).add_(1e-10 * c[bad].mean(1, keepdim=True))
         dg[bad] = torch.linalg.solve(Sb, rhs[bad])[:, :, 0]
-    df = (ra - (P @ dg[:, :, None])[:, :, 0]) * inv_r
-    size = torch.maximum(df.abs().amax(1), dg.abs().amax(1))
-    shrink = (TRUST * e[:, 0] / size.clamp_min(torch.finfo(P.dtype).tiny)).clamp(max=1.0)
-    return df * shrink[:, None], dg * shrink[:, None]
+    return dg
+
+
+def _cg(P, inv_r, c, rhs, rtol=1e-8):
+    """The same system by preconditioned conjugate gradients (Jacobi), batched, on
+    its range: the complement ``diag(c) - P^T diag(inv_r) P`` has 1 in its kernel
+    and ``rhs`` is made orthogonal to it; each item stops at its own residual."""
+    import torch
+
+    Pt = P.transpose(1, 2)
+
+    def apply(w):
+        return c * w - (Pt @ (inv_r * (P @ w[:, :, None])[:, :, 0])[:, :, None])[:, :, 0]
+
+    diag = c - ((P * P).transpose(1, 2) @ inv_r[:, :, None])[:, :, 0]
+    inv_diag = 1.0 / torch.maximum(diag, 1e-12 * c.amax(1, keepdim=True))
+    b = rhs - rhs.mean(1, keepdim=True)
+    w = torch.zeros_like(b)
+    r = b.clone()
+    z = inv_diag * r
+    d = z.clone()
+    rz = (r * z).sum(1)
+    stop = rtol * b.norm(dim=1)
+    for _ in range(min(4 * c.shape[1], _CG_MAX_ITER)):
+        Ad = apply(d)
+        dAd = (d * Ad).sum(1)
+        live = (r.norm(dim=1) > stop) & (dAd > 0) & torch.isfinite(dAd)
+        if not bool(live.any()):
+            break
+        step = torch.where(live, rz / torch.where(live, dAd, torch.ones_like(dAd)),
+                           torch.zeros_like(dAd))
+        w = w + step[:, None] * d
+        r = r - step[:, None] * Ad
+        z = inv_diag * r
+        rz_new = (r * z).sum(1)
+        beta = torch.where(live, rz_new / torch.where(rz > 0, rz, torch.ones_like(rz)),
+                           torch.zeros_like(rz))
+        d = torch.where(live[:, None], z + beta[:, None] * d, d)
+        rz = torch.where(live, rz_new, rz)
+    return w - w.mean(1, keepdim=True)
 
 
 def newton(C, a, b, f, g, e, tol, budget):
