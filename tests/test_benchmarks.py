@@ -81,7 +81,7 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     from emdkit.bench import loss_bench
 
     monkeypatch.setattr(loss_bench, "QUICK", (40,))
-    monkeypatch.setattr(loss_bench, "_batched", lambda n: {
+    monkeypatch.setattr(loss_bench, "_batched", lambda n, device: {
         "n": 8, **{s: {"batch_s": 0.0, "items_s": 0.0} for s in ("auto", "torch")}})
     monkeypatch.setattr(sinkhorn_bench, "run", lambda quick: {})
     monkeypatch.setattr(sliced_bench, "run", lambda quick: {})

@@ -350,17 +350,23 @@ def publish_section(out, key: str, res: dict, label: str, module: str,
     render(out)
 
 
-def section_main(argv, doc: str, run, report, publish, label: str) -> int:
+def section_main(argv, doc: str, run, report, publish, label: str,
+                 extra: Optional[dict] = None) -> int:
     """The command line of a suite that is also measured and published on its own
-    (``python -m emdkit.bench.<module> [--quick] [--publish DIR]``)."""
+    (``python -m emdkit.bench.<module> [--quick] [--publish DIR]``); ``extra``: more
+    options, ``{"--name": argparse keywords}``, passed to ``run`` by name."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--publish", metavar="DIR", default=None,
                     help=f"store the run as DIR/results.json's {label} section and "
                          f"re-render DIR/report.md")
+    for flag, kw in (extra or {}).items():
+        ap.add_argument(flag, **kw)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = run(args.quick)
+    res = run(args.quick, **{flag.lstrip("-").replace("-", "_"):
+                             getattr(args, flag.lstrip("-").replace("-", "_"))
+                             for flag in (extra or {})})
     res["seconds"] = time.perf_counter() - t0
     print("\n".join(report(res)))
     if args.publish:
