@@ -44,7 +44,9 @@ class WassersteinLoss(torch.nn.Module):
     p : float, default 2
     debias : bool, default True
         ``sinkhorn`` only: the Sinkhorn divergence ``S ** (1/p)`` (zero for equal
-        inputs, no epsilon bias of the first order), as ``distance(..., debias=True)``.
+        inputs, no epsilon bias of the first order), as ``distance(..., debias=True)``;
+        ``False``: the transport cost ``<P, C> ** (1/p)`` of the entropic plan, as
+        ``distance(..., "sinkhorn")``, differentiated implicitly.
     epsilon : float, optional
         ``sinkhorn`` only, in the units of ``|x - y| ** p``; default ``1e-3`` times
         the mean cost of the independent coupling, per batch item (as ``distance``,
@@ -230,10 +232,11 @@ class WassersteinLoss(torch.nn.Module):
 
 
 def _numpy_solve(C, a, b, eps, *, symmetric, warm, tol, max_iter, scaling):
-    """The numpy driver (relaxed Sinkhorn, Newton finish) item by item: for CPU
-    tensors it converges in far fewer iterations than the plain torch loop at small
-    epsilon. BLAS on one thread meanwhile (``_threads.one_blas_thread``: torch's
-    spinning threads share the cores). Potentials back as tensors."""
+    """The numpy driver (relaxed Sinkhorn, Newton finish) item by item, in float64:
+    on the CPU a little faster per item than the torch loop (section *Training loss*
+    of the benchmark report). BLAS on one thread meanwhile
+    (``_threads.one_blas_thread``: torch's spinning threads share the cores).
+    Potentials back as tensors."""
     from ._threads import one_blas_thread
     from .solvers.sinkhorn import STAGE_TOL
 
