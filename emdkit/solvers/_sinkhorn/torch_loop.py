@@ -133,6 +133,9 @@ class _Scaled:
         import torch
 
         self.C, self.a, self.b, self.e, self.symmetric = C, a, b, e, symmetric
+        # None where every weight is positive (the usual case: fewer operations)
+        self.live_a = None if bool((a > 0).all()) else a > 0
+        self.live_b = None if bool((b > 0).all()) else b > 0
         self.f, self.g = f, (f if symmetric else g)
         self.big = torch.finfo(C.dtype).max ** 0.125      # 1e38 in float64, 6e4 in 32
         self.rescues = 0
@@ -143,6 +146,10 @@ class _Scaled:
 
         self.K = torch.exp((self.f[:, :, None] + self.g[:, None, :] - self.C)
                            / self.e[:, :, None])
+        # the products are taken as row vector times matrix, (w^T M): on the CPU
+        # 5x faster than a batched matrix times a vector for (8, 256, 256), which
+        # also copies a transposed matrix each time; so K^T is kept as well
+        self.Kt = self.K if self.symmetric else self.K.transpose(1, 2).contiguous()
         self.u, self.v = torch.ones_like(self.f), torch.ones_like(self.g)
 
     def potentials(self):
@@ -156,16 +163,19 @@ class _Scaled:
         self._rebuild()
 
     def _bounded(self):
-        return bool(((self.u < self.big) & (self.u > 1 / self.big)).all()) and bool(
-            ((self.v < self.big) & (self.v > 1 / self.big)).all())
+        lo_u, hi_u = torch_aminmax(self.u)
+        lo_v, hi_v = (lo_u, hi_u) if self.symmetric else torch_aminmax(self.v)
+        return min(lo_u, lo_v) > 1 / self.big and max(hi_u, hi_v) < self.big
 
     def _products(self, M, w, live):
-        """``M @ w`` batched, restarted by an exact log-domain step where a product
-        of positive weight is not positive and finite (under- or overflow)."""
+        """``w^T M`` batched (``M = Kt``: the products ``K w``; ``M = K``: ``K^T w``),
+        restarted by an exact log-domain step where a product of positive weight is
+        not positive and finite (under- or overflow)."""
         import torch
 
-        s = (M @ w[:, :, None])[:, :, 0]
-        if bool(((s > 0) & torch.isfinite(s) | ~live).all()):
+        s = (w[:, None, :] @ M)[:, 0, :]
+        lo, hi = torch_aminmax(s if live is None else torch.where(live, s, 1.0))
+        if lo > 0 and hi < math.inf:
             return s, False
         f, g = self.potentials()
         Ce = self.C / self.e[:, :, None]
@@ -189,10 +199,9 @@ class _Scaled:
         relax = [Relaxation() for _ in range(a.shape[0])]
         if newton_tol is not None:
             stop = min(stop, n_iter + NEWTON_AFTER)
-        col_err = _l1(b, self.v * (self.K.transpose(1, 2) @ (a * self.u)[:, :, None])[
-            :, :, 0])
+        col_err = _l1(b, self.v * ((a * self.u)[:, None, :] @ self.K)[:, 0, :])
         while True:
-            s, restarted = self._products(self.K, b * self.v, a > 0)
+            s, restarted = self._products(self.Kt, b * self.v, self.live_a)
             if restarted:       # a log-domain step: its columns are exact
                 relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
                 n_iter += 1
@@ -207,14 +216,14 @@ class _Scaled:
                 return err, n_iter
             omega = [r.update(x) if x > target else 0.0 for r, x in zip(relax, errs)]
             w = torch.tensor(omega, dtype=a.dtype, device=a.device)[:, None]
-            self.u = torch.where(a > 0, self.u ** (1.0 - w) * s ** -w, self.u)
-            t, restarted = self._products(self.K.transpose(1, 2), a * self.u, b > 0)
+            self.u = _only(self.live_a, self.u ** (1.0 - w) * s ** -w, self.u)
+            t, restarted = self._products(self.K, a * self.u, self.live_b)
             n_iter += 1
             if restarted:
                 relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
                 continue
             ratio = self.v * t
-            self.v = torch.where(b > 0, self.v ** (1.0 - w) * t ** -w, self.v)
+            self.v = _only(self.live_b, self.v ** (1.0 - w) * t ** -w, self.v)
             # the new v is relaxed: its column ratio is ratio ** (1 - omega); an item
             # that stopped (omega 0) keeps its error
             col_err = torch.where(w[:, 0] > 0, _l1(b, ratio ** (1.0 - w)), col_err)
@@ -228,16 +237,32 @@ class _Scaled:
 
         a = self.a
         while True:
-            s, restarted = self._products(self.K, a * self.u, a > 0)
+            s, restarted = self._products(self.Kt, a * self.u, self.live_a)
             if restarted:
                 n_iter += 1
                 continue
             err = 2.0 * _l1(a, self.u * s)
             if n_iter >= stop or float(err.max()) <= target:
                 return err, n_iter
-            moving = (err > target)[:, None] & (a > 0)
-            self.u = torch.where(moving, torch.sqrt(self.u / s), self.u)
+            moving = (err > target)[:, None]
+            self.u = torch.where(moving if self.live_a is None else moving & self.live_a,
+                                 torch.sqrt(self.u / s), self.u)
             self.v = self.u
             n_iter += 1
             if not self._bounded():
                 self._absorb()
+
+
+def torch_aminmax(t):
+    """``(min, max)`` of a tensor as floats (one synchronisation; NaN if any)."""
+    import torch
+
+    lo, hi = torch.stack(t.aminmax()).tolist()
+    return lo, hi
+
+
+def _only(live, new, old):
+    """``new`` where ``live`` (all of it where ``live`` is None), else ``old``."""
+    import torch
+
+    return new if live is None else torch.where(live, new, old)
