@@ -278,3 +278,25 @@ def test_torch_loop_newton_by_conjugate_gradients(monkeypatch):
         want = emdkit.distance(x.numpy(), (y + shift).numpy(), "sinkhorn", p=2,
                                debias=True, epsilon=1e-3)
         assert float(value[k]) == pytest.approx(want, rel=1e-6)
+
+
+def test_torch_loop_restarts_where_the_kernel_underflows():
+    # warm potentials far too low: every kernel entry underflows to 0, the products
+    # are 0 and the scalings would be inf; an exact log-domain step restarts them,
+    # and the solution is the cold one
+    from emdkit.solvers._sinkhorn import torch_loop
+
+    x, y = _pair(14, n=50, m=40)
+    C = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)[None]
+    a = torch.full((1, 50), 1 / 50, dtype=torch.float64)
+    b = torch.full((1, 40), 1 / 40, dtype=torch.float64)
+    eps = torch.tensor([0.01], dtype=torch.float64)
+    cold = torch_loop.solve(C, a, b, eps, tol=1e-9)
+    low = (torch.full((1, 50), -1e3, dtype=torch.float64),
+           torch.full((1, 40), -1e3, dtype=torch.float64))
+    op = torch_loop._Scaled(C, a, b, *low, eps[:, None], False)
+    assert float(op.K.max()) == 0.0                       # the case of the test
+    warm = torch_loop.solve(C, a, b, eps, tol=1e-9, warm=low)
+    assert warm.converged and cold.converged
+    f0 = cold.f - cold.f.mean()
+    torch.testing.assert_close(warm.f - warm.f.mean(), f0, rtol=0, atol=1e-8)
