@@ -199,12 +199,11 @@ class WassersteinLoss(torch.nn.Module):
     # ---------------------------------------------------------------- sliced
     def _sliced(self, X, Y, a, b):
         """Every batch item and direction at once on the device
-        (``oned.torch_quantile_costs``), the directions drawn as ``distance`` draws
+        (``sliced.torch_sliced_cost``), the directions drawn as ``distance`` draws
         them (with a ``seed``, the same value)."""
         from ._validation import check_positive, check_seed
         from .costs import safe_root
-        from .solvers.oned import torch_quantile_costs
-        from .solvers.sliced import check_projections, draw_directions
+        from .solvers.sliced import check_projections, draw_directions, torch_sliced_cost
 
         d = X.shape[2]
         if self.options.get("projections") is not None:
@@ -215,10 +214,8 @@ class WassersteinLoss(torch.nn.Module):
             theta = draw_directions(d, L, self.options.get("directions", "orthogonal"),
                                     check_seed(self.options.get("seed")))[0]
         th = torch.as_tensor(theta, dtype=X.dtype, device=X.device)
-        per, gaps = torch_quantile_costs(X @ th.T, Y @ th.T, a, b, self.p)   # (B, L)
-        # every direction on the scale of the item's largest distance moved
-        top = gaps.amax(1)
-        return top * safe_root((per * (gaps / top[:, None]) ** self.p).mean(1), self.p)
+        cost, top = torch_sliced_cost(X @ th.T, Y @ th.T, a, b, self.p)
+        return top * safe_root(cost, self.p)
 
     # ---------------------------------------------------------------- others
     def _items(self, X, Y, a, b):

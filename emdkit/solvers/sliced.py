@@ -177,13 +177,23 @@ def _torch_cost(prob, theta, scale):
     ``(cost, its scale)``."""
     import torch
 
-    from .oned import _torch_weights, torch_quantile_costs
+    from .oned import _torch_weights
 
     th = torch.as_tensor(theta, dtype=prob.xt.dtype, device=prob.xt.device)
-    per, gaps = torch_quantile_costs(((prob.xt / scale) @ th.T)[None],
-                                     ((prob.yt / scale) @ th.T)[None],
-                                     _torch_weights(prob, "a"), _torch_weights(prob, "b"),
-                                     prob.p)
-    per, gaps = per[0], gaps[0]
-    top = float(gaps.max())       # every direction on the scale of the largest gap
-    return (per * (gaps / top) ** prob.p).mean(), scale * top
+    cost, top = torch_sliced_cost(((prob.xt / scale) @ th.T)[None],
+                                  ((prob.yt / scale) @ th.T)[None],
+                                  _torch_weights(prob, "a"), _torch_weights(prob, "b"),
+                                  prob.p)
+    return cost[0], scale * float(top[0])
+
+
+def torch_sliced_cost(px, py, wa, wb, p):
+    """``(cost (B,), top (B,))`` with the mean over directions of W_p^p equal to
+    ``top ** p * cost``, differentiable, batched (``oned.torch_quantile_costs``'s
+    arguments): every direction on the scale of its item's largest distance moved
+    (``top``, a constant), so that no power underflows."""
+    from .oned import torch_quantile_costs
+
+    per, gaps = torch_quantile_costs(px, py, wa, wb, p)
+    top = gaps.amax(1)
+    return (per * (gaps / top[:, None]) ** p).mean(1), top

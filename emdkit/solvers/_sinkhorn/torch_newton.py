@@ -11,6 +11,7 @@ one by one as they converge or run out of ridges.
 
 from __future__ import annotations
 
+from . import torch_terms
 from .newton import _CG_MAX_ITER, _DENSE_SCHUR_MAX, RIDGES, TRUST
 
 #: Halvings of the step in the line search (down to about 1e-3, as the numpy one).
@@ -22,11 +23,8 @@ DENSE_BYTES = 2 ** 30
 
 
 def plan(C, a, b, f, g, e):
-    """``a_i b_j exp((f_i + g_j - C_ij) / e)`` (B, n, m); ``e`` (B, 1)."""
-    import torch
-
-    expo = ((f[:, :, None] + g[:, None, :] - C) / e[:, :, None]).clamp(max=700.0)
-    return a[:, :, None] * b[:, None, :] * torch.exp(expo)
+    """The plan of the potentials (``torch_terms.plan``), ``e`` of shape (B, 1)."""
+    return torch_terms.plan(C, a, b, f, g, e[:, 0])
 
 
 def marginal_error(P, a, b):
