@@ -65,7 +65,8 @@ def one_blas_thread():
     threads; OpenBLAS's threads busy-wait after each call, and on the same cores the
     pools then slow each other several times over (on 2 cores: a debiased Sinkhorn
     distance at n = 300, 0.10 s against 0.03 s; a step of the training loss, 0.19 s
-    against 0.035 s). So every emdkit call runs BLAS on the calling thread.
+    against 0.035 s). So inside every emdkit call BLAS runs on one thread and
+    emdkit's pool does the parallel work (the dense Sinkhorn products by row blocks).
     threadpoolctl finds the loaded libraries once (scipy.linalg imported first so
     that SciPy's own OpenBLAS is among them); entering costs microseconds. The limit
     is process-wide: counted, so that calls from several threads, or nested ones,

@@ -360,13 +360,10 @@ def section_main(argv, doc: str, run, report, publish, label: str,
     ap.add_argument("--publish", metavar="DIR", default=None,
                     help=f"store the run as DIR/results.json's {label} section and "
                          f"re-render DIR/report.md")
-    for flag, kw in (extra or {}).items():
-        ap.add_argument(flag, **kw)
+    names = [ap.add_argument(flag, **kw).dest for flag, kw in (extra or {}).items()]
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = run(args.quick, **{flag.lstrip("-").replace("-", "_"):
-                             getattr(args, flag.lstrip("-").replace("-", "_"))
-                             for flag in (extra or {})})
+    res = run(args.quick, **{name: getattr(args, name) for name in names})
     res["seconds"] = time.perf_counter() - t0
     print("\n".join(report(res)))
     if args.publish:

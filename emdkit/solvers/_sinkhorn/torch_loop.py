@@ -163,8 +163,8 @@ class _Scaled:
         self._rebuild()
 
     def _bounded(self):
-        lo_u, hi_u = torch_aminmax(self.u)
-        lo_v, hi_v = (lo_u, hi_u) if self.symmetric else torch_aminmax(self.v)
+        lo_u, hi_u = _aminmax(self.u)
+        lo_v, hi_v = (lo_u, hi_u) if self.symmetric else _aminmax(self.v)
         return min(lo_u, lo_v) > 1 / self.big and max(hi_u, hi_v) < self.big
 
     def _products(self, M, w, live):
@@ -174,7 +174,7 @@ class _Scaled:
         import torch
 
         s = (w[:, None, :] @ M)[:, 0, :]
-        lo, hi = torch_aminmax(s if live is None else torch.where(live, s, 1.0))
+        lo, hi = _aminmax(s if live is None else torch.where(live, s, 1.0))
         if lo > 0 and hi < math.inf:
             return s, False
         f, g = self.potentials()
@@ -253,7 +253,7 @@ class _Scaled:
                 self._absorb()
 
 
-def torch_aminmax(t):
+def _aminmax(t):
     """``(min, max)`` of a tensor as floats (one synchronisation; NaN if any)."""
     import torch
 
