@@ -36,7 +36,7 @@ def pair_costs(vals, cums, offs, weighted, pi, pj, invs, p, normalise, acc, top,
     rows of ``vals``: W_p^p along each row, into ``acc[k]`` (added to what is there).
 
     Without ``normalise``, row costs are of differences multiplied by ``invs[k]``.
-    With it (large p), each row's differences are divided by the largest distance its
+    With it (p > 1: ``solvers.oned.SCALE_FREE_P``), each row's differences are divided by the largest distance its
     coupling moves mass, and ``acc[k]`` holds ``sum_l cost_l * (gap_l / top[k]) ** p``
     with ``top[k]`` the largest gap so far (a running rescale, as ``logsumexp``
     does), so that no power underflows whatever p."""

@@ -3,7 +3,8 @@
 Inputs are sorted samples ``xs`` (n,), ``ys`` (m,) and, for weighted problems, their
 cumulative weights ``ca``, ``cb`` (non-decreasing, last entry exactly 1). Differences
 are multiplied by ``inv_scale`` (a power of two chosen by the caller so that every
-scaled difference is below 2: no overflow or underflow in ``|d| ** p``) or, for large p,
+scaled difference is below 2: no overflow) or, for p > 1 (``solvers.oned.SCALE_FREE_P``:
+differences far below the span, or a large p, would underflow in ``|d| ** p``),
 ``1 / max |d|`` over the coupling (the ``max_gap_*`` kernels), so that the largest term
 is 1 and no power underflows whatever p (scale-free). No fastmath:
 these kernels must propagate NaN and inf exactly as IEEE arithmetic does.
