@@ -3,7 +3,8 @@
 For the training loss (``emdkit.WassersteinLoss``): B problems at once, costs
 ``C (B, n, m)``, weights ``a (B, n)``, ``b (B, m)``. The potentials are iterated
 without a graph (``torch.no_grad``); the differentiable values are then taken at the
-converged potentials (``torch_terms``), with no iteration replayed. Epsilon scaling from the largest cost down to ``eps`` (stages stopped at
+converged potentials (``torch_terms``), with no iteration replayed. Epsilon
+scaling from the largest cost down to ``eps`` (stages stopped at
 ``stage_tol``), or, warm-started from the previous step's potentials, ``eps`` at
 once. The stopping rule and the over-relaxation are the numpy driver's: the L1
 error of both marginals below ``tol``, per item.
@@ -63,11 +64,13 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
     The numpy dense operator's method, batched: log-stabilised scalings
     (``_Scaled``: two batched matrix-vector products an iteration), alternating
     updates over-relaxed per item (``driver.Relaxation``), and in the last stage the
-    Newton finish (``torch_newton``) once plain iterations would take long;
-    ``symmetric`` (C the cost of a sample with itself, a == b): one potential,
-    averaged updates ``f = (f + T(f)) / 2``, which converge in a few steps. An item
-    whose error is below the stage's target stops moving while the others go on.
-    The error returned is that of the plan of the potentials, computed exactly."""
+    Newton finish (``torch_newton``, on the items still above ``tol``) once plain
+    iterations would take long; ``symmetric`` (C the cost of a sample with itself,
+    a == b): one potential, averaged updates ``f = (f + T(f)) / 2``, which converge
+    in a few steps. An item whose error is below the stage's target stops moving
+    while the others go on, and once at most half the items move, the loop goes on
+    with those alone (``_stage``). The error returned is that of the plan of the
+    potentials, computed exactly."""
     import torch
 
     with torch.no_grad():
@@ -84,28 +87,65 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
                 schedule.append(mult)
                 mult *= scaling
             schedule.append(1.0)
-        n_iter, k, newton = 0, 0, False
+        n_iter, k = 0, 0
+        exact = torch.zeros(a.shape[0], dtype=torch.bool, device=a.device)
         for k, mult in enumerate(schedule):
             last = k == len(schedule) - 1
-            op = _Scaled(C, a, b, f, g, eps * mult, symmetric)
             target = tol if last else max(tol, stage_tol)
             polish = last and not symmetric
-            err, n_iter = (op.averaged(target, max_iter, n_iter) if symmetric else
-                           op.alternating(target, max_iter, n_iter,
-                                          tol if polish else None))
-            f, g = op.potentials()
-            if polish and float(err.max()) > tol and n_iter < max_iter:
-                f, g, err, steps = torch_newton.newton(C, a, b, f, g, op.e, tol,
-                                                       max_iter - n_iter)
-                n_iter, newton = n_iter + steps, True
+            f, g, err, n_iter = _stage(C, a, b, f, g, eps * mult, symmetric, target,
+                                       max_iter, n_iter, tol if polish else None)
+            todo = (err > tol).nonzero()[:, 0]
+            if polish and len(todo) and n_iter < max_iter:
+                f[todo], g[todo], err[todo], steps = torch_newton.newton(
+                    C[todo], a[todo], b[todo], f[todo], g[todo], eps[todo] * mult, tol,
+                    max_iter - n_iter)
+                n_iter += steps
+                exact[todo] = True
             if n_iter >= max_iter:
                 break
         e = eps * schedule[k]
-        if not newton:      # the error of the plan itself, not of the scaled products
-            err = torch_newton.marginal_error(torch_newton.plan(C, a, b, f, g, e), a, b)
+        rest = (~exact).nonzero()[:, 0]     # the error of the plan, not of the products
+        if len(rest):
+            err[rest] = torch_newton.marginal_error(
+                torch_newton.plan(C[rest], a[rest], b[rest], f[rest], g[rest], e[rest]),
+                a[rest], b[rest])
         f, g = _dead_potentials(C, a, b, f, g, e)
     worst = float(err.max())
     return TorchSolution(f, g, n_iter, worst, worst <= tol and k == len(schedule) - 1)
+
+
+def _stage(C, a, b, f, g, e, symmetric, target, stop, n_iter, newton_tol):
+    """One stage of epsilon, ``e`` (B, 1): the loop over the batch until every
+    item's error is below ``target`` (``_Scaled.alternating`` or ``averaged``; with
+    ``newton_tol``, at most ``driver.NEWTON_AFTER`` iterations, fewer if every item
+    still above it is judged for the Newton finish); whenever at most half of the
+    items it holds still move, it goes on with those alone (``_Scaled.narrow``: a
+    smaller batch, no kernel rebuilt), the others' potentials kept. Returns
+    ``(f, g, err (B,), n_iter)``."""
+    import torch
+
+    from .driver import NEWTON_AFTER
+
+    if newton_tol is not None:
+        stop = min(stop, n_iter + NEWTON_AFTER)
+    op, idx, relax = _Scaled(C, a, b, f, g, e, symmetric), None, None
+    f, g, err = f.clone(), g.clone(), torch.empty_like(e[:, 0])
+    while True:
+        if symmetric:
+            res, n_iter, relax, keep = op.averaged(target, stop, n_iter)
+        else:
+            res, n_iter, relax, keep = op.alternating(target, stop, n_iter,
+                                                      newton_tol, relax)
+        fs, gs = op.potentials()
+        at = slice(None) if idx is None else idx
+        f[at], g[at], err[at] = fs, gs, res
+        if keep is None:
+            return f, (f if symmetric else g), err, n_iter
+        kept = torch.tensor(keep, dtype=torch.long, device=a.device)
+        op = op.narrow(kept)
+        idx = kept if idx is None else idx[kept]
+        relax = None if relax is None else [relax[i] for i in keep]
 
 
 def _dead_potentials(C, a, b, f, g, e):
@@ -144,12 +184,10 @@ class _Scaled:
     def _rebuild(self):
         import torch
 
-        self.K = torch.exp((self.f[:, :, None] + self.g[:, None, :] - self.C)
-                           / self.e[:, :, None])
-        # the products are taken as row vector times matrix, (w^T M): on the CPU
-        # 5x faster than a batched matrix times a vector for (8, 256, 256), which
-        # also copies a transposed matrix each time; so K^T is kept as well
-        self.Kt = self.K if self.symmetric else self.K.transpose(1, 2).contiguous()
+        # exp((f + g - C) / e) in place: on the CPU for (8, 256, 256) about five
+        # times faster than the same operations on new tensors
+        K = self.f[:, :, None] + self.g[:, None, :]
+        self.K = K.sub_(self.C).div_(self.e[:, :, None]).exp_()
         self.u, self.v = torch.ones_like(self.f), torch.ones_like(self.g)
 
     def potentials(self):
@@ -162,18 +200,34 @@ class _Scaled:
         self.f, self.g = self.potentials()
         self._rebuild()
 
+    def narrow(self, keep):
+        """The same scalings for the items ``keep`` (a LongTensor) alone."""
+        new = object.__new__(_Scaled)
+        new.__dict__.update(self.__dict__)
+        for name in ("C", "a", "b", "e", "f", "g", "K", "u", "v",
+                     "live_a", "live_b"):
+            t = getattr(self, name)
+            setattr(new, name, None if t is None else t[keep])
+        if self.symmetric:      # one kernel and one potential
+            new.g, new.v = new.f, new.u
+        return new
+
     def _bounded(self):
         lo_u, hi_u = _aminmax(self.u)
         lo_v, hi_v = (lo_u, hi_u) if self.symmetric else _aminmax(self.v)
         return min(lo_u, lo_v) > 1 / self.big and max(hi_u, hi_v) < self.big
 
-    def _products(self, M, w, live):
-        """``w^T M`` batched (``M = Kt``: the products ``K w``; ``M = K``: ``K^T w``),
+    def _products(self, rows, w, live):
+        """``K w`` (``rows``: the row sums of ``K diag(w)``) or ``K^T w``, batched;
         restarted by an exact log-domain step where a product of positive weight is
-        not positive and finite (under- or overflow)."""
+        not positive and finite (under- or overflow). One kernel is kept, not K^T
+        as well: ``K^T w`` is ``w^T K``, and on the CPU the two products on one
+        matrix take no longer than on two (the second would not stay in the cache)
+        and half the memory."""
         import torch
 
-        s = (w[:, None, :] @ M)[:, 0, :]
+        s = (torch.bmm(self.K, w[:, :, None])[:, :, 0] if rows else
+             (w[:, None, :] @ self.K)[:, 0, :])
         lo, hi = _aminmax(s if live is None else torch.where(live, s, 1.0))
         if lo > 0 and hi < math.inf:
             return s, False
@@ -186,64 +240,75 @@ class _Scaled:
         self.rescues += 1
         return None, True
 
-    def alternating(self, target, stop, n_iter, newton_tol=None):
+    def alternating(self, target, stop, n_iter, newton_tol=None, relax=None):
         """Relaxed alternating updates until every item's L1 marginal error is below
         ``target``, the iteration ``stop``, or (``newton_tol``: the Newton finish
         follows) until, at their rates, every item still above it would need more
-        than ``driver.NEWTON_AFTER`` further iterations. Returns (err, n_iter)."""
+        than ``driver.NEWTON_AFTER`` further iterations (not each item as it is so
+        judged: on the CPU the batch's iterations cost an item less than its Newton
+        finish). Returns ``(err, n_iter, relax, keep)``: ``relax``
+        the items' relaxations; ``keep`` None when done, else the indices of the
+        items still moving, once they are at most half of two or more (to go on
+        with those alone)."""
         import torch
 
         from .driver import NEWTON_AFTER, Relaxation
 
         a, b = self.a, self.b
-        relax = [Relaxation() for _ in range(a.shape[0])]
-        if newton_tol is not None:
-            stop = min(stop, n_iter + NEWTON_AFTER)
+        relax = relax or [Relaxation() for _ in range(a.shape[0])]
         col_err = _l1(b, self.v * ((a * self.u)[:, None, :] @ self.K)[:, 0, :])
         while True:
-            s, restarted = self._products(self.Kt, b * self.v, self.live_a)
+            s, restarted = self._products(True, b * self.v, self.live_a)
             if restarted:       # a log-domain step: its columns are exact
                 relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
                 n_iter += 1
                 continue
             err = _l1(a, self.u * s) + col_err            # both marginals
             errs = err.tolist()
-            if n_iter >= stop or max(errs) <= target:
-                return err, n_iter
-            if newton_tol is not None and all(
-                    r.hopeless(newton_tol, NEWTON_AFTER) for r, x in zip(relax, errs)
-                    if x > newton_tol):
-                return err, n_iter
-            omega = [r.update(x) if x > target else 0.0 for r, x in zip(relax, errs)]
-            w = torch.tensor(omega, dtype=a.dtype, device=a.device)[:, None]
-            self.u = _only(self.live_a, self.u ** (1.0 - w) * s ** -w, self.u)
-            t, restarted = self._products(self.K, a * self.u, self.live_b)
+            moving = [x > target for x in errs]
+            if n_iter >= stop or not any(moving) or newton_tol is not None and all(
+                    r.hopeless(newton_tol, NEWTON_AFTER)
+                    for r, x in zip(relax, errs) if x > newton_tol):
+                return err, n_iter, relax, None
+            if len(moving) > 1 and sum(moving) <= len(moving) // 2:
+                return err, n_iter, relax, [i for i, m in enumerate(moving) if m]
+            omega = [r.update(x) if m else 0.0 for r, x, m in zip(relax, errs, moving)]
+            w = _exponent(omega, a)
+            # u^(1 - w) s^-w = u (u s)^-w: one power of the marginal ratio
+            self.u = _only(self.live_a, self.u * (self.u * s) ** -w, self.u)
+            t, restarted = self._products(False, a * self.u, self.live_b)
             n_iter += 1
             if restarted:
                 relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
                 continue
             ratio = self.v * t
-            self.v = _only(self.live_b, self.v ** (1.0 - w) * t ** -w, self.v)
+            step = ratio ** -w
+            self.v = _only(self.live_b, self.v * step, self.v)
             # the new v is relaxed: its column ratio is ratio ** (1 - omega); an item
             # that stopped (omega 0) keeps its error
-            col_err = torch.where(w[:, 0] > 0, _l1(b, ratio ** (1.0 - w)), col_err)
+            col_err = _where_moved(w, _l1(b, ratio * step), col_err)
             if not self._bounded():
                 self._absorb()
 
     def averaged(self, target, stop, n_iter):
         """OT(a, a): ``f <- (f + T_a(f)) / 2``, i.e. ``u <- sqrt(u / (K a u))``
-        (f = g by symmetry, so both marginals err alike)."""
+        (f = g by symmetry, so both marginals err alike); stopped as
+        ``alternating`` (no relaxations: ``relax`` None)."""
         import torch
 
         a = self.a
         while True:
-            s, restarted = self._products(self.Kt, a * self.u, self.live_a)
+            s, restarted = self._products(False, a * self.u, self.live_a)   # K = K^T
             if restarted:
                 n_iter += 1
                 continue
             err = 2.0 * _l1(a, self.u * s)
-            if n_iter >= stop or float(err.max()) <= target:
-                return err, n_iter
+            errs = err.tolist()
+            moving = [x > target for x in errs]
+            if n_iter >= stop or not any(moving):
+                return err, n_iter, None, None
+            if len(moving) > 1 and sum(moving) <= len(moving) // 2:
+                return err, n_iter, None, [i for i, m in enumerate(moving) if m]
             moving = (err > target)[:, None]
             self.u = torch.where(moving if self.live_a is None else moving & self.live_a,
                                  torch.sqrt(self.u / s), self.u)
@@ -259,6 +324,26 @@ def _aminmax(t):
 
     lo, hi = torch.stack(t.aminmax()).tolist()
     return lo, hi
+
+
+def _exponent(omega, like):
+    """The items' omegas for the relaxed step ``x (x s) ** -omega``: a float where
+    they are all the same (a faster power), else a (B, 1) tensor."""
+    import torch
+
+    if min(omega) == max(omega):
+        return float(omega[0])
+    return torch.tensor(omega, dtype=like.dtype, device=like.device)[:, None]
+
+
+def _where_moved(w, new, old):
+    """``new`` for the items that took a step (omega ``w`` > 0), ``old`` for those
+    that stopped."""
+    import torch
+
+    if isinstance(w, float):
+        return new if w > 0 else old
+    return torch.where(w[:, 0] > 0, new, old)
 
 
 def _only(live, new, old):
