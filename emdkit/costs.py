@@ -93,6 +93,64 @@ def pow2_scales(v) -> np.ndarray:
     return np.where(ok, np.ldexp(1.0, np.maximum(e - 1, -1022)), 1.0)
 
 
+def lost_below(p: float) -> float:
+    """The scaled cost ``(D / scale) ** p`` (``D / scale`` below 2) under which
+    digits may be lost: the squares that SciPy's ``cdist`` sums leave the normal
+    range of float64 for ``D / scale`` below about ``2 ** -511``, and so does the
+    power below ``2 ** -1022``; a pair of distinct points may then cost exactly 0
+    next to costs of order one. ``2 ** -min(500 p, 1000)``, with a margin."""
+    return 2.0 ** -min(500.0 * p, 1000.0)
+
+
+def tiny_coordinates(x: np.ndarray, y: np.ndarray, scale: float, p: float) -> bool:
+    """Whether two distinct points of ``x`` and ``y`` may be so close that their cost
+    lost its digits (``lost_below`` once scaled by ``scale``, the power of two of the
+    largest distance): only where some coordinate is nonzero and below ``2 ** 60``
+    times that distance, since elsewhere two distinct coordinates differ by at least
+    ``2 ** -53`` of their size. O((n + m) d); False for nearly every input."""
+    lim = scale * 2.0 ** (60.0 - min(500.0, 1000.0 / p))
+    for c in (x, y):
+        a = np.abs(c)
+        if np.any((a > 0) & (a < lim)):
+            return True
+    return False
+
+
+def lost_pairs(x: np.ndarray, y: np.ndarray, M: np.ndarray, p: float) -> int:
+    """How many pairs of distinct points have a scaled cost ``M_ij`` below
+    ``lost_below(p)`` (digits lost, perhaps 0): by blocks of rows, for a dense
+    ``M``."""
+    lost, step = 0, max(1, (1 << 20) // max(M.shape[1], 1))
+    for i0 in range(0, M.shape[0], step):
+        ii, jj = np.nonzero(M[i0:i0 + step] < lost_below(p))
+        for k in range(0, len(ii), 1 << 20):
+            a, b = ii[k:k + (1 << 20)] + i0, jj[k:k + (1 << 20)]
+            lost += int(np.count_nonzero((x[a] != y[b]).any(1)))
+    return lost
+
+
+def pair_distances(x: np.ndarray, y: np.ndarray, ii: np.ndarray, jj: np.ndarray,
+                   metric: str):
+    """``(d, T)``: the named metric's distances between the pairs ``x[ii]``,
+    ``y[jj]``, divided by ``T``, the power of two of their largest coordinate
+    difference. At their own scale no square underflows for a pair within
+    ``2 ** -500`` of the largest, whatever the size of the coordinates."""
+    with np.errstate(over="ignore"):
+        diff = x[ii] - y[jj]
+    half = 1.0
+    if not np.isfinite(diff).all():     # coordinates near the float64 limit
+        diff, half = x[ii] / 2 - y[jj] / 2, 2.0
+    T = pow2_scale(float(np.abs(diff).max())) if diff.size else 1.0
+    diff /= T
+    if metric == "euclidean":
+        d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    elif metric == "cityblock":
+        d = np.abs(diff).sum(1)
+    else:
+        d = np.abs(diff).max(1)
+    return d, T * half
+
+
 def scaled_pow(scale: float, p: float) -> float:
     """``scale ** p`` as a float that may be inf (never an OverflowError)."""
     with np.errstate(over="ignore"):

@@ -481,3 +481,55 @@ def test_blas_runs_on_one_thread_inside_and_the_setting_is_restored():
             t.join()
         assert not errors
         assert _blas_threads() == before
+
+
+# Two points 1e-170 apart next to coordinates of size one: their squared difference
+# (1e-340) is below float64's range, so the cost matrix holds 0 there, and the values
+# used to be 0.0 with a "certified" bracket (0, 0). Closed form: the plan is the
+# identity (every other pair costs about 2 ** (p / 2)), W_p = (1e-170 ** p / 2) ** (1/p).
+_TINY_X = np.array([[0.0, 0.0], [1.0, 1.0]])
+_TINY_Y = np.array([[1e-170, 0.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3])
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "chebyshev"])
+def test_exact_moves_distances_below_the_cost_matrix_range(p, metric):
+    # (one coordinate differs: the three metrics give the same distances)
+    want = 0.5 ** (1.0 / p) * 1e-170
+    for method in ("exact", "auto"):
+        r = emdkit.solve(_TINY_X, _TINY_Y, method, p=p, metric=metric)
+        # the plan's cost at its own scale: rounding only (a few units of 2 ** -53)
+        assert r.value == pytest.approx(want, rel=1e-14, abs=0)
+        assert r.bounds[0] <= want <= r.bounds[1] and r.converged
+    torch = pytest.importorskip("torch", reason="the torch value and gradient")
+    x = torch.tensor(_TINY_X, requires_grad=True)
+    v = emdkit.distance(x, torch.tensor(_TINY_Y), "exact", p=p, metric=metric)
+    assert v.item() == pytest.approx(want, rel=1e-14, abs=0)
+    v.backward()
+    # W = (1/2) ** (1/p) |y_0 - x_0|: dW/dx_0 = -(1/2) ** (1/p) along the first axis
+    assert x.grad[0, 0].item() == pytest.approx(-(0.5 ** (1.0 / p)), rel=1e-12)
+    assert x.grad[0, 1].item() == 0.0 and bool(torch.isfinite(x.grad).all())
+
+
+def test_sinkhorn_where_costs_underflow_warns_with_an_open_bracket():
+    with pytest.warns(RuntimeWarning, match="1 pair of distinct points is closer"):
+        r = emdkit.solve(_TINY_X, _TINY_Y, "sinkhorn", p=2)
+    assert not r.converged and r.bounds[1] == math.inf
+    assert r.bounds[0] <= 0.5 ** 0.5 * 1e-170
+
+
+def test_tiny_coordinates_without_close_pairs_are_not_flagged():
+    # 1e-200 is a coordinate, but no two distinct points are close: nothing is lost
+    # (the screen passes it to the exact count on the dense matrix, which finds 0)
+    from emdkit.costs import tiny_coordinates
+
+    x = np.array([[1e-200, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0, 5.0], [1.0, 2.0]])
+    assert tiny_coordinates(x, y, 4.0, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = emdkit.solve(x, y, "sinkhorn", p=2, rtol=1e-3)
+    assert r.converged and np.isfinite(r.bounds[1])
+    rng = np.random.default_rng(0)
+    assert not tiny_coordinates(rng.normal(size=(500, 3)), rng.normal(size=(400, 3)),
+                                8.0, 2.0)

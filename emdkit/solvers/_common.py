@@ -14,19 +14,21 @@ from ..result import Result
 
 def make_result(prob, method: str, start: float, *, cost: float, scale: float,
                 value: Optional[float] = None, torch_cost: Optional[Callable] = None,
-                plan=None, potentials=None, **fields) -> Result:
+                plan=None, potentials=None, potentials_scale: Optional[float] = None,
+                **fields) -> Result:
     """The ``Result`` of a solve, every method's last line.
 
     ``cost`` is the transport cost of the problem rescaled by ``scale`` (a power of
     two: the true cost is ``scale ** p * cost``); ``value`` overrides the rooted
     ``scale * cost ** (1/p)`` where a method knows better (a value clipped into its
     bracket, a critic's estimate, which may be negative). ``potentials`` are in the
-    rescaled units. For torch input, ``torch_cost()`` returns ``(cost tensor, its
+    rescaled units (of ``potentials_scale`` where the cost is on another). For torch
+    input, ``torch_cost()`` returns ``(cost tensor, its
     scale)``, differentiable; value and cost are then 0-d tensors, and the plan and
     potentials detached tensors on the input's device and dtype. ``fields`` are the
     other ``Result`` fields; ``time`` counts from ``start``.
     """
-    unit = scaled_pow(scale, prob.p)
+    unit = scaled_pow(scale if potentials_scale is None else potentials_scale, prob.p)
     if potentials is not None:
         potentials = tuple(pot * unit for pot in potentials)
     if prob.torch and torch_cost is not None:

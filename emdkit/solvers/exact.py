@@ -7,15 +7,15 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (EXACT_MATRICES, check_dense_fits, scaled_cost_matrix,
-                     scaled_cost_matrix_torch)
+from ..costs import (EXACT_MATRICES, check_dense_fits, lost_below, pair_distances,
+                     scaled_cost_matrix, scaled_cost_matrix_torch)
 from .._validation import check_positive
-from ..bounds import (combine, precision_message, projection_lower, relative_width,
-                      vertex_bracket, within)
+from ..bounds import (U, combine, precision_message, projection_lower,
+                      relative_width, rooted, vertex_bracket, within)
 from ..result import Result
 from ._simplex import network_simplex
 from ._common import (add_weight_gradient, make_result, not_converged_message,
-                      torch_cost_from_plan)
+                      torch_cost_from_plan, torch_cost_on_pairs)
 
 _OPTIMAL = 1
 #: The network simplex is exact to rounding: a certified bracket wider than this
@@ -44,6 +44,11 @@ def exact(prob, *, max_iter: int = 1_000_000,
     Notes
     -----
     Cost: O(n m) memory, roughly O(n^2 m) to O(n^3) time in practice.
+
+    Where the plan moves mass between distinct points so close that their cost
+    underflowed in the matrix (below about 1e-154 of the largest distance: the
+    squares of their differences leave float64's range), the value and the bracket's
+    upper end are the plan's cost on its pairs at their own scale, not 0.
     """
     max_iter = check_positive("max_iter", max_iter, integer=True)
     if memory_limit is not None:
@@ -64,18 +69,42 @@ def exact(prob, *, max_iter: int = 1_000_000,
     if not converged:
         info["warning"] = not_converged_message(
             "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
-    bounds = combine(*vertex_bracket(M, wa, wb, support, f, scale, prob.p),
-                     projection_lower(prob))
+    ii, jj, mass = support
+    cost, cost_scale = float(mass @ M[ii, jj]), scale
+    lost = _support_cost(prob, M, support)
+    lower, upper = vertex_bracket(M, wa, wb, support, f, scale, prob.p)
+    if lost is not None:    # the plan's cost at the scale of the distances it moves
+        cost, cost_scale, true_upper = lost
+        upper = max(upper, true_upper)
+    bounds = combine(lower, upper, projection_lower(prob))
     if converged and not within(bounds, EXACT_RTOL, scale):
         converged = False
         info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
     info["bracket_width"] = relative_width(bounds)
 
     def torch_cost():
-        cost = torch_cost_from_plan(prob, plan, scale, Mt)
-        return add_weight_gradient(prob, cost, f, g), scale
+        tc = (torch_cost_from_plan(prob, plan, scale, Mt) if lost is None else
+              torch_cost_on_pairs(prob, ii, jj, mass, cost_scale))
+        return add_weight_gradient(prob, tc, f, g), cost_scale
 
+    return make_result(prob, "exact", start, cost=cost, scale=cost_scale,
+                       potentials_scale=scale, torch_cost=torch_cost, plan=plan,
+                       potentials=(f, g), converged=converged, bounds=bounds, info=info)
+
+
+def _support_cost(prob, M, support):
+    """Where the plan moves mass between distinct points whose scaled cost lost its
+    digits (``costs.lost_below``: distances below about 1e-154 of the largest, whose
+    squares underflow), the plan's cost from its pairs at their own scale
+    (``costs.pair_distances``): ``(cost, its scale, the rooted cost as an upper
+    bound)``. None otherwise (the usual case: one comparison per pair)."""
     ii, jj, mass = support
-    return make_result(prob, "exact", start, cost=float(mass @ M[ii, jj]),
-                       scale=scale, torch_cost=torch_cost, plan=plan, potentials=(f, g),
-                       converged=converged, bounds=bounds, info=info)
+    if callable(prob.metric):
+        return None
+    low = M[ii, jj] < lost_below(prob.p)
+    if not np.any(low) or not np.any(prob.x[ii[low]] != prob.y[jj[low]]):
+        return None         # none, or only pairs of equal points (cost 0 is right)
+    d, T = pair_distances(prob.x, prob.y, ii, jj, prob.metric)
+    cost = float(mass @ (d if prob.p == 1.0 else d ** prob.p))
+    upper = rooted(cost, T, prob.p) * (1.0 + 8.0 * (prob.dim + len(mass)) * U)
+    return cost, T, upper

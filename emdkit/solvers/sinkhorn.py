@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 from .._validation import check_positive
 from ..bounds import projection_lower, relative_width, rooted, within
-from ..costs import SINKHORN_MATRICES, available_memory, check_dense_fits, scaled_pow
+from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, lost_pairs,
+                     scaled_pow, tiny_coordinates)
 from ..result import Result
 from ._common import make_result, not_converged_message
 from ._sinkhorn import problems
@@ -117,8 +118,33 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     bounds, refine = None, None
     if backend in ("dense", "multiscale") and not debias:
         bounds, refine, eps_s = _certified(prob, probs, sols, terms, o, opts, eps_s, proj)
+    lost = _lost_digits(prob, probs, backend)
+    if lost is not None and bounds is not None:
+        bounds = (bounds[0], math.inf)    # the lower end holds (costs only rounded down)
     return _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
-                   eps_s, clamped)
+                   eps_s, clamped, lost)
+
+
+def _lost_digits(prob, probs, backend) -> Optional[str]:
+    """Where distinct points are so close that their costs underflow next to costs of
+    order one (``costs.tiny_coordinates``, then on the dense matrix
+    ``costs.lost_pairs``), the warning that the value may miss them; else None."""
+    if callable(prob.metric) or not tiny_coordinates(prob.x, prob.y, probs.scale,
+                                                     prob.p):
+        return None
+    if backend == "dense":
+        count = lost_pairs(prob.x, prob.y, probs.terms[0].geometry().matrix, prob.p)
+        if not count:
+            return None
+        what = f"{count} pair{'s' if count > 1 else ''} of distinct points " \
+               f"{'are' if count > 1 else 'is'}"
+    else:
+        what = "some coordinates are nonzero and so small that pairs of points may be"
+    return not_converged_message(
+        "sinkhorn", f"{what} closer than float64 resolves next to the largest distance "
+                    f"({probs.scale:.3g}, at p={prob.p:g}): their costs underflow, and "
+                    f"the value and bracket may miss them; method='exact' computes the "
+                    f"cost of its plan at the scale of the distances it moves")
 
 
 class _Options(NamedTuple):
@@ -239,7 +265,7 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_t
 
 
 def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine, eps_s,
-            clamped):
+            clamped, lost=None):
     ab, scale = sols[0], probs.scale
     unit = scaled_pow(scale, prob.p)
     converged = all(s.converged for s in sols)
@@ -278,6 +304,8 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
     elif o.epsilon is None and bounds is not None and not within(
             (bounds[0], value), DEFAULT_EPS_CHECK, scale):
         info["accuracy_warning"] = _accuracy_warning(ab.eps * unit, value, bounds)
+    if lost is not None:
+        converged, info["warning"] = False, lost
 
     def torch_cost():
         from ._sinkhorn.autodiff import torch_cost as cost_t
