@@ -23,10 +23,10 @@ def make_result(prob, method: str, start: float, *, cost: float, scale: float,
     ``scale * cost ** (1/p)`` where a method knows better (a value clipped into its
     bracket, a critic's estimate, which may be negative). ``potentials`` are in the
     rescaled units (of ``potentials_scale`` where the cost is on another). For torch
-    input, ``torch_cost()`` returns ``(cost tensor, its
-    scale)``, differentiable; value and cost are then 0-d tensors, and the plan and
-    potentials detached tensors on the input's device and dtype. ``fields`` are the
-    other ``Result`` fields; ``time`` counts from ``start``.
+    input, ``torch_cost()`` returns ``(cost tensor, its scale)``, differentiable;
+    value and cost are then 0-d tensors, and the plan and potentials detached tensors
+    on the input's device and dtype. ``fields`` are the other ``Result`` fields;
+    ``time`` counts from ``start``.
     """
     unit = scaled_pow(scale if potentials_scale is None else potentials_scale, prob.p)
     if potentials is not None:

@@ -142,7 +142,7 @@ def _lost_digits(prob, probs, backend) -> Optional[str]:
         what = "some coordinates are nonzero and so small that pairs of points may be"
     return not_converged_message(
         "sinkhorn", f"{what} closer than float64 resolves next to the largest distance "
-                    f"({probs.scale:.3g}, at p={prob.p:g}): their costs underflow, and "
+                    f"(about {probs.scale:.3g}, at p={prob.p:g}): their costs underflow, and "
                     f"the value and bracket may miss them; method='exact' computes the "
                     f"cost of its plan at the scale of the distances it moves")
 
