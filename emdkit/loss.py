@@ -143,6 +143,7 @@ class WassersteinLoss(torch.nn.Module):
             if self.debias:
                 costs += [_cost(X, X, self.p), _cost(Y, Y, self.p)]
             eps = self._epsilon(costs[0], a, b)
+            _warn_lost_costs(X, Y, costs[0], self.p)
         sides = [(X, Y, a, b, False), (X, X, a, a, True), (Y, Y, b, b, True)]
         sols = self._solve([(C, *side) for C, side in zip(costs, sides)], eps)
         p = self.p
@@ -266,6 +267,30 @@ def _numpy_item(C, a, b, eps, symmetric, opts, warm):
     sol, _ = problems.solve_term(geom, a, b, symmetric, e, eps0, opts, w)
     sol.f, sol.g = sol.f * s, sol.g * s
     return sol
+
+
+def _warn_lost_costs(X, Y, C, p):
+    """A RuntimeWarning where distinct points are so close, next to the largest
+    distance, that their cost underflowed to (nearly) 0 in ``C`` (as
+    ``costs.tiny_coordinates`` then ``costs.lost_pairs`` for ``distance``): first a
+    screen of the coordinates, the count of such pairs only where it fires."""
+    import warnings
+
+    from .costs import lost_below
+
+    top = C.amax((1, 2))                             # the largest cost per item
+    scale = top.clamp_min(torch.finfo(C.dtype).tiny) ** (1.0 / p)
+    lim = (scale * 2.0 ** (60.0 - min(500.0, 1000.0 / p)))[:, None, None]
+    if not any(bool(((T.abs() > 0) & (T.abs() < lim)).any()) for T in (X, Y)):
+        return
+    k, i, j = (C < lost_below(p) * top[:, None, None]).nonzero(as_tuple=True)
+    count = int((X[k, i] != Y[k, j]).any(-1).sum()) if len(k) else 0
+    if count:
+        warnings.warn(f"emdkit WassersteinLoss: {count} pair(s) of distinct points are "
+                      f"closer than float64 resolves next to the largest distance: "
+                      f"their costs underflow and the Sinkhorn value misses them "
+                      f"(method='exact' costs them at their own scale)", RuntimeWarning,
+                      stacklevel=6)       # the caller of the module, as in _solve
 
 
 def _batch(x, y, wx, wy):

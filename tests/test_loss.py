@@ -339,3 +339,22 @@ def test_torch_loop_goes_on_with_the_items_still_moving(monkeypatch):
                 return float((s.f[i] * a[k]).sum() + (s.g[i] * b[k]).sum())
 
             assert value(batch, k) == pytest.approx(value(one, 0), rel=1e-10, abs=0)
+
+
+def test_sinkhorn_warns_where_costs_underflow():
+    # two points 1e-170 apart beside coordinates of size one: their cost underflows
+    # to 0 (as in test_trust); exact costs it at its own scale, sinkhorn warns
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[1e-170, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    for solver in ("auto", "torch"):
+        with pytest.warns(RuntimeWarning, match="1 pair.s. of distinct points"):
+            emdkit.WassersteinLoss("sinkhorn", solver=solver)(x, y)
+    want = 0.5 ** 0.5 * 1e-170
+    assert float(emdkit.WassersteinLoss("exact")(x, y)) == pytest.approx(want, rel=1e-14,
+                                                                         abs=0)
+    import warnings
+
+    with warnings.catch_warnings():     # a tiny coordinate with no close pair: silent
+        warnings.simplefilter("error")
+        emdkit.WassersteinLoss("sinkhorn")(x, torch.tensor([[1e-170, 5.0], [1.0, 2.0]],
+                                                           dtype=torch.float64))
