@@ -118,11 +118,8 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
     bounds, refine = None, None
     if backend in ("dense", "multiscale") and not debias:
         bounds, refine, eps_s = _certified(prob, probs, sols, terms, o, opts, eps_s, proj)
-    lost = _lost_digits(prob, probs, backend)
-    if lost is not None and bounds is not None:
-        bounds = (bounds[0], math.inf)    # the lower end holds (costs only rounded down)
     return _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
-                   eps_s, clamped, lost)
+                   eps_s, clamped, _lost_digits(prob, probs, backend))
 
 
 def _lost_digits(prob, probs, backend) -> Optional[str]:
@@ -268,6 +265,8 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
             clamped, lost=None):
     ab, scale = sols[0], probs.scale
     unit = scaled_pow(scale, prob.p)
+    if lost is not None and bounds is not None:
+        bounds = (bounds[0], math.inf)    # the lower end holds (costs only rounded down)
     converged = all(s.converged for s in sols)
     info = {"epsilon": eps_s * unit, "epsilon_reached": max(s.eps for s in sols) * unit,
             "epsilon_clamped": clamped, "backend": backend, "n_stages": ab.n_stages,
