@@ -102,13 +102,20 @@ def lost_below(p: float) -> float:
     return 2.0 ** -min(500.0 * p, 1000.0)
 
 
+def tiny_limit(p: float) -> float:
+    """Relative to the largest distance: the size below which a nonzero coordinate
+    may belong to a pair of distinct points whose cost lost its digits
+    (``lost_below``), ``2 ** 60`` times the distance where it does, since elsewhere
+    two distinct coordinates differ by at least ``2 ** -53`` of their size."""
+    return 2.0 ** (60.0 - min(500.0, 1000.0 / p))
+
+
 def tiny_coordinates(x: np.ndarray, y: np.ndarray, scale: float, p: float) -> bool:
     """Whether two distinct points of ``x`` and ``y`` may be so close that their cost
-    lost its digits (``lost_below`` once scaled by ``scale``, the power of two of the
-    largest distance): only where some coordinate is nonzero and below ``2 ** 60``
-    times that distance, since elsewhere two distinct coordinates differ by at least
-    ``2 ** -53`` of their size. O((n + m) d); False for nearly every input."""
-    lim = scale * 2.0 ** (60.0 - min(500.0, 1000.0 / p))
+    lost its digits (``scale`` the power of two of the largest distance): only where
+    some coordinate is nonzero and below ``tiny_limit(p) * scale``. O((n + m) d);
+    False for nearly every input."""
+    lim = scale * tiny_limit(p)
     for c in (x, y):
         a = np.abs(c)
         if np.any((a > 0) & (a < lim)):
@@ -120,13 +127,17 @@ def lost_pairs(x: np.ndarray, y: np.ndarray, M: np.ndarray, p: float) -> int:
     """How many pairs of distinct points have a scaled cost ``M_ij`` below
     ``lost_below(p)`` (digits lost, perhaps 0): by blocks of rows, for a dense
     ``M``."""
-    lost, step = 0, max(1, (1 << 20) // max(M.shape[1], 1))
+    lost, step, low = 0, max(1, (1 << 20) // max(M.shape[1], 1)), lost_below(p)
     for i0 in range(0, M.shape[0], step):
-        ii, jj = np.nonzero(M[i0:i0 + step] < lost_below(p))
+        ii, jj = np.nonzero(M[i0:i0 + step] < low)
         for k in range(0, len(ii), 1 << 20):
-            a, b = ii[k:k + (1 << 20)] + i0, jj[k:k + (1 << 20)]
-            lost += int(np.count_nonzero((x[a] != y[b]).any(1)))
+            lost += distinct_pairs(x, y, ii[k:k + (1 << 20)] + i0, jj[k:k + (1 << 20)])
     return lost
+
+
+def distinct_pairs(x: np.ndarray, y: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> int:
+    """How many of the pairs ``(x[ii], y[jj])`` are distinct points."""
+    return int(np.count_nonzero((x[ii] != y[jj]).any(1)))
 
 
 def pair_distances(x: np.ndarray, y: np.ndarray, ii: np.ndarray, jj: np.ndarray,

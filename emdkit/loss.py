@@ -273,17 +273,19 @@ def _warn_lost_costs(X, Y, C, p):
     """A RuntimeWarning where distinct points are so close, next to the largest
     distance, that their cost underflowed to (nearly) 0 in ``C`` (as
     ``costs.tiny_coordinates`` then ``costs.lost_pairs`` for ``distance``): first a
-    screen of the coordinates, the count of such pairs only where it fires."""
+    screen of the coordinates against their span (at least the largest distance,
+    O((n + m) d) per step), the count on ``C`` only where it fires."""
     import warnings
 
-    from .costs import lost_below
+    from .costs import lost_below, tiny_limit
 
-    top = C.amax((1, 2))                             # the largest cost per item
-    scale = top.clamp_min(torch.finfo(C.dtype).tiny) ** (1.0 / p)
-    lim = (scale * 2.0 ** (60.0 - min(500.0, 1000.0 / p)))[:, None, None]
+    lo = torch.minimum(X.amin(1), Y.amin(1))
+    span = torch.linalg.vector_norm(torch.maximum(X.amax(1), Y.amax(1)) - lo, dim=1)
+    lim = (span * tiny_limit(p))[:, None, None]
     if not any(bool(((T.abs() > 0) & (T.abs() < lim)).any()) for T in (X, Y)):
         return
-    k, i, j = (C < lost_below(p) * top[:, None, None]).nonzero(as_tuple=True)
+    top = C.amax((1, 2))[:, None, None]              # the largest cost per item
+    k, i, j = (C < lost_below(p) * top).nonzero(as_tuple=True)
     count = int((X[k, i] != Y[k, j]).any(-1).sum()) if len(k) else 0
     if count:
         warnings.warn(f"emdkit WassersteinLoss: {count} pair(s) of distinct points are "

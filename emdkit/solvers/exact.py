@@ -7,8 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (EXACT_MATRICES, check_dense_fits, lost_below, pair_distances,
-                     scaled_cost_matrix, scaled_cost_matrix_torch)
+from ..costs import (EXACT_MATRICES, check_dense_fits, distinct_pairs, lost_below,
+                     pair_distances, scaled_cost_matrix, scaled_cost_matrix_torch)
 from .._validation import check_positive
 from ..bounds import (U, combine, precision_message, projection_lower,
                       relative_width, rooted, vertex_bracket, within)
@@ -102,7 +102,7 @@ def _support_cost(prob, M, support):
     if callable(prob.metric):
         return None
     low = M[ii, jj] < lost_below(prob.p)
-    if not np.any(low) or not np.any(prob.x[ii[low]] != prob.y[jj[low]]):
+    if not np.any(low) or not distinct_pairs(prob.x, prob.y, ii[low], jj[low]):
         return None         # none, or only pairs of equal points (cost 0 is right)
     d, T = pair_distances(prob.x, prob.y, ii, jj, prob.metric)
     cost = float(mass @ (d if prob.p == 1.0 else d ** prob.p))

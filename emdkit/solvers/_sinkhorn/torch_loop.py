@@ -270,8 +270,9 @@ class _Scaled:
                     r.hopeless(newton_tol, NEWTON_AFTER)
                     for r, x in zip(relax, errs) if x > newton_tol):
                 return err, n_iter, relax, None
-            if len(moving) > 1 and sum(moving) <= len(moving) // 2:
-                return err, n_iter, relax, [i for i, m in enumerate(moving) if m]
+            keep = _few_left(moving)
+            if keep is not None:
+                return err, n_iter, relax, keep
             omega = [r.update(x) if m else 0.0 for r, x, m in zip(relax, errs, moving)]
             w = _exponent(omega, a)
             # u^(1 - w) s^-w = u (u s)^-w: one power of the marginal ratio
@@ -304,11 +305,12 @@ class _Scaled:
                 continue
             err = 2.0 * _l1(a, self.u * s)
             errs = err.tolist()
-            moving = [x > target for x in errs]
-            if n_iter >= stop or not any(moving):
+            above = [x > target for x in errs]
+            if n_iter >= stop or not any(above):
                 return err, n_iter, None, None
-            if len(moving) > 1 and sum(moving) <= len(moving) // 2:
-                return err, n_iter, None, [i for i, m in enumerate(moving) if m]
+            keep = _few_left(above)
+            if keep is not None:
+                return err, n_iter, None, keep
             moving = (err > target)[:, None]
             self.u = torch.where(moving if self.live_a is None else moving & self.live_a,
                                  torch.sqrt(self.u / s), self.u)
@@ -324,6 +326,14 @@ def _aminmax(t):
 
     lo, hi = torch.stack(t.aminmax()).tolist()
     return lo, hi
+
+
+def _few_left(moving):
+    """The indices of the items still moving where they are at most half of two or
+    more (the loop then goes on with those alone), else None."""
+    if len(moving) > 1 and sum(moving) <= len(moving) // 2:
+        return [i for i, m in enumerate(moving) if m]
+    return None
 
 
 def _exponent(omega, like):
