@@ -70,7 +70,12 @@ def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: A
         weights.append(_weights(w, name, k, f"the {side} of cost"))
     x, y = _indices(n, m, a, b, cost)
     metric = _lookup(cost, M)
-    metric.largest = hi       # of the whole matrix: the scale needs no other pass
+    # the largest cost between bins with mass: the scale needs no other pass (empty
+    # bins are taken out of the problem, and their costs must not set its scale)
+    live_a, live_b = weights[0] > 0, weights[1] > 0
+    if not (live_a.all() and live_b.all()):
+        hi = float(M[live_a][:, live_b].max())
+    metric.largest = hi
     if any(is_tensor(v) for v in (a, b, cost)):
         return x, y, metric, a, b, None
     # numpy input is checked: the problem is ready (no second validation)

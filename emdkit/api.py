@@ -113,6 +113,13 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     if prob is None:
         prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights,
                        b_weights=b_weights)
+    # points of zero weight are taken out before anything sees them (the scale, the
+    # bracket's allowance, auto's sizes), and put back in the result (_live)
+    from ._live import expand, live_part
+
+    full, live = prob, live_part(prob)
+    if live is not None:
+        prob = live[0]
     chosen, reason = method, None
     if method == "auto":
         from ._auto import choose
@@ -129,6 +136,8 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     blas = one_blas_thread() if chosen != "critic" else nullcontext()
     with np.errstate(all="ignore"), blas:
         result = REGISTRY[chosen].func(prob, **options)
+        if live is not None:
+            result = expand(result, full, live[1], live[2])
     if reason is not None:
         result.info.update(requested="auto", reason=reason)
         _check_auto_promise(result, rtol)

@@ -287,7 +287,8 @@ def safe_root(cost, p: float):
 
     pos = cost > 0
     safe = torch.where(pos, cost, torch.ones_like(cost))
-    return torch.where(pos, safe ** (1.0 / p), torch.zeros_like(cost))
+    # cost * 0: zero where the cost is, NaN where it is (never hidden as a 0)
+    return torch.where(pos, safe ** (1.0 / p), cost * 0.0)
 
 
 def unscaled_cost(cost_scaled: float, scale: float, p: float) -> float:

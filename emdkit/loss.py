@@ -138,13 +138,14 @@ class WassersteinLoss(torch.nn.Module):
 
         a = _uniform(X) if a is None else a
         b = _uniform(Y) if b is None else b
+        sides = [(X, Y, a, b, False), (X, X, a, a, True), (Y, Y, b, b, True)]
         with torch.no_grad():
             costs = [_cost(X, Y, self.p)]
             if self.debias:
                 costs += [_cost(X, X, self.p), _cost(Y, Y, self.p)]
+            costs = [_capped(C, u, v) for C, (_, _, u, v, _) in zip(costs, sides)]
             eps = self._epsilon(costs[0], a, b)
-            _warn_lost_costs(X, Y, costs[0], self.p)
-        sides = [(X, Y, a, b, False), (X, X, a, a, True), (Y, Y, b, b, True)]
+            _warn_lost_costs(X, Y, a, b, costs[0], self.p)
         sols = self._solve([(C, *side) for C, side in zip(costs, sides)], eps)
         p = self.p
         if not self.debias:
@@ -269,7 +270,22 @@ def _numpy_item(C, a, b, eps, symmetric, opts, warm):
     return sol
 
 
-def _warn_lost_costs(X, Y, C, p):
+def _capped(C, u, v):
+    """``C`` with the cost of every pair that carries no mass (a zero weight on
+    either side) capped at the largest cost between points with mass. A
+    far point of zero weight then sets neither the scale, nor epsilon, nor the
+    stages (its cost may even overflow to inf); the plan is zero on those pairs, so
+    the value and the gradients in the points are those without the point. Its
+    potential (the gradient in its weight) is the soft c-transform against the
+    capped costs."""
+    live = (u[:, :, None] > 0) & (v[:, None, :] > 0)
+    if bool(live.all()):
+        return C
+    top = torch.where(live, C, torch.zeros_like(C)).amax((1, 2))[:, None, None]
+    return torch.where(live, C, torch.minimum(C, top))
+
+
+def _warn_lost_costs(X, Y, a, b, C, p):
     """A RuntimeWarning where distinct points are so close, next to the largest
     distance, that their cost underflowed to (nearly) 0 in ``C`` (as
     ``costs.tiny_coordinates`` then ``costs.lost_pairs`` for ``distance``): first a
@@ -279,13 +295,19 @@ def _warn_lost_costs(X, Y, C, p):
 
     from .costs import lost_below, tiny_limit
 
-    lo = torch.minimum(X.amin(1), Y.amin(1))
-    span = torch.linalg.vector_norm(torch.maximum(X.amax(1), Y.amax(1)) - lo, dim=1)
+    # the span of the points with mass (a far point of zero weight moves nothing)
+    ma, mb = (a > 0)[:, :, None], (b > 0)[:, :, None]
+    inf = torch.tensor(float("inf"), dtype=X.dtype, device=X.device)
+    lo = torch.minimum(torch.where(ma, X, inf).amin(1), torch.where(mb, Y, inf).amin(1))
+    hi = torch.maximum(torch.where(ma, X, -inf).amax(1), torch.where(mb, Y, -inf).amax(1))
+    span = torch.linalg.vector_norm(hi - lo, dim=1)
     lim = (span * tiny_limit(p))[:, None, None]
-    if not any(bool(((T.abs() > 0) & (T.abs() < lim)).any()) for T in (X, Y)):
+    if not any(bool(((T.abs() > 0) & (T.abs() < lim) & m).any())
+               for T, m in ((X, ma), (Y, mb))):
         return
     top = C.amax((1, 2))[:, None, None]              # the largest cost per item
-    k, i, j = (C < lost_below(p) * top).nonzero(as_tuple=True)
+    live = (a[:, :, None] > 0) & (b[:, None, :] > 0)
+    k, i, j = ((C < lost_below(p) * top) & live).nonzero(as_tuple=True)
     count = int((X[k, i] != Y[k, j]).any(-1).sum()) if len(k) else 0
     if count:
         warnings.warn(f"emdkit WassersteinLoss: {count} pair(s) of distinct points are "

@@ -93,6 +93,12 @@ def _collection(samples, weights, name: str, wname: str):
     x = [_samples(s, f"{name}[{k}]") for k, s in enumerate(items)]
     w = [_weights(wk, f"{wname}[{k}]", x[k].shape[0], f"{name}[{k}]")
          for k, wk in enumerate(ws)]
+    # points of zero weight carry no mass: out of every distribution at once (their
+    # coordinates would set the shared scales; as in distance, emdkit._live)
+    for k, wk in enumerate(w):
+        if wk is not None and not (wk > 0).all():
+            live = wk > 0
+            x[k], w[k] = np.ascontiguousarray(x[k][live]), wk[live] / wk[live].sum()
     torch = is_tensor(samples) or any(is_tensor(v) for v in items + ws)
     return x, w, torch, (items, ws)
 

@@ -186,6 +186,9 @@ def torch_quantile_costs(px, py, wa, wb, p):
         j = torch.searchsorted(cb.transpose(1, 2).contiguous(), tT).clamp(max=m - 1)
         diff = (torch.gather(sx.transpose(1, 2), 2, i)
                 - torch.gather(sy.transpose(1, 2), 2, j)).abs().transpose(1, 2)
+        # a breakpoint of no mass can pair a point of zero weight, as far as it
+        # likes (its power may overflow): it moves nothing (0 * inf would be NaN)
+        diff = torch.where(mass > 0, diff, torch.zeros_like(diff))
     gaps = torch.ones((B, L), dtype=px.dtype, device=px.device)
     if p > SCALE_FREE_P:
         moved = diff.detach() if mass is None else torch.where(

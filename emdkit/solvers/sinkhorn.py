@@ -269,6 +269,7 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
         bounds = (bounds[0], math.inf)    # the lower end holds (costs only rounded down)
     converged = all(s.converged for s in sols)
     info = {"epsilon": eps_s * unit, "epsilon_reached": max(s.eps for s in sols) * unit,
+            "epsilon_plan": ab.eps * unit,
             "epsilon_clamped": clamped, "backend": backend, "n_stages": ab.n_stages,
             "n_newton": sum(s.n_newton for s in sols),
             "n_rescues": sum(s.n_rescues for s in sols),

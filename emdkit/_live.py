@@ -1,0 +1,186 @@
+"""Points of zero weight carry no mass: every method solves without them.
+
+A point (or bin) of zero weight changes nothing of W_p, but left in the problem it
+changes the scale the costs are divided by, the rounding allowance of the certified
+bracket, epsilon's clamp and the 1-D spans: one far point of zero weight made
+``exact`` return a wrong value with a "certified" bracket. So :func:`live_part`
+takes the points of positive weight out of a validated problem once, for every
+method, and :func:`expand` puts the solution back on all the points: the plan with
+zero rows and columns, and the potentials of the empty bins as the (soft, for
+``sinkhorn``) c-transforms of the others, so that ``f_i + g_j <= cost_ij`` holds on
+every pair. For torch input the gradient with respect to an empty bin's weight is
+that potential (the envelope theorem), and with respect to its position zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+
+
+def live_part(prob):
+    """``(problem on the points of positive weight, their indices in a, in b)``, or
+    None where every weight is positive (nearly always: a test of two arrays)."""
+    wa, wb = prob.wa, prob.wb
+    dead_a = wa is not None and not (wa > 0).all()
+    dead_b = wb is not None and not (wb > 0).all()
+    if not (dead_a or dead_b):
+        return None
+    ia = np.flatnonzero(wa > 0) if dead_a else np.arange(prob.n)
+    ib = np.flatnonzero(wb > 0) if dead_b else np.arange(prob.m)
+    sub = replace(prob, x=np.ascontiguousarray(prob.x[ia]),
+                  y=np.ascontiguousarray(prob.y[ib]),
+                  wa=None if wa is None else _renormalised(wa[ia]),
+                  wb=None if wb is None else _renormalised(wb[ib]))
+    if prob.torch:
+        import torch
+
+        dev = prob.xt.device
+        ta, tb = torch.as_tensor(ia, device=dev), torch.as_tensor(ib, device=dev)
+        sub.xt, sub.yt = prob.xt[ta], prob.yt[tb]
+        sub.wat = None if prob.wat is None else prob.wat[ta]
+        sub.wbt = None if prob.wbt is None else prob.wbt[tb]
+    return sub, ia, ib
+
+
+def _renormalised(w: np.ndarray) -> np.ndarray:
+    return w / w.sum()      # the dropped weights were 0: the sum is 1 up to rounding
+
+
+def expand(result, prob, ia: np.ndarray, ib: np.ndarray):
+    """``result`` of the live part put back on all the points of ``prob``."""
+    n, m = prob.n, prob.m
+    if result.plan is not None:
+        result.plan = _expand_plan(result.plan, ia, ib, n, m)
+    if result.potentials is not None:
+        f, g, torch_like = _numpy_potentials(result.potentials)
+        f, g = _complete(prob, result, f, g, ia, ib)
+        if prob.torch:
+            _weight_gradient(result, prob, f, g, ia, ib)
+        if torch_like is not None:
+            f, g = (torch_like(v) for v in (f, g))
+        result.potentials = (f, g)
+    result.info["zero_weight_points"] = (n - len(ia), m - len(ib))
+    return result
+
+
+def _expand_plan(plan, ia, ib, n, m):
+    import scipy.sparse as sp
+
+    if sp.issparse(plan):
+        coo = plan.tocoo()
+        return sp.csr_matrix((coo.data, (ia[coo.row], ib[coo.col])), shape=(n, m))
+    if hasattr(plan, "detach"):
+        import torch
+
+        out = torch.zeros((n, m), dtype=plan.dtype, device=plan.device)
+        dev = plan.device
+        out[torch.as_tensor(ia, device=dev)[:, None],
+            torch.as_tensor(ib, device=dev)[None, :]] = plan
+        return out
+    out = np.zeros((n, m), dtype=plan.dtype)
+    out[np.ix_(ia, ib)] = plan
+    return out
+
+
+def _numpy_potentials(potentials):
+    """``(f, g, back)``: the potentials as numpy arrays, ``back`` turning an array
+    into a tensor like them (None for numpy potentials)."""
+    f, g = potentials
+    if not hasattr(f, "detach"):
+        return np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64), None
+    import torch
+
+    like = f
+
+    def back(v):
+        return torch.as_tensor(v, dtype=like.dtype, device=like.device)
+    return (f.detach().cpu().double().numpy(), g.detach().cpu().double().numpy(),
+            back)
+
+
+def _costs(prob, rows, cols):
+    """``metric(x[rows], y[cols]) ** p`` in the problem's units, float64 (inf where
+    it overflows)."""
+    if callable(prob.metric):
+        from .costs import checked_matrix
+
+        if prob.torch:
+            import torch
+
+            dev = prob.xt.device
+            D = prob.metric(prob.xt[torch.as_tensor(rows, device=dev)],
+                            prob.yt[torch.as_tensor(cols, device=dev)])
+        else:
+            D = prob.metric(prob.x[rows], prob.y[cols])
+        D = checked_matrix(D, len(rows), len(cols))
+    else:
+        from scipy.spatial.distance import cdist
+
+        D = cdist(prob.x[rows], prob.y[cols], metric=prob.metric)
+    with np.errstate(over="ignore"):
+        return D if prob.p == 1.0 else D ** prob.p
+
+
+def _complete(prob, result, f_live, g_live, ia, ib):
+    """Potentials on all the points: the empty columns' first, as the c-transform of
+    the live rows, then the empty rows' against every column, so that
+    ``f_i + g_j <= C_ij`` holds on every pair (for ``sinkhorn``, soft c-transforms at
+    the epsilon of its plan, against the live points, as its dense backend does)."""
+    n, m = prob.n, prob.m
+    f, g = np.zeros(n), np.zeros(m)
+    f[ia], g[ib] = f_live, g_live
+    dead_a = np.setdiff1d(np.arange(n), ia, assume_unique=True)
+    dead_b = np.setdiff1d(np.arange(m), ib, assume_unique=True)
+    eps = result.info.get("epsilon_plan") if result.method == "sinkhorn" else None
+    wa, wb = prob.weights()
+    with np.errstate(all="ignore"):
+        if dead_b.size:
+            C = _costs(prob, ia, dead_b)            # (live rows, empty columns)
+            g[dead_b] = _transform(C.T, f_live, wa[ia], eps)
+        if dead_a.size:
+            cols = np.arange(m) if eps is None else ib
+            C = _costs(prob, dead_a, cols)          # (empty rows, the columns)
+            f[dead_a] = _transform(C, g[cols], wb[cols], eps)
+    return f, g
+
+
+def _transform(C, other, w_other, eps: Optional[float]):
+    """Row by row ``min_j C_ij - other_j`` (``eps`` None), or the soft minimum
+    ``-eps log sum_j w_j exp((other_j - C_ij) / eps)``."""
+    if eps is None:
+        return (C - other[None, :]).min(axis=1)
+    from scipy.special import logsumexp
+
+    return -eps * logsumexp((other[None, :] - C) / eps, axis=1, b=w_other[None, :])
+
+
+def _weight_gradient(result, prob, f, g, ia, ib):
+    """For torch weights that require grad: the gradient of the value with respect
+    to the empty bins' weights, their potentials (the live part's graph reaches them
+    only through the normalisation). The value does not change (those weights are
+    0); W_p = C^(1/p) takes the chain rule ``dW = W / (p C) dC``."""
+    import torch
+
+    extra = None
+    for w, pot, live, k in ((prob.wat, f, ia, prob.n), (prob.wbt, g, ib, prob.m)):
+        if w is None or not w.requires_grad or len(live) == k:
+            continue
+        dead = np.setdiff1d(np.arange(k), live, assume_unique=True)
+        pot_d = pot[dead]
+        if not np.isfinite(pot_d).all():
+            continue            # an overflowed cost: no finite derivative to give
+        idx = torch.as_tensor(dead, device=w.device)
+        term = (torch.as_tensor(pot_d, dtype=w.dtype, device=w.device)
+                * (w[idx] - w[idx].detach())).sum()
+        extra = term if extra is None else extra + term
+    if extra is None or not hasattr(result.value, "detach"):
+        return
+    cost = float(result.cost.detach())
+    if not cost > 0:
+        return                  # W = 0: the root has no finite derivative there
+    result.value = result.value + extra * (float(result.value.detach())
+                                           / (prob.p * cost))
+    result.cost = result.cost + extra
