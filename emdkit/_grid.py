@@ -39,8 +39,9 @@ def grid(h, spacing: Union[float, Sequence[float]] = 1.0, origin=0.0
     >>> float(emdkit.distance(x, y, a_weights=wx, b_weights=wy))
     5.0
     """
-    arr = np.asarray(h, dtype=np.float64) if not hasattr(h, "detach") else \
-        np.asarray(h.detach().cpu().numpy(), dtype=np.float64)
+    from ._validation import as_numpy
+
+    arr = np.asarray(as_numpy(h, "h"), dtype=np.float64)   # TypeError for text, complex
     if arr.ndim == 0 or arr.size == 0:
         raise ValueError(f"h must be a non-empty N-d histogram, got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -60,8 +61,14 @@ def grid(h, spacing: Union[float, Sequence[float]] = 1.0, origin=0.0
 
 
 def _per_axis(name, value, nd, positive):
-    vec = np.broadcast_to(np.asarray(value, dtype=np.float64), (nd,)) if np.ndim(value) \
-        == 0 else np.asarray(value, dtype=np.float64)
+    from ._validation import as_numpy
+
+    try:
+        vec = np.asarray(as_numpy(value, name), dtype=np.float64)
+    except ValueError:          # ragged: not a float or one float per axis
+        vec = np.empty(0)
+    if vec.ndim == 0:
+        vec = np.broadcast_to(vec, (nd,))
     if vec.shape != (nd,):
         raise ValueError(f"{name} must be a float or {nd} floats (one per axis of h), "
                          f"got {value!r}")

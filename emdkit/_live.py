@@ -20,13 +20,25 @@ from typing import Optional
 import numpy as np
 
 
-def live_part(prob):
+#: The methods whose potentials give the gradient in an empty bin's weight here.
+WITH_POTENTIALS = ("exact", "sinkhorn")
+
+
+def live_part(prob, method: str = "exact"):
     """``(problem on the points of positive weight, their indices in a, in b)``, or
-    None where every weight is positive (nearly always: a test of two arrays)."""
+    None where every weight is positive (nearly always: a test of two arrays).
+
+    Also None for torch weights that require grad with a method that has no
+    potentials (``1d``, ``sliced``, ``max-sliced``, ``critic``): the gradient in an
+    empty bin's weight comes from the whole problem in torch, where those methods
+    give the points of zero weight no mass (their scales: the distances moved)."""
     wa, wb = prob.wa, prob.wb
     dead_a = wa is not None and not (wa > 0).all()
     dead_b = wb is not None and not (wb > 0).all()
     if not (dead_a or dead_b):
+        return None
+    if prob.torch and method not in WITH_POTENTIALS and any(
+            w is not None and w.requires_grad for w in (prob.wat, prob.wbt)):
         return None
     ia = np.flatnonzero(wa > 0) if dead_a else np.arange(prob.n)
     ib = np.flatnonzero(wb > 0) if dead_b else np.arange(prob.m)
@@ -62,6 +74,13 @@ def expand(result, prob, ia: np.ndarray, ib: np.ndarray):
         if torch_like is not None:
             f, g = (torch_like(v) for v in (f, g))
         result.potentials = (f, g)
+    level = result.info.get("multiscale", {}).get("level")
+    if level is not None:                 # each point's cell; -1 for no weight
+        for key, idx, k in (("x_cell", ia, n), ("y_cell", ib, m)):
+            if level.get(key) is not None:
+                cell = np.full(k, -1, dtype=np.asarray(level[key]).dtype)
+                cell[idx] = level[key]
+                level[key] = cell
     result.info["zero_weight_points"] = (n - len(ia), m - len(ib))
     return result
 
@@ -134,7 +153,10 @@ def _complete(prob, result, f_live, g_live, ia, ib):
     f[ia], g[ib] = f_live, g_live
     dead_a = np.setdiff1d(np.arange(n), ia, assume_unique=True)
     dead_b = np.setdiff1d(np.arange(m), ib, assume_unique=True)
-    eps = result.info.get("epsilon_plan") if result.method == "sinkhorn" else None
+    # the dense and online Sinkhorn potentials are soft c-transforms at the plan's
+    # epsilon; the multiscale backend's and exact's are hard ones (feasible)
+    soft = result.method == "sinkhorn" and result.info.get("backend") != "multiscale"
+    eps = result.info.get("epsilon_plan") if soft else None
     wa, wb = prob.weights()
     with np.errstate(all="ignore"):
         if dead_b.size:

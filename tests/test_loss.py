@@ -257,7 +257,10 @@ def test_sliced_weighted_unequal_batched_equals_distance(p):
         value = emdkit.distance(xk, Y[k], "sliced", p=p, seed=4, n_projections=30,
                                 a_weights=wk, b_weights=wb[k])
         dx, dw = torch.autograd.grad(value, [xk, wk])
-        torch.testing.assert_close(gx[k], dx, rtol=1e-9, atol=1e-12)
+        # at the tie the split between the two equal points depends on the sort
+        # (distance sorts without the points of zero weight): their sum is unique
+        tie = lambda t: torch.cat([t[:5], t[5:7].sum(0, keepdim=True), t[7:]])
+        torch.testing.assert_close(tie(gx[k]), tie(dx), rtol=1e-9, atol=1e-12)
         # distance normalises the weights inside: compare the tangential parts
         torch.testing.assert_close(gw[k] - gw[k].mean(), dw - dw.mean(), rtol=1e-9,
                                    atol=1e-12)

@@ -58,6 +58,7 @@ def pair_costs(vals, cums, offs, weighted, pi, pj, invs, p, normalise, acc, top,
                 xs, ys, ca, cb)
             if gap == 0.0:
                 continue
+            gap = max(gap, 2.2250738585072014e-308)    # 1 / a subnormal is inf
             c = (cost_equal_uniform(xs, ys, p, 1.0 / gap) if equal
                  else cost_cumulative(xs, ys, ca, cb, p, 1.0 / gap))
             if gap > top[k]:

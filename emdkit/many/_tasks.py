@@ -111,7 +111,9 @@ def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
     # bounding the differences (so no power overflows or underflows for p <= 2)
     big = np.maximum(s.maxabs[pi], s.maxabs[pj])
     s_in = pow2_scales(big)
-    scale = s_in * pow2_scales(2.0 * math.sqrt(s.dim) * (big / s_in))
+    # (no smaller than the smallest normal float64: 1 / a subnormal is inf)
+    scale = np.maximum(s_in * pow2_scales(2.0 * math.sqrt(s.dim) * (big / s_in)),
+                       2.0 ** -1022)
     acc, top = np.zeros(K), np.zeros(K)
     invs = 1.0 / scale
     edges = np.linspace(0, K, min(workers(), K) + 1).astype(int) if K else [0, 0]

@@ -58,6 +58,7 @@ def oned(prob) -> Result:
         gap = k.max_gap_equal_uniform(xs, ys) if equal else k.max_gap_cumulative(
             xs, ys, ca, cb)
         if 0.0 < gap < math.inf:
+            gap = max(gap, _TINY)      # 1 / a subnormal gap would be inf
             scale, inv = scale * inv * gap, 1.0 / gap
     if equal:
         cost = float(k.cost_equal_uniform(xs, ys, prob.p, inv))
@@ -74,6 +75,8 @@ def oned(prob) -> Result:
 #: and for any p > 1 where the distances moved are far below the span (points 1e-308
 #: apart in data of size 1 gave W_2 = 0.0). At p = 1 no power is taken.
 SCALE_FREE_P = 1.0
+#: The smallest normal float64: the largest distance moved is divided by no less.
+_TINY = 2.0 ** -1022
 # Below this size np.sort is as fast as the radix sort and needs no compilation.
 _RADIX_MIN = 1 << 12
 # Above this total size the two samples are sorted on two threads (the kernels
