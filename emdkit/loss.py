@@ -105,9 +105,20 @@ class WassersteinLoss(torch.nn.Module):
             raise ValueError(f"solver must be 'auto' or 'torch', got {solver!r}")
         self.solver = solver
         if method == "sinkhorn" and options:
-            raise TypeError(f"WassersteinLoss('sinkhorn') takes p, debias, epsilon, tol, "
-                            f"max_iter, scaling, warm_start and solver; got "
-                            f"{', '.join(sorted(options))}")
+            import difflib
+
+            from .api import OPTION_ALIASES
+
+            takes = ("p", "debias", "epsilon", "tol", "max_iter", "scaling",
+                     "warm_start", "solver")
+            hints = [f"{near!r} for {name!r}" for name in sorted(options)
+                     for near in [OPTION_ALIASES.get(name) or next(iter(
+                         difflib.get_close_matches(name, takes, n=1)), None)]
+                     if near in takes]
+            hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            raise TypeError(f"WassersteinLoss('sinkhorn') got unexpected option(s) "
+                            f"{', '.join(sorted(options))}{hint}; it takes "
+                            f"{', '.join(takes)}")
         from .api import _check_options
 
         _check_options(method, options)     # a misspelt option is an error, not ignored
@@ -121,6 +132,8 @@ class WassersteinLoss(torch.nn.Module):
 
     def forward(self, x, y, x_weights=None, y_weights=None):
         X, Y, a, b, batched = _batch(x, y, x_weights, y_weights)
+        if X.shape[0] == 0:         # an empty batch: an empty result, every method
+            return torch.zeros(0, dtype=X.dtype, device=X.device)
         if self.method == "sinkhorn":
             out = self._sinkhorn(X, Y, a, b)
         elif self.method == "sliced":

@@ -58,6 +58,7 @@ def test_agreement_cell_and_report():
     assert any("Sinkhorn (default epsilon) is within" in f for f in agreement.findings(study))
 
 
+@pytest.mark.slow   # whole-suite / many-process run: CI's `pytest -m slow`
 def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     # the suite end to end on toy sizes: report, JSON and the plots are written
     pytest.importorskip("matplotlib", reason="the plots need matplotlib")
@@ -116,6 +117,7 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
         assert heading in text
 
 
+@pytest.mark.slow   # whole-suite / many-process run: CI's `pytest -m slow`
 def test_suites_run_as_tasks_on_a_local_cluster(tmp_path):
     # emdkit bench --scheduler dask: each suite a task on a LocalCluster of 2 workers
     pytest.importorskip("distributed", reason="the dask extra is not installed")

@@ -336,6 +336,7 @@ _FORK_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow   # whole-suite / many-process run: CI's `pytest -m slow`
 def test_every_method_survives_fork_spawn_and_forkserver(tmp_path):
     script = tmp_path / "forks.py"
     script.write_text(_FORK_SCRIPT)

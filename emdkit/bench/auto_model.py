@@ -23,8 +23,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import List
@@ -34,6 +32,8 @@ import numpy as np
 import emdkit
 
 from .._table import markdown
+
+from ._child import run_child
 
 #: Where the fit is written: the repository's published results, run from its root.
 OUT = Path("benchmarks") / "results" / "auto_model.json"
@@ -80,8 +80,7 @@ print(rss("VmHWM:") - base)
 def peak_bytes(method: str, n: int, d: int, p: float) -> int:
     """Peak resident memory of one solve above the process's resident size before
     it, in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", _PEAK, method, str(n), str(d), str(p)],
-                         capture_output=True, text=True, check=True)
+    out = run_child(["-c", _PEAK, method, str(n), str(d), str(p)])
     return int(out.stdout.strip().splitlines()[-1])
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from typing import List, Optional
 
 from .._table import markdown
+from ._child import run_child
 
 
 _COLD = r"""
@@ -19,6 +18,7 @@ t0 = time.perf_counter()
 import emdkit
 t1 = time.perf_counter()
 import numpy as np
+
 rng = np.random.default_rng(0)
 a, b = rng.normal(size=1000), rng.normal(size=1000)
 t2 = time.perf_counter()
@@ -42,8 +42,7 @@ def run() -> dict:
     cache (so the difference is compilation)."""
     def run(env_extra):
         env = dict(os.environ, **env_extra)
-        out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
-                             env=env, check=True)
+        out = run_child(["-c", _COLD], env=env)
         return json.loads(out.stdout)
 
     run({})  # make sure the package's own cache is populated

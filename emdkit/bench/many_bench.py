@@ -125,16 +125,19 @@ def _cluster_row(rng, method, kw, N, n):
 def run(quick: bool) -> dict:
     import os
 
-    import dask
+    from . import peer
 
     rng = np.random.default_rng(0)
     reps = 2 if quick else 3
     shared = [_shared_row(rng, *spec, reps) for spec in
               (SHARED_QUICK if quick else SHARED_FULL)]
+    dask = peer("distributed") and peer("dask")
+    # the cluster part needs Dask's distributed scheduler (the bench extra has it)
     cluster = [_cluster_row(rng, m, kw, N, n) for m, kw, N, n in
-               (CLUSTER_QUICK if quick else CLUSTER_FULL)]
+               (CLUSTER_QUICK if quick else CLUSTER_FULL)] if dask else []
     return {"shared": shared, "cluster": cluster, "reps": reps,
-            "cores": os.cpu_count(), "numpy": np.__version__, "dask": dask.__version__}
+            "cores": os.cpu_count(), "numpy": np.__version__,
+            "dask": dask.__version__ if dask else None}
 
 
 def report(res: dict) -> List[str]:
@@ -142,7 +145,7 @@ def report(res: dict) -> List[str]:
         return []
     lines = ["## Many distributions: `pairwise` against the loop, and on Dask", "",
              f"From `python -m emdkit.bench.many_bench`, {res['cores']} cores, numpy "
-             f"{res['numpy']}, dask {res['dask']}; best of {res['reps']} after an "
+             f"{res['numpy']}, dask {res['dask'] or 'not installed'}; best of {res['reps']} after an "
              f"untimed run (on the clusters: one run after warming the workers). "
              f"*loop*: one `emdkit.distance` call per pair (marked * where "
              f"a tenth of the pairs was timed and scaled by 10). *max rel. diff.*: the "
@@ -155,6 +158,10 @@ def report(res: dict) -> List[str]:
           f"{r['pairwise_s']:.3f}", f"{r['loop_s']:.2f}" + ("*" if r["loop_scaled"] else ""),
           f"{r['speedup']:.1f}x", f"{r['max_rel_diff']:.1e}"] for r in res["shared"]],
         align="lrrrrrrrrr") + [""]
+    if not res["cluster"]:
+        return lines + ["Dask is not installed: the `LocalCluster` part was skipped "
+                        "(`pip install 'emdkit[bench]'` or `pip install "
+                        "'dask[distributed]'` for it).", ""]
     lines += ["On a `LocalCluster` (`client=`), N clouds of n points in 2-D, one thread per "
               "worker, blocks of ceil(pairs / 64) pairs (the first two pairs run in the "
               "calling process, the rest in about 60 tasks): the time with 1 and with 2 workers, and *estimated* speed-ups on "

@@ -27,11 +27,13 @@ from typing import List
 import numpy as np
 
 from .._table import markdown
+from ._child import ChildError, run_child
 
 _RUN = r"""
 import json, sys, time, warnings
 import numpy as np
 import emdkit
+
 
 def hwm_mb():
     for line in open("/proc/self/status"):
@@ -107,12 +109,11 @@ def _one(n: int, d: int, backend: str, max_iter: int = 10_000,
     rec = {"n": n, "d": d, "backend": backend, "pair": pair}
     env = dict(os.environ, KEOPS_VERBOSE="0")     # KeOps prints its CUDA check
     try:
-        out = subprocess.run([sys.executable, "-c", _RUN, str(n), str(d), backend,
-                              str(max_iter), pair], capture_output=True, text=True,
-                             check=True, timeout=TIMEOUT, env=env)
+        out = run_child(["-c", _RUN, str(n), str(d), backend, str(max_iter), pair],
+                        timeout=TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
         return dict(rec, failed=f"stopped after {TIMEOUT} s")
-    except subprocess.CalledProcessError as e:
+    except ChildError as e:
         last = (e.stderr or "").strip().splitlines()[-1:] or [f"exit status {e.returncode}"]
         return dict(rec, failed=last[0])
     try:          # the last line: a peer may print its own messages before it

@@ -10,8 +10,6 @@ marginal (a looser test by about sqrt(n)), so the time ratios favour POT.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import warnings
 from typing import Dict, List
@@ -22,6 +20,8 @@ import emdkit
 
 from .._table import markdown
 from . import peer
+
+from ._child import run_child
 
 
 def _data(n, seed=0):
@@ -149,8 +149,7 @@ json.dump({"peak_rss_mb": hwm_mb(),
 
 def bench_memory(n: int, d: int, backend: str, max_iter: int) -> dict:
     """Peak resident memory of one solve in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _MEMORY_RUN, str(n), str(d), backend,
-                          str(max_iter)], capture_output=True, text=True, check=True)
+    out = run_child(["-c", _MEMORY_RUN, str(n), str(d), backend, str(max_iter)])
     rec = json.loads(out.stdout)
     rec.update(n=n, d=d, max_iter=max_iter)
     return rec

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from typing import Dict, List
 
@@ -14,6 +12,8 @@ import emdkit
 from emdkit.solvers.sliced import draw_directions
 
 from .._table import markdown
+
+from ._child import run_child
 
 
 def _median_time(fn, reps):
@@ -100,8 +100,7 @@ json.dump({"peak_rss_mb": hwm_mb(), "rss_with_data_mb": base,
 
 
 def bench_memory(n: int, d: int, L: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEMORY_RUN, str(n), str(d), str(L)],
-                         capture_output=True, text=True, check=True)
+    out = run_child(["-c", _MEMORY_RUN, str(n), str(d), str(L)])
     rec = json.loads(out.stdout)
     rec.update(n=n, d=d, n_projections=L)
     return rec

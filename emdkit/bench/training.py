@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from .._table import markdown
 from . import peer
+
+from ._child import run_child
 
 
 def run(quick: bool, out: Path) -> Optional[dict]:
@@ -20,9 +20,7 @@ def run(quick: bool, out: Path) -> Optional[dict]:
         return {"skipped": "needs torch and matplotlib"}
     args = ["--steps", "60", "--every", "20"] if quick else []
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "emdkit.bench.wgan_ring", "--out",
-                    str(out / "training")] + args,
-                   check=True, capture_output=True, text=True)
+    run_child(["-m", "emdkit.bench.wgan_ring", "--out", str(out / "training")] + args)
     curves = json.loads((out / "training" / "curves.json").read_text())
     return {"seconds": time.perf_counter() - t0, "curves": curves,
             "plot": "training/wgan_ring.png",

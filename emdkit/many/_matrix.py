@@ -61,8 +61,12 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
     from ._out import notes_file
 
     kept = notes_file(out)           # the warnings of pairs computed by earlier runs
-    notes = _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers,
-                 block_size, progress, kept)
+    client, close = _connect(client)
+    try:
+        notes = _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers,
+                     block_size, progress, kept)
+    finally:
+        close()
     _warn(notes, len(pi) + int(done.sum()), symmetric, na)
     if out is not None:
         result.flush()
@@ -212,6 +216,30 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
         if bar is not None:
             bar.close()
     return notes
+
+
+def _connect(client):
+    """``(client, close)``: a Dask ``Client`` as given (``close`` does nothing), or
+    for a scheduler's address (``"tcp://host:8786"``) a client connected to it here
+    and closed after the run; anything else, or an address that does not answer, is
+    a clear error naming ``client``."""
+    if client is None or not isinstance(client, (str, bytes)):
+        if client is not None and not hasattr(client, "submit"):
+            raise TypeError(f"client must be a dask.distributed.Client or a scheduler "
+                            f"address such as 'tcp://127.0.0.1:8786', got "
+                            f"{type(client).__name__} {client!r:.60}")
+        return client, lambda: None
+    address = client.decode() if isinstance(client, bytes) else client
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("client= needs Dask: pip install 'emdkit[dask]'") from None
+    try:
+        connected = Client(address, timeout=10)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise ValueError(f"client={address!r}: no Dask scheduler answered at that "
+                         f"address ({type(exc).__name__}: {exc})") from None
+    return connected, connected.close
 
 
 def _threads_of(client) -> int:

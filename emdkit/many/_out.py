@@ -43,6 +43,23 @@ def open_out(path, meta: dict) -> np.ndarray:
     path = os.fspath(path)
     if not path.endswith(".npy"):
         raise ValueError(f"out must name a .npy file, got {path!r}")
+    try:
+        return _open(path, meta)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"out={path!r}: its record {os.path.basename(path)}.json is "
+                         f"corrupted ({exc}); remove both files, or choose another "
+                         f"file") from None
+    except (PermissionError, FileNotFoundError, IsADirectoryError,
+            NotADirectoryError) as exc:
+        raise ValueError(f"out={path!r} cannot be written there: {exc.strerror or exc}"
+                         f" (the folder must exist and be writable)") from None
+    except (EOFError, OSError) as exc:
+        raise ValueError(f"out={path!r} is not a readable .npy matrix ({exc}): a "
+                         f"truncated or damaged file; remove it and its .json, or "
+                         f"choose another file") from None
+
+
+def _open(path: str, meta: dict) -> np.ndarray:
     side = path + ".json"
     shape = tuple(meta["shape"])
     if os.path.exists(path):
@@ -56,7 +73,10 @@ def open_out(path, meta: dict) -> np.ndarray:
             diff = sorted(k for k in meta if old.get(k) != meta[k])
             raise ValueError(f"out={path!r} holds a run of another matrix (it differs "
                              f"in {', '.join(diff)}); remove it or choose another file")
-        arr = np.lib.format.open_memmap(path, mode="r+")
+        try:
+            arr = np.lib.format.open_memmap(path, mode="r+")
+        except ValueError as exc:           # numpy's words for a damaged header
+            raise EOFError(str(exc)) from None
         if arr.shape != shape or arr.dtype != np.float64:
             raise ValueError(f"out={path!r} has shape {arr.shape}, expected {shape}")
         return arr
