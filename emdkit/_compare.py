@@ -235,6 +235,11 @@ def _methods_and_options(methods, options, shape_a):
         if m not in known:
             raise ValueError(f"unknown method {m!r} in methods; available: "
                              f"{', '.join(sorted(known))}")
+    unused = sorted(set(options) - set(methods))
+    if unused:              # options that would be ignored silently
+        raise ValueError(f"options given for {', '.join(map(repr, unused))}, which "
+                         f"is not among the methods compared ({', '.join(methods)}): "
+                         f"add it to methods, or drop its options")
     return methods, options
 
 

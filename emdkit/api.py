@@ -145,9 +145,6 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     if not result.converged:
         warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
                       RuntimeWarning, stacklevel=stacklevel + 1)
-    elif result.info.get("accuracy_warning"):
-        warnings.warn(result.info["accuracy_warning"], RuntimeWarning,
-                      stacklevel=stacklevel + 1)
     return result
 
 

@@ -113,3 +113,25 @@ def test_a_child_process_imports_this_emdkit_beside_a_folder_named_emdkit(tmp_pa
     with pytest.raises(ChildError, match="ZeroDivisionError"):
         run_child(["-c", "1 / 0"])
     assert os.getcwd() == str(tmp_path)
+
+
+def test_a_divergence_that_is_rounding_alone_is_zero_with_a_finite_gradient():
+    # equal inputs gave 1.49e-8, the square root of a rounding of 2e-16
+    x = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    xt = x.clone().requires_grad_(True)
+    v = emdkit.WassersteinLoss("sinkhorn")(xt, x.clone())
+    v.backward()
+    assert float(v.detach()) == 0.0 and torch.isfinite(xt.grad).all()
+    xt = x.clone().requires_grad_(True)
+    v = emdkit.distance(xt, x.clone(), "sinkhorn", debias=True, p=2)
+    v.backward()
+    assert float(v.detach()) == 0.0 and torch.isfinite(xt.grad).all()
+    assert emdkit.distance(x.numpy(), x.numpy(), "sinkhorn", debias=True, p=2) == 0.0
+    # a small true divergence is still seen: a translation by 1e-3 gives |t|
+    t = float(emdkit.WassersteinLoss("sinkhorn")(x, x + 1e-3).detach())
+    assert t == pytest.approx(2 ** 0.5 * 1e-3, rel=1e-3)
+
+
+def test_compare_refuses_options_for_a_method_it_does_not_run():
+    with pytest.raises(ValueError, match="options given for 'critic', which is not"):
+        emdkit.compare([0.0, 1.0], [2.0], methods=["1d"], options={"critic": {"steps": 5}})

@@ -110,6 +110,7 @@ def test_default_epsilon_on_spread_data_warns():
     with pytest.warns(RuntimeWarning, match="may be up to .* above W_p"):
         r = emdkit.solve(a, b, "sinkhorn", p=2)
     assert r.value > 2.0 and r.bounds[0] <= 0.5 * (1 + 1e-9) <= r.bounds[1]
+    assert not r.converged         # a value that may be 855% off is not converged
 
 
 def test_rtol_on_spread_data_is_certified_within_1_percent():

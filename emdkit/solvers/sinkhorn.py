@@ -11,7 +11,8 @@ import numpy as np
 from typing import NamedTuple
 
 from .._validation import check_positive
-from ..bounds import projection_lower, relative_width, rooted, within
+from ..bounds import (divergence_rounding, projection_lower, relative_width, rooted,
+                      within)
 from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, lost_pairs,
                      scaled_pow, tiny_coordinates)
 from ..result import Result
@@ -100,7 +101,10 @@ def sinkhorn(prob, *, epsilon: Optional[float] = None, rtol: Optional[float] = N
         recomputes the cost by blocks, O((n + m) * block) memory and O(n m d) time
         per iteration. ``auto``: dense when its matrices (measured: 3.25 of (n, m)
         float64, 4 with debias) fit in half the available memory, else multiscale
-        up to 5 dimensions (named metric, numpy input), else online.
+        up to 5 dimensions (named metric, numpy input), else online. Asked for by
+        name, ``multiscale`` takes any dimension and stays exact in what it
+        certifies, but beyond 5 its cell tree prunes little (about 2^d neighbouring
+        cells a cell), so it is slower than there: ``auto`` does not choose it.
     memory_limit : float, optional
         Bytes the dense backend may use.
     """
@@ -279,7 +283,9 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
         S = terms[0][1] - 0.5 * terms[1][1] - 0.5 * terms[2][1]
         info["divergence_terms"] = {k: t[1] * unit for k, t in zip(("ab", "aa", "bb"), terms)}
         info["negative_divergence"] = S < 0
-        cost_s = max(S, 0.0)
+        noise = divergence_rounding(terms[0][1], terms[1][1], terms[2][1],
+                                    prob.n + prob.m)
+        cost_s = S if S > noise else 0.0      # rounding alone: 0, not its p-th root
     else:
         cost_s = terms[0][0]
     value = scale * cost_s ** (1.0 / prob.p)
@@ -303,7 +309,9 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
                             f"(max_iter={o.max_iter})")
     elif o.epsilon is None and bounds is not None and not within(
             (bounds[0], value), DEFAULT_EPS_CHECK, scale):
-        info["accuracy_warning"] = _accuracy_warning(ab.eps * unit, value, bounds)
+        # a value that may be wrong is converged=False with its warning (the contract)
+        converged = False
+        info["warning"] = _accuracy_warning(ab.eps * unit, value, bounds)
     if lost is not None:
         converged, info["warning"] = False, lost
 
@@ -326,7 +334,7 @@ def _accuracy_warning(eps, value, bounds):
             f"value {value:.6g} may be up to {relative_width((bounds[0], value)):.1%} "
             f"above W_p, which is certified only to lie in [{bounds[0]:.6g}, "
             f"{bounds[1]:.6g}]. Pass rtol=0.01 for a value certified within 1%, or a "
-            f"smaller epsilon.")
+            f"smaller epsilon; Result.converged is False.")
 
 
 def _choose_backend(prob, backend, memory_limit, debias, rtol):

@@ -103,15 +103,20 @@ def torch_cost(prob, sols, scale, C_ab, debias):
     a = _weights_t(prob, prob.wat, prob.n)
     b = _weights_t(prob, prob.wbt, prob.m)
     Ct = _cost_t(prob, prob.xt, prob.yt, scale)
+    import torch
+
     ab, aa, bb = (list(sols) + [None, None])[:3]
     if debias:
         C_aa = _cost_t(prob, prob.xt, prob.xt, scale)
         C_bb = _cost_t(prob, prob.yt, prob.yt, scale)
-        S = (_dual_t(Ct, a, b, ab.f, ab.g, ab.eps)
-             - 0.5 * _dual_t(C_aa, a, a, aa.f, aa.g, aa.eps)
-             - 0.5 * _dual_t(C_bb, b, b, bb.f, bb.g, bb.eps))
-        return S.clamp_min(0.0)
-    import torch
+        from ...bounds import divergence_rounding
+
+        t = (_dual_t(Ct, a, b, ab.f, ab.g, ab.eps), _dual_t(C_aa, a, a, aa.f, aa.g, aa.eps),
+             _dual_t(C_bb, b, b, bb.f, bb.g, bb.eps))
+        S = t[0] - 0.5 * t[1] - 0.5 * t[2]
+        noise = divergence_rounding(*(float(v.detach()) for v in t), prob.n + prob.m)
+        # rounding alone is 0 (S * 0 keeps a NaN a NaN)
+        return torch.where(S > noise, S, S * 0.0 + 0.0).clamp_min(0.0)
 
     P = _plan_t(Ct, a, b, ab.f, ab.g, ab.eps)
     V = (P * Ct).sum()
