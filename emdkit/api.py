@@ -154,7 +154,7 @@ def _check_auto_promise(result: Result, rtol: float) -> None:
     from .bounds import within
 
     if result.converged and result.bounds is not None and not within(
-            result.bounds, rtol, result.info.get("cost_scale", 0.0)):
+            result.bounds, rtol, float(result)):
         lo, hi = result.bounds
         result.converged = False
         result.info["warning"] = (

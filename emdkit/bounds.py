@@ -191,16 +191,19 @@ def combine(lower: float, upper: float, extra_lower: float = 0.0):
     return min(lo, upper), upper
 
 
-#: Widths below this fraction of the largest distance between the samples are
-#: rounding, whatever their relative size (a W_p of 0 certified as [0, 1e-88]).
-ATOL_RELATIVE = 1e-12
+def within(bounds, rtol: float, value: Optional[float] = None) -> bool:
+    """Whether the bracket is no wider than ``rtol`` relative to its lower end: the
+    promise behind ``converged=True``, relative to the value itself. No absolute
+    allowance: one scaled by the largest distance (1e-12 of it, once) let a bracket
+    (0, 0.5) pass as converged where a live cost of 1e16 set the scale.
 
-
-def within(bounds, rtol: float, scale: float) -> bool:
-    """Whether the bracket is no wider than ``rtol`` relative to its lower end, or
-    than rounding (``ATOL_RELATIVE * scale``, scale about the largest distance)."""
+    One exception: a ``value`` of exactly 0 from a plan (``exact``, ``1d``) is the
+    cost of a coupling that moves mass only between equal points, so W_p = 0; its
+    bracket's upper end is then only the rounding of the masses (moved, in the
+    certificate, at the largest cost). A Sinkhorn value is never exactly 0 (its plan
+    is blurred): on equal samples its bracket (0, 1e-15) is not within, and says so."""
     lo, hi = bounds
-    return hi - lo <= rtol * lo + ATOL_RELATIVE * scale
+    return hi - lo <= rtol * lo or value == 0.0
 
 
 def relative_width(bounds) -> float:

@@ -190,7 +190,11 @@ def test_torch_sinkhorn_gradients_never_crash(case):
             w[:5] = 0
             kw["a_weights"] = torch.tensor(w, requires_grad=True)
         at = torch.tensor(a, requires_grad=True)
-        d = emdkit.distance(at, torch.tensor(b), "sinkhorn", **kw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            d = emdkit.distance(at, torch.tensor(b), "sinkhorn", **kw)
+        # equal samples: W_p = 0 has no relative bracket, and the result says so
+        assert bool(caught) == (case == "identical"), [str(w.message) for w in caught]
         d.backward()
         assert torch.isfinite(at.grad).all()
         if case == "zeros":
@@ -434,11 +438,8 @@ def test_memory_estimates_are_within_1_3x_of_the_measured_peak(method, matrices)
 
 
 def test_auto_flags_a_bracket_wider_than_its_rtol(monkeypatch, rng):
-    # exact's bracket is ~1e-12 wide relative: below rounding, so with the rounding
-    # allowance switched off a request for rtol = 1e-15 cannot be certified
-    from emdkit import bounds
-
-    monkeypatch.setattr(bounds, "ATOL_RELATIVE", 0.0)
+    # exact's bracket is ~1e-12 wide relative: a request for rtol = 1e-15 cannot be
+    # certified (converged=True is relative to the value itself: no absolute allowance)
     x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1
     r = emdkit.solve(x, y, "exact")
     assert 0 < r.bounds[1] - r.bounds[0] and r.converged
@@ -541,3 +542,31 @@ def test_tiny_coordinates_without_close_pairs_are_not_flagged():
     rng = np.random.default_rng(0)
     assert not tiny_coordinates(rng.normal(size=(500, 3)), rng.normal(size=(400, 3)),
                                 8.0, 2.0)
+
+
+def test_converged_means_within_the_promise_relative_to_the_value_itself():
+    # a live cost of 1e16 sets the scale: the LP's precision floor leaves W_p only in
+    # (0, 0.5], which was called converged (an allowance of 1e-12 of the scale)
+    u = v = np.array([0.5, 0.5])
+    for big in (1e10, 1e16, 1e300):
+        M = np.array([[0.0, big], [big, 1.0]])
+        for method, kw, rtol in (("exact", {}, 1e-6), ("auto", {}, 1e-2),
+                                 ("sinkhorn", {"rtol": 1e-2}, 1e-2)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                r = emdkit.solve(u, v, method, cost=M, **kw)
+            lo, hi = r.bounds
+            assert lo <= 0.5 * (1 + 1e-12) and hi >= 0.5 * (1 - 1e-12)
+            if r.converged:
+                assert hi - lo <= rtol * r.value and not caught
+            else:
+                assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+
+
+def test_sinkhorn_on_equal_samples_says_its_bracket_bounds_no_relative_error():
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.warns(RuntimeWarning, match=r"certified only to lie in \[0, "):
+        r = emdkit.solve(x, x, "sinkhorn")
+    assert not r.converged and r.bounds[0] == 0.0
+    r = no_warnings(emdkit.solve, x, x, "exact")     # exact certifies (0, 0)
+    assert r.converged and r.bounds == (0.0, 0.0)

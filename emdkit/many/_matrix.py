@@ -208,10 +208,28 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
         size = block_size or _block_size(pi.shape[0], per_pair, 1 if kind == "serial"
                                          else nw)
         blocks = _schedule.blocks_of(pi, pj, size)
-        for b, values, block_notes in _iterate(kind, store, blocks, client, nw):
+        it = _iterate(kind, store, blocks, client, nw)
+
+        def take(item):
+            b, values, block_notes = item
             record(blocks[b][0], blocks[b][1], values)
-            notes += block_notes
+            notes.extend(block_notes)
             kept.save(notes, block_notes)
+
+        try:
+            for item in it:
+                take(item)
+        except KeyboardInterrupt:
+            # stopped while a block was being recorded: the scheduler stops its
+            # workers and hands over the blocks that finished, written before leaving
+            try:
+                item = it.throw(KeyboardInterrupt())
+                while True:
+                    take(item)
+                    item = next(it)
+            except (KeyboardInterrupt, StopIteration):
+                pass
+            raise
     finally:
         if bar is not None:
             bar.close()

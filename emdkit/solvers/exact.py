@@ -77,7 +77,7 @@ def exact(prob, *, max_iter: int = 1_000_000,
         cost, cost_scale, true_upper = lost
         upper = max(upper, true_upper)
     bounds = combine(lower, upper, projection_lower(prob))
-    if converged and not within(bounds, EXACT_RTOL, scale):
+    if converged and not within(bounds, EXACT_RTOL, cost):
         converged = False
         info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
     info["bracket_width"] = relative_width(bounds)

@@ -240,7 +240,7 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_t
     stages, target, width = [], sol.eps, relative_width(bounds)
     stuck = False                     # the last smaller epsilon did not help
     best = (sol, term, bounds, target)
-    while not within(bounds, rtol, scale) and budget > 0 and sol.converged:
+    while not within(bounds, rtol) and budget > 0 and sol.converged:
         blur = rooted(term[0], scale, prob.p)          # the plan's own cost, rooted
         if opts["tol"] > final_tol and (stuck or bounds[1] - blur >= blur - bounds[0]):
             opts["tol"] = max(final_tol, 0.1 * opts["tol"])
@@ -300,7 +300,7 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
         info["refinements"] = refine
         value = min(max(value, bounds[0]), bounds[1])   # inside the bracket
         cost_s = (value / scale) ** prob.p
-        if not within(bounds, o.rtol, scale):
+        if not within(bounds, o.rtol):
             converged = False
             info["warning"] = not_converged_message(
                 "sinkhorn", f"the certified bracket [{bounds[0]:.6g}, {bounds[1]:.6g}] "
@@ -308,7 +308,7 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
                             f"{ab.eps * unit:.3g} after {ab.n_iter} iterations "
                             f"(max_iter={o.max_iter})")
     elif o.epsilon is None and bounds is not None and not within(
-            (bounds[0], value), DEFAULT_EPS_CHECK, scale):
+            (bounds[0], value), DEFAULT_EPS_CHECK):
         # a value that may be wrong is converged=False with its warning (the contract)
         converged = False
         info["warning"] = _accuracy_warning(ab.eps * unit, value, bounds)
@@ -330,11 +330,13 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
 
 
 def _accuracy_warning(eps, value, bounds):
+    width = relative_width((bounds[0], value))
+    how = (f"may be up to {width:.1%} above W_p" if math.isfinite(width) else
+           "has no bound on its relative error (a W_p of 0 or nearly: equal samples?)")
     return (f"emdkit method 'sinkhorn': at the default epsilon ({eps:.3g}) the "
-            f"value {value:.6g} may be up to {relative_width((bounds[0], value)):.1%} "
-            f"above W_p, which is certified only to lie in [{bounds[0]:.6g}, "
-            f"{bounds[1]:.6g}]. Pass rtol=0.01 for a value certified within 1%, or a "
-            f"smaller epsilon; Result.converged is False.")
+            f"value {value:.6g} {how}, which is certified only to lie in "
+            f"[{bounds[0]:.6g}, {bounds[1]:.6g}]. Pass rtol=0.01 for a value certified "
+            f"within 1%, or a smaller epsilon; Result.converged is False.")
 
 
 def _choose_backend(prob, backend, memory_limit, debias, rtol):

@@ -231,7 +231,7 @@ class MultiscaleCost:
 
         def narrow(lo, up):
             return within(combine(rooted(lo, scale, self.p), rooted(up, scale, self.p),
-                                  proj), rtol, scale)
+                                  proj), rtol)
         shift = x.shape[1] * (self.bits - level)
         ix, iy = np.searchsorted(cx[0], kx >> shift), np.searchsorted(cy[0], ky >> shift)
         dx, dy = x - cx[1][ix], y - cy[1][iy]
