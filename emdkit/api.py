@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
 from typing import Any, Dict
 
 import numpy as np
 
-from ._threads import one_blas_thread
+from ._threads import one_blas_thread, one_torch_thread
 from ._validation import Metric, prepare
 from .solvers import AUTO_SUMMARY, REGISTRY
 from .result import Result
@@ -132,8 +131,8 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
     # must mean one thing, that the value is not to be trusted. BLAS on one thread:
     # the methods' parallel work is on emdkit's pool (_threads.one_blas_thread);
-    # the critic is torch's, left alone
-    blas = one_blas_thread() if chosen != "critic" else nullcontext()
+    # the critic's small networks run torch on one thread (_threads.one_torch_thread)
+    blas = one_blas_thread() if chosen != "critic" else one_torch_thread()
     with np.errstate(all="ignore"), blas:
         result = REGISTRY[chosen].func(prob, **options)
         if live is not None:

@@ -1,6 +1,7 @@
 """No silent failure: certified brackets, rtol, auto's promise, and one regression test
 per failure class found by the adversarial review (each fails without its fix)."""
 
+import functools
 import math
 import os
 import subprocess
@@ -570,3 +571,27 @@ def test_sinkhorn_on_equal_samples_says_its_bracket_bounds_no_relative_error():
     assert not r.converged and r.bounds[0] == 0.0
     r = no_warnings(emdkit.solve, x, x, "exact")     # exact certifies (0, 0)
     assert r.converged and r.bounds == (0.0, 0.0)
+
+
+def test_the_critic_runs_torch_on_one_thread_and_restores_the_setting(monkeypatch):
+    from emdkit.solvers import REGISTRY
+
+    seen = []
+    spec = REGISTRY["critic"]
+    real = spec.func
+
+    @functools.wraps(real)          # the same signature: the same options
+    def spy(prob, **kw):
+        seen.append(torch.get_num_threads())
+        return real(prob, **kw)
+
+    monkeypatch.setitem(REGISTRY, "critic", spec._replace(func=spy))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)       # 20 steps
+            emdkit.distance([[0.0], [1.0]], [[2.0], [3.0]], "critic", steps=20, seed=0)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
