@@ -58,7 +58,9 @@ class Result:
         L1 distance between the plan's marginals and the weights, for iterative
         solvers (the quantity ``tol`` bounds).
     time : float
-        Wall-clock seconds spent in the method (validation excluded).
+        Wall-clock seconds spent in the method (validation and the imports of POT,
+        torch and numba excluded; the first call in a process still loads the
+        method's compiled kernels from numba's cache, a few tenths of a second).
     info : dict
         Anything else the method reports.
 

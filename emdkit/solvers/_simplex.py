@@ -21,15 +21,25 @@ _MESSAGES = {0: "problem infeasible: check that a and b are in the simplex",
              3: "numItermax reached before optimality"}
 
 
+def compiled():
+    """POT's compiled network simplex ``emd_c``, imported once (POT imports torch
+    where it is installed: seconds, which ``exact`` does before its clock starts, so
+    that ``Result.time`` is the solve's), or None under another POT layout."""
+    try:
+        from ot.lp.emd_wrap import emd_c
+    except ImportError:      # pragma: no cover - another POT layout
+        return None
+    return emd_c
+
+
 def network_simplex(a: np.ndarray, b: np.ndarray, M: np.ndarray, max_iter: int):
     """``(plan, support, f, g, result_code, message)`` for the transport LP between
     the normalised weights ``a`` (n,), ``b`` (m,) with the C-contiguous float64 cost
     ``M``: the dense plan, its support ``(rows, cols, masses)``, dual potentials
     ``(f, g)`` (of the solver on the rows and columns with mass, c-transforms on the
     others), ``message`` None when optimal."""
-    try:
-        from ot.lp.emd_wrap import emd_c
-    except ImportError:      # pragma: no cover - another POT layout
+    emd_c = compiled()
+    if emd_c is None:        # pragma: no cover - another POT layout
         return _through_ot(a, b, M, max_iter)
     b = b * (a.sum() / b.sum())           # the same mass, as ot.emd does
     ia, ib = a > 0, b > 0
