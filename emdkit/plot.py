@@ -21,40 +21,75 @@ def _axes(ax):
         return ax
     import matplotlib.pyplot as plt
 
-    return plt.figure(figsize=(5, 4)).add_subplot()
+    # constrained layout: labels and titles are never clipped at the figure's edge
+    return plt.figure(figsize=(5, 4), layout="constrained").add_subplot()
 
 
-def _points(name, z):
+def _points(name, z, image: bool = False):
     z = np.asarray(z.detach().cpu() if hasattr(z, "detach") else z, dtype=float)
     if z.ndim == 1:
         z = np.c_[z, np.zeros_like(z)]
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"{name} must be 1-D or 2-D points, shape (n,) or (n, 2), got "
                          f"shape {z.shape}")
-    return z
+    # emdkit.grid's points are (row, column): drawn as imshow shows the image
+    return z[:, ::-1] if image else z
 
 
-def samples(a, b, ax=None, *, labels=("a", "b"), **scatter):
-    """Scatter the two samples (1-D samples are drawn on the line y = 0)."""
+def _sizes(name, w, n, base):
+    """Marker areas proportional to the weights (``base`` for the mean weight), or
+    ``base`` for every point without weights."""
+    if w is None:
+        return base
+    w = np.asarray(w.detach().cpu() if hasattr(w, "detach") else w, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have one weight per point, shape ({n},), got "
+                         f"shape {w.shape}")
+    mean = w.mean() if w.size and w.mean() > 0 else 1.0
+    return base * w / mean
+
+
+def _image_axes(ax, image):
+    if image and not ax.yaxis_inverted():
+        ax.invert_yaxis()               # row 0 at the top, as imshow draws it
+    if image:
+        ax.set_aspect("equal")
+
+
+def samples(a, b, ax=None, *, labels=("a", "b"), a_weights=None, b_weights=None,
+            image: bool = False, **scatter):
+    """Scatter the two samples (1-D samples are drawn on the line y = 0); with
+    weights, each marker's area is proportional to its weight. ``image=True``: the
+    points are ``(row, column)`` pixel positions (:func:`emdkit.grid`), drawn as
+    ``imshow`` shows the image (column across, row down)."""
     ax = _axes(ax)
-    A, B = _points("a", a), _points("b", b)
-    kw = dict(s=18, zorder=3)
+    A, B = _points("a", a, image), _points("b", b, image)
+    kw = dict(zorder=3, linewidths=1.0)
     kw.update(scatter)
-    ax.scatter(A[:, 0], A[:, 1], label=labels[0], color="C0", **kw)
-    ax.scatter(B[:, 0], B[:, 1], label=labels[1], color="C1", marker="s", **kw)
+    base = kw.pop("s", 18)
+    # a filled, b hollow: the plan's lines stay visible through b's markers
+    ax.scatter(A[:, 0], A[:, 1], s=_sizes("a_weights", a_weights, len(A), base),
+               label=labels[0], color="C0", alpha=0.8, **kw)
+    ax.scatter(B[:, 0], B[:, 1], s=_sizes("b_weights", b_weights, len(B), base),
+               label=labels[1], facecolors="none", edgecolors="C1", marker="o", **kw)
+    _image_axes(ax, image)
     ax.legend(loc="best", fontsize=8)
     return ax
 
 
 def plan(a, b, coupling, ax=None, *, threshold: float = 1e-3, max_lines: int = 5000,
-         color="0.3", points: bool = True):
+         color="0.3", points: bool = True, a_weights=None, b_weights=None,
+         image: bool = False):
     """Draw a transport plan as segments from ``a[i]`` to ``b[j]``, each with an
     opacity proportional to the mass ``coupling[i, j]`` it carries. Entries below
     ``threshold`` times the largest are not drawn; at most ``max_lines`` segments (the
-    heaviest)."""
-    A, B = _points("a", a), _points("b", b)
+    heaviest). ``a_weights``, ``b_weights`` and ``image`` as for :func:`samples`
+    (without weights the markers' areas follow the plan's marginals)."""
+    A, B = _points("a", a, image), _points("b", b, image)
     P = np.asarray(coupling.detach().cpu() if hasattr(coupling, "detach") else coupling,
                    dtype=float)
+    if hasattr(coupling, "toarray"):            # a sparse plan (multiscale)
+        P = np.asarray(coupling.toarray(), dtype=float)
     if P.shape != (A.shape[0], B.shape[0]):
         raise ValueError(f"coupling must have shape ({A.shape[0]}, {B.shape[0]}) to "
                          f"match a and b, got {P.shape}")
@@ -74,21 +109,27 @@ def plan(a, b, coupling, ax=None, *, threshold: float = 1e-3, max_lines: int = 5
         ax.add_collection(LineCollection(np.stack([A[i], B[j]], axis=1), colors=rgba,
                                          linewidths=1.2, zorder=2))
     if points:
-        samples(A, B, ax)
+        weighted = a_weights is not None or b_weights is not None
+        wa = a_weights if weighted or not top > 0 else P.sum(1)
+        wb = b_weights if weighted or not top > 0 else P.sum(0)
+        samples(A, B, ax, a_weights=wa, b_weights=wb)
+    _image_axes(ax, image)
     ax.autoscale_view()
     return ax
 
 
-def transport(a, b, ax=None, *, method: str = "exact", p: float = 1, **options):
+def transport(a, b, ax=None, *, method: str = "exact", p: float = 1, a_weights=None,
+              b_weights=None, image: bool = False, **options):
     """Solve with ``method`` (one that returns a plan: exact or sinkhorn) and draw the
-    samples and the plan; the title gives the distance."""
+    samples, sized by their weights, and the plan; the title gives the distance.
+    ``image=True`` for :func:`emdkit.grid` points (see :func:`samples`)."""
     from .api import solve
 
-    r = solve(a, b, method, p=p, **options)
+    r = solve(a, b, method, p=p, a_weights=a_weights, b_weights=b_weights, **options)
     if r.plan is None:
         raise ValueError(f"method {method!r} returns no transport plan to draw; use "
                          f"'exact' or 'sinkhorn'")
-    ax = plan(a, b, r.plan, ax)
+    ax = plan(a, b, r.plan, ax, a_weights=a_weights, b_weights=b_weights, image=image)
     ax.set_title(f"{r.method}: W_{p:g} = {float(r.value):.4g}", fontsize=10)
     return ax
 
@@ -103,9 +144,10 @@ def comparison(table, ax=None, *, annotate: bool = True):
     for k, r in enumerate(rows):
         yv = max(abs(r.error), 1e-16) if has_err else r.value
         ax.scatter([r.seconds], [yv], color=f"C{k % 10}", zorder=3, label=r.method)
-        if annotate:
+        if annotate:            # labels alternately above and below: fewer overlaps
             ax.annotate(r.method, (r.seconds, yv), textcoords="offset points",
-                        xytext=(5, 4), fontsize=8)
+                        xytext=(6, 5 if k % 2 == 0 else -11), fontsize=8)
+    ax.margins(x=0.3, y=0.2)        # room for the labels inside the axes
     ax.set_xscale("log")
     if has_err:
         ax.set_yscale("log")
@@ -114,6 +156,15 @@ def comparison(table, ax=None, *, annotate: bool = True):
         ax.set_ylabel(f"W_{table.p:g}")
     ax.set_xlabel("seconds")
     ax.grid(True, which="both", alpha=0.3)
+    from matplotlib.ticker import FuncFormatter
+
+    def minor(v, _):            # a short log axis: label 2x and 5x only (all collide)
+        m = v / 10.0 ** np.floor(np.log10(v)) if v > 0 else 0.0
+        return f"{v:g}" if round(m) in (2, 5) and abs(m - round(m)) < 1e-6 else ""
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_minor_formatter(FuncFormatter(minor))
     return ax
 
 

@@ -74,3 +74,35 @@ def test_lazy_submodules():
             "emdkit.plot; assert 'emdkit.plot' in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_weights_size_the_markers_and_images_are_drawn_as_imshow_draws_them():
+    h = np.zeros((5, 6))
+    h[1, 4], h[3, 0] = 3.0, 1.0                     # row 1, column 4 carries 3x
+    g = np.zeros((5, 6))
+    g[4, 2] = 1.0
+    (x, wx), (y, wy) = emdkit.grid(h), emdkit.grid(g)
+    ax = plot.transport(x, y, a_weights=wx, b_weights=wy, image=True)
+    a_pts, b_pts = ax.collections[1], ax.collections[2]     # lines, then a, then b
+    sizes = a_pts.get_sizes()
+    assert sizes[0] / sizes[1] == pytest.approx(3.0)       # area proportional to weight
+    # (row, column) drawn as (x = column, y = row), row 0 at the top
+    np.testing.assert_array_equal(a_pts.get_offsets(), [[4, 1], [0, 3]])
+    assert ax.yaxis_inverted()
+    assert b_pts.get_facecolors().size == 0 or b_pts.get_facecolors()[0][3] == 0  # hollow
+    with pytest.raises(ValueError, match="a_weights must have one weight per point"):
+        plot.samples(x, y, a_weights=[1.0])
+
+
+def test_a_plan_without_weights_sizes_points_by_its_marginals():
+    x = np.array([[0.0, 0.0], [1.0, 0.0]])
+    P = np.array([[0.75], [0.25]])
+    ax = plot.plan(x, np.array([[0.0, 1.0]]), P)
+    sizes = ax.collections[1].get_sizes()
+    assert sizes[0] / sizes[1] == pytest.approx(3.0)
+
+
+def test_comparison_plot_keeps_its_labels_inside_the_figure():
+    table = emdkit.compare([0.0, 1.0, 2.0], [0.5, 1.5], methods=["1d", "exact"])
+    ax = table.plot()
+    assert ax.figure.get_layout_engine() is not None        # constrained: no clipping
