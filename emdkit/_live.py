@@ -24,20 +24,22 @@ import numpy as np
 WITH_POTENTIALS = ("exact", "sinkhorn")
 
 
-def live_part(prob, method: str = "exact"):
+def live_part(prob, method: str = "exact", debias: bool = False):
     """``(problem on the points of positive weight, their indices in a, in b)``, or
     None where every weight is positive (nearly always: a test of two arrays).
 
     Also None for torch weights that require grad with a method that has no
-    potentials (``1d``, ``sliced``, ``max-sliced``, ``critic``): the gradient in an
-    empty bin's weight comes from the whole problem in torch, where those methods
-    give the points of zero weight no mass (their scales: the distances moved)."""
+    potentials (``1d``, ``sliced``, ``max-sliced``, ``critic``) or with the
+    debiased Sinkhorn divergence (whose gradient in a weight is a difference of two
+    problems' potentials): the gradient in an empty bin's weight comes from the
+    whole problem in torch, where those methods give the points of zero weight no
+    mass (their scales: the distances moved, or the solve on the live points)."""
     wa, wb = prob.wa, prob.wb
     dead_a = wa is not None and not (wa > 0).all()
     dead_b = wb is not None and not (wb > 0).all()
     if not (dead_a or dead_b):
         return None
-    if prob.torch and method not in WITH_POTENTIALS and any(
+    if prob.torch and (method not in WITH_POTENTIALS or debias) and any(
             w is not None and w.requires_grad for w in (prob.wat, prob.wbt)):
         return None
     ia = np.flatnonzero(wa > 0) if dead_a else np.arange(prob.n)

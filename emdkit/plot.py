@@ -158,13 +158,18 @@ def comparison(table, ax=None, *, annotate: bool = True):
     ax.grid(True, which="both", alpha=0.3)
     from matplotlib.ticker import FuncFormatter
 
-    def minor(v, _):            # a short log axis: label 2x and 5x only (all collide)
-        m = v / 10.0 ** np.floor(np.log10(v)) if v > 0 else 0.0
-        return f"{v:g}" if round(m) in (2, 5) and abs(m - round(m)) < 1e-6 else ""
+    def minor_labels(axis):
+        def minor(v, _):        # a log axis of under 2 decades: label 2x and 5x only
+            lo, hi = sorted(axis.get_view_interval())
+            if not (lo > 0 and np.log10(hi / lo) < 2.0 and v > 0):
+                return ""       # longer: the decades alone (the minor labels collide)
+            m = v / 10.0 ** np.floor(np.log10(v))
+            return f"{v:g}" if round(m) in (2, 5) and abs(m - round(m)) < 1e-6 else ""
+        return FuncFormatter(minor)
 
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
         if scale == "log":
-            axis.set_minor_formatter(FuncFormatter(minor))
+            axis.set_minor_formatter(minor_labels(axis))
     return ax
 
 

@@ -36,6 +36,8 @@ fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
 for ax, pair, table in zip(axes, pairs, tables):
     table.plot(ax)
     ax.set_title(f"{pair.name}, d = {pair.d}, n = {pair.n}", fontsize=10)
+for ax in axes[1:]:
+    ax.set_ylabel("")               # one shared y axis: one label
 fig.tight_layout()
 
 # %%

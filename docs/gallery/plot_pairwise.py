@@ -65,7 +65,7 @@ ax1.scatter(*aligned.T, s=18, c=grid[:, 1], cmap="plasma", label="MDS of the mat
 ax1.set_xlabel("mean (centred)")
 ax1.set_ylabel("standard deviation (centred)")
 ax1.set_title("the matrix's 2-D map recovers the grid")
-ax1.legend(loc="upper left", fontsize=8)
+ax1.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)   # beside the points
 ax1.set_aspect("equal")
 fig.tight_layout()
 
