@@ -57,8 +57,11 @@ def _clouds():
     return [np.random.default_rng(i).random((10, 2)) for i in range(3)]
 
 
-def test_pairwise_client_address_that_does_not_answer_names_client():
+def test_pairwise_client_address_that_does_not_answer_names_client(monkeypatch):
     pytest.importorskip("distributed")
+    from emdkit.many import _matrix
+
+    monkeypatch.setattr(_matrix, "CONNECT_TIMEOUT", 1)      # 10 s by default
     with pytest.raises(ValueError, match=r"client='tcp://127.0.0.1:1': no Dask scheduler"):
         emdkit.pairwise(_clouds(), client="tcp://127.0.0.1:1")
     with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):

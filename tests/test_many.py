@@ -224,6 +224,7 @@ def test_dask_client_equals_this_process(rng, dask_client):
                                emdkit.cdist(lines[:2], lines, "1d"), rtol=0, atol=0)
 
 
+@pytest.mark.slow   # 8-10 s: CI's `pytest -m slow`
 def test_a_worker_killed_mid_run_loses_nothing(rng, dask_client, tmp_path):
     clouds = _clouds(rng, 20, 2, 350, 400)
     total = 20 * 19 // 2

@@ -295,6 +295,7 @@ def test_rtol_stops_at_a_level_with_a_bracket_on_the_points(rng):
     assert err <= 1e-2                      # the marginal tolerance rtol starts from
 
 
+@pytest.mark.slow   # 8-10 s: CI's `pytest -m slow`
 def test_rtol_tightens_the_marginals_when_a_smaller_epsilon_does_not_help():
     # two 2-D Gaussian clouds (one of 5000 points, one of 4900 scaled by 1.3; a seed
     # found to show it): at the first epsilon rounding and blur cost about the same,

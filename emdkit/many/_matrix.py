@@ -236,6 +236,10 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
     return notes
 
 
+#: Seconds a scheduler's address has to answer (``client="tcp://..."``).
+CONNECT_TIMEOUT = 10
+
+
 def _connect(client):
     """``(client, close)``: a Dask ``Client`` as given (``close`` does nothing), or
     for a scheduler's address (``"tcp://host:8786"``) a client connected to it here
@@ -253,7 +257,7 @@ def _connect(client):
     except ImportError:
         raise ImportError("client= needs Dask: pip install 'emdkit[dask]'") from None
     try:
-        connected = Client(address, timeout=10)
+        connected = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         raise ValueError(f"client={address!r}: no Dask scheduler answered at that "
                          f"address ({type(exc).__name__}: {exc})") from None
