@@ -122,10 +122,19 @@ def _numpy_potentials(potentials):
             back)
 
 
+def _others(idx, k):
+    """The indices in ``range(k)`` not in ``idx``."""
+    mask = np.ones(k, dtype=bool)
+    mask[idx] = False
+    return np.flatnonzero(mask)
+
+
 def _costs(prob, rows, cols):
     """``metric(x[rows], y[cols]) ** p`` in the problem's units, float64 (inf where
     it overflows)."""
-    if callable(prob.metric):
+    if callable(prob.metric) and getattr(prob.metric, "checked", False) and not prob.torch:
+        D = np.asarray(prob.metric(prob.x[rows], prob.y[cols]), dtype=np.float64)
+    elif callable(prob.metric):     # the user's: its matrix is checked as everywhere
         from .costs import checked_matrix
 
         if prob.torch:
@@ -153,8 +162,7 @@ def _complete(prob, result, f_live, g_live, ia, ib):
     n, m = prob.n, prob.m
     f, g = np.zeros(n), np.zeros(m)
     f[ia], g[ib] = f_live, g_live
-    dead_a = np.setdiff1d(np.arange(n), ia, assume_unique=True)
-    dead_b = np.setdiff1d(np.arange(m), ib, assume_unique=True)
+    dead_a, dead_b = _others(ia, n), _others(ib, m)
     # the dense and online Sinkhorn potentials are soft c-transforms at the plan's
     # epsilon; the multiscale backend's and exact's are hard ones (feasible)
     soft = result.method == "sinkhorn" and result.info.get("backend") != "multiscale"
@@ -192,7 +200,7 @@ def _weight_gradient(result, prob, f, g, ia, ib):
     for w, pot, live, k in ((prob.wat, f, ia, prob.n), (prob.wbt, g, ib, prob.m)):
         if w is None or not w.requires_grad or len(live) == k:
             continue
-        dead = np.setdiff1d(np.arange(k), live, assume_unique=True)
+        dead = _others(live, k)
         pot_d = pot[dead]
         if not np.isfinite(pot_d).all():
             continue            # an overflowed cost: no finite derivative to give
