@@ -298,9 +298,9 @@ def _capped(C, u, v):
     the value and the gradients in the points are those without the point. Its
     potential (the gradient in its weight) is the soft c-transform against the
     capped costs."""
-    live = (u[:, :, None] > 0) & (v[:, None, :] > 0)
-    if bool(live.all()):
+    if bool((u > 0).all()) and bool((v > 0).all()):    # O(n + m): the usual case
         return C
+    live = (u[:, :, None] > 0) & (v[:, None, :] > 0)
     top = torch.where(live, C, torch.zeros_like(C)).amax((1, 2))[:, None, None]
     return torch.where(live, C, torch.minimum(C, top))
 
