@@ -29,17 +29,15 @@ def live_part(prob, method: str = "exact", debias: bool = False):
     None where every weight is positive (nearly always: a test of two arrays).
 
     Also None for torch weights that require grad with a method that has no
-    potentials (``1d``, ``sliced``, ``max-sliced``, ``critic``) or with the
-    debiased Sinkhorn divergence (whose gradient in a weight is a difference of two
-    problems' potentials): the gradient in an empty bin's weight comes from the
-    whole problem in torch, where those methods give the points of zero weight no
-    mass (their scales: the distances moved, or the solve on the live points)."""
+    potentials (``1d``, ``sliced``, ``max-sliced``, ``critic``): the gradient in an
+    empty bin's weight comes from the whole problem in torch, where those methods
+    give the points of zero weight no mass (their scales: the distances moved)."""
     wa, wb = prob.wa, prob.wb
     dead_a = wa is not None and not (wa > 0).all()
     dead_b = wb is not None and not (wb > 0).all()
     if not (dead_a or dead_b):
         return None
-    if prob.torch and (method not in WITH_POTENTIALS or debias) and any(
+    if prob.torch and method not in WITH_POTENTIALS and any(
             w is not None and w.requires_grad for w in (prob.wat, prob.wbt)):
         return None
     ia = np.flatnonzero(wa > 0) if dead_a else np.arange(prob.n)
@@ -189,6 +187,39 @@ def _transform(C, other, w_other, eps: Optional[float]):
     return -eps * logsumexp((other[None, :] - C) / eps, axis=1, b=w_other[None, :])
 
 
+def _self_transform(prob, side, dead, live, w, pot_live, eps):
+    """The soft c-transform at the empty points of ``side`` of the (side, side)
+    problem's potential on its live points: half the derivative of that problem's
+    entropic cost in an empty point's weight, twice over (it is on both sides)."""
+    from scipy.spatial.distance import cdist
+
+    if callable(prob.metric):
+        return np.zeros(len(dead))      # pragma: no cover - debias takes named metrics
+    with np.errstate(over="ignore"):
+        D = cdist(side[dead], side[live], metric=prob.metric)
+        C = D if prob.p == 1.0 else D ** prob.p
+    wl = w.detach().cpu().double().numpy()[live]
+    return _transform(C, np.asarray(pot_live, dtype=np.float64), wl / wl.sum(), eps)
+
+
+def _transport_derivative(prob, result, rows: bool, dead, other, pot_other, pot_dead):
+    """The derivative of Sinkhorn's transport cost ``<P, C>`` in the weight of an
+    empty row (``rows``) or column k (implicit differentiation, as
+    ``autodiff.torch_cost``, which differentiates ``<P, C> - lambda . F``, ``F`` the
+    marginal errors): ``sum_j Q_kj (C_kj + lambda_j)``, ``Q_kj = w_j exp((
+    pot_k + pot_j - C_kj) / eps)`` the plan's row (or column) its soft c-transform
+    ``pot_k`` gives (summing to 1), ``lambda`` the adjoint on the other side's live
+    points."""
+    eps = result.info["epsilon_plan"]
+    lam = np.asarray(result.info["adjoint"][1 if rows else 0], dtype=np.float64)
+    w = prob.weights()[1 if rows else 0][other]
+    C = _costs(prob, dead, other) if rows else _costs(prob, other, dead).T
+    with np.errstate(all="ignore"):
+        Q = w[None, :] * np.exp((pot_dead[:, None] + pot_other[None, :] - C) / eps)
+        Q = np.where(np.isfinite(Q), Q, 0.0)
+        return (Q * (C + lam[None, :])).sum(1)
+
+
 def _weight_gradient(result, prob, f, g, ia, ib):
     """For torch weights that require grad: the gradient of the value with respect
     to the empty bins' weights, their potentials (the live part's graph reaches them
@@ -197,11 +228,19 @@ def _weight_gradient(result, prob, f, g, ia, ib):
     import torch
 
     extra = None
-    for w, pot, live, k in ((prob.wat, f, ia, prob.n), (prob.wbt, g, ib, prob.m)):
+    selves = result.info.get("self_potentials") or (None, None)
+    for w, pot, live, k, side, own in ((prob.wat, f, ia, prob.n, prob.x, selves[0]),
+                                       (prob.wbt, g, ib, prob.m, prob.y, selves[1])):
         if w is None or not w.requires_grad or len(live) == k:
             continue
         dead = _others(live, k)
         pot_d = pot[dead]
+        if own is not None:     # the divergence: less the (a, a) problem's term
+            pot_d = pot_d - _self_transform(prob, side, dead, live, w, *own)
+        elif "adjoint" in result.info:       # Sinkhorn's transport cost <P, C>
+            pot_d = _transport_derivative(prob, result, w is prob.wat, dead,
+                                          ib if w is prob.wat else ia,
+                                          (g[ib] if w is prob.wat else f[ia]), pot_d)
         if not np.isfinite(pot_d).all():
             continue            # an overflowed cost: no finite derivative to give
         idx = torch.as_tensor(dead, device=w.device)

@@ -282,6 +282,9 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
     if debias:
         S = terms[0][1] - 0.5 * terms[1][1] - 0.5 * terms[2][1]
         info["divergence_terms"] = {k: t[1] * unit for k, t in zip(("ab", "aa", "bb"), terms)}
+        # the (a, a) and (b, b) problems' potentials and epsilons: with the (a, b)
+        # ones they give the divergence's derivative in an empty bin's weight (_live)
+        info["self_potentials"] = tuple((s.g * unit, s.eps * unit) for s in sols[1:3])
         info["negative_divergence"] = S < 0
         noise = divergence_rounding(terms[0][1], terms[1][1], terms[2][1],
                                     prob.n + prob.m)
@@ -318,7 +321,10 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
     def torch_cost():
         from ._sinkhorn.autodiff import torch_cost as cost_t
 
-        t = cost_t(prob, sols, scale, probs.terms[0].geometry().matrix, debias)
+        keep = {}
+        t = cost_t(prob, sols, scale, probs.terms[0].geometry().matrix, debias, keep)
+        if "adjoint" in keep:     # the derivative in an empty bin's weight (_live)
+            info["adjoint"] = tuple(lam * unit for lam in keep["adjoint"])
         # with rtol: the certified value, with the entropic gradient
         return (t + (cost_s - float(t.detach())) if o.rtol is not None else t), scale
 

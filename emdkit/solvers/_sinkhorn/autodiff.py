@@ -96,10 +96,13 @@ def _solve_psd(S, rhs):
     return np.linalg.lstsq(S, rhs, rcond=None)[0]
 
 
-def torch_cost(prob, sols, scale, C_ab, debias):
+def torch_cost(prob, sols, scale, C_ab, debias, keep=None):
     """The transport cost (or the divergence) of the problem rescaled by ``scale``, a
     tensor differentiable in the samples and the weights; ``sols`` the numpy
-    solutions of the (a, b) [, (a, a), (b, b)] problems, ``C_ab`` their (a, b) cost."""
+    solutions of the (a, b) [, (a, a), (b, b)] problems, ``C_ab`` their (a, b) cost.
+    ``keep``, a dict, receives the transport cost's adjoint (``"adjoint"``: on the
+    rows and the columns, scaled units): with it, the derivative in the weight of a
+    point taken out of the problem (``_live``)."""
     a = _weights_t(prob, prob.wat, prob.n)
     b = _weights_t(prob, prob.wbt, prob.m)
     Ct = _cost_t(prob, prob.xt, prob.yt, scale)
@@ -121,6 +124,8 @@ def torch_cost(prob, sols, scale, C_ab, debias):
     P = _plan_t(Ct, a, b, ab.f, ab.g, ab.eps)
     V = (P * Ct).sum()
     lam_f, lam_g = _adjoint(ab.plan, C_ab)
+    if keep is not None:
+        keep["adjoint"] = (lam_f, lam_g)
     lf = torch.as_tensor(lam_f, dtype=P.dtype, device=P.device)
     lg = torch.as_tensor(lam_g, dtype=P.dtype, device=P.device)
     corr = (lf * (a - P.sum(1))).sum() + (lg * (b - P.sum(0))).sum()
