@@ -336,3 +336,13 @@ def test_assigned_coupling_costs_at_least_exact_and_is_exact_for_the_optimal_map
     uneven /= uneven.sum()
     ref = emdkit.distance(X.x, Y.x, "exact", p=2, b_weights=uneven) ** 2
     assert assigned(geom, X, Y, w, uneven, nearest) >= ref * (1 - 1e-12)
+
+
+def test_multiscale_by_name_takes_d_6_and_keeps_its_bracket(rng):
+    # auto stops at MULTISCALE_MAX_DIM = 5; asked for by name the backend takes any d
+    # (documented), with a bracket that contains the exact value
+    x, y = rng.normal(size=(200, 6)), rng.normal(size=(200, 6)) + 0.5
+    r = emdkit.solve(x, y, "sinkhorn", p=2, backend="multiscale", rtol=0.05)
+    exact = emdkit.distance(x, y, p=2)
+    assert r.converged and r.bounds[0] <= exact <= r.bounds[1]
+    assert r.bounds[1] - r.bounds[0] <= 0.05 * r.bounds[0]
