@@ -31,7 +31,8 @@ losses = {"sinkhorn (debiased, epsilon 0.01)": emdkit.WassersteinLoss("sinkhorn"
                                                            n_projections=64),
           "exact": emdkit.WassersteinLoss("exact", p=2)}
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True, sharey=True)
+fig, axes = plt.subplots(1, 3, figsize=(13, 5), sharex=True, sharey=True,
+                         layout="constrained")      # titles and ticks inside the figure
 for ax, (name, loss) in zip(axes, losses.items()):
     x = source.clone().requires_grad_(True)
     start = time.perf_counter()
@@ -53,4 +54,3 @@ for ax, (name, loss) in zip(axes, losses.items()):
 axes[0].legend(loc="lower left", fontsize=7)
 start_w2 = emdkit.distance(source.numpy(), target.numpy(), "exact", p=2)
 print(f"exact W_2 at the start: {start_w2:.3f}")
-fig.tight_layout()
