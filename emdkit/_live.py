@@ -8,8 +8,11 @@ takes the points of positive weight out of a validated problem once, for every
 method, and :func:`expand` puts the solution back on all the points: the plan with
 zero rows and columns, and the potentials of the empty bins as the (soft, for
 ``sinkhorn``) c-transforms of the others, so that ``f_i + g_j <= cost_ij`` holds on
-every pair. For torch input the gradient with respect to an empty bin's weight is
-that potential (the envelope theorem), and with respect to its position zero.
+every pair. For torch input the gradient with respect to an empty bin's position is
+zero, and with respect to its weight the derivative of the value: its potential for
+``exact`` (the envelope theorem), for the Sinkhorn divergence less the (a, a) or
+(b, b) problem's, for Sinkhorn's transport cost the implicit derivative through the
+adjoint (``_weight_gradient``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 WITH_POTENTIALS = ("exact", "sinkhorn")
 
 
-def live_part(prob, method: str = "exact", debias: bool = False):
+def live_part(prob, method: str = "exact"):
     """``(problem on the points of positive weight, their indices in a, in b)``, or
     None where every weight is positive (nearly always: a test of two arrays).
 

@@ -116,7 +116,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     # bracket's allowance, auto's sizes), and put back in the result (_live)
     from ._live import expand, live_part
 
-    full, live = prob, live_part(prob, method, bool(options.get("debias")))
+    full, live = prob, live_part(prob, method)
     if live is not None:
         prob = live[0]
     chosen, reason = method, None
