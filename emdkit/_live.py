@@ -148,9 +148,17 @@ def _costs(prob, rows, cols):
             D = prob.metric(prob.x[rows], prob.y[cols])
         D = checked_matrix(D, len(rows), len(cols))
     else:
-        from scipy.spatial.distance import cdist
+        return _named_costs(prob, prob.x[rows], prob.y[cols])
+    with np.errstate(over="ignore"):
+        return D if prob.p == 1.0 else D ** prob.p
 
-        D = cdist(prob.x[rows], prob.y[cols], metric=prob.metric)
+
+def _named_costs(prob, u, v):
+    """``metric(u, v) ** p`` for the problem's named metric (inf where it
+    overflows)."""
+    from scipy.spatial.distance import cdist
+
+    D = cdist(u, v, metric=prob.metric)
     with np.errstate(over="ignore"):
         return D if prob.p == 1.0 else D ** prob.p
 
@@ -194,13 +202,9 @@ def _self_transform(prob, side, dead, live, w, pot_live, eps):
     """The soft c-transform at the empty points of ``side`` of the (side, side)
     problem's potential on its live points: half the derivative of that problem's
     entropic cost in an empty point's weight, twice over (it is on both sides)."""
-    from scipy.spatial.distance import cdist
-
     if callable(prob.metric):
         return np.zeros(len(dead))      # pragma: no cover - debias takes named metrics
-    with np.errstate(over="ignore"):
-        D = cdist(side[dead], side[live], metric=prob.metric)
-        C = D if prob.p == 1.0 else D ** prob.p
+    C = _named_costs(prob, side[dead], side[live])
     wl = w.detach().cpu().double().numpy()[live]
     return _transform(C, np.asarray(pot_live, dtype=np.float64), wl / wl.sum(), eps)
 

@@ -78,24 +78,30 @@ def _normalise_method(method: Any) -> str:
 
 
 def _check_options(method: str, options: dict) -> None:
-    import difflib
-
     allowed = REGISTRY[method].options
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         takes = (f"it takes {', '.join(allowed)}" if allowed
                  else "it takes no options")
-        hints = []
-        for name in unknown:
-            near = OPTION_ALIASES.get(name)
-            if near not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1)
-                near = close[0] if close else None
-            if near is not None:
-                hints.append(f"{near!r} for {name!r}")
-        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
         raise TypeError(f"method {method!r} got unexpected option(s) "
-                        f"{', '.join(unknown)}{hint}; {takes}")
+                        f"{', '.join(unknown)}{did_you_mean(unknown, allowed)}; {takes}")
+
+
+def did_you_mean(unknown, allowed) -> str:
+    """`` (did you mean 'epsilon' for 'eps'?)`` for the unknown option names that
+    another library's name (``OPTION_ALIASES``) or a near spelling maps to one of
+    ``allowed``; empty where none does."""
+    import difflib
+
+    hints = []
+    for name in unknown:
+        near = OPTION_ALIASES.get(name)
+        if near not in allowed:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            near = close[0] if close else None
+        if near is not None:
+            hints.append(f"{near!r} for {name!r}")
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,

@@ -236,5 +236,6 @@ def divergence_rounding(ab: float, aa: float, bb: float, count: int) -> float:
     """What rounding alone may make of the divergence ``ab - aa / 2 - bb / 2``: its
     three dual objectives are sums of ``count`` terms (n + m), each rounded within
     ``count`` units of roundoff of its size. A divergence no larger is 0 as far as
-    float64 knows (equal inputs gave 2e-16, whose square root 1.5e-8 was returned)."""
+    float64 knows (equal inputs gave 2e-16, whose square root 1.5e-8 was returned).
+    Floats, or tensors of one value per batch item (the training loss)."""
     return 4.0 * count * U * (abs(ab) + 0.5 * abs(aa) + 0.5 * abs(bb))

@@ -105,19 +105,14 @@ class WassersteinLoss(torch.nn.Module):
             raise ValueError(f"solver must be 'auto' or 'torch', got {solver!r}")
         self.solver = solver
         if method == "sinkhorn" and options:
-            import difflib
-
-            from .api import OPTION_ALIASES
+            from .api import did_you_mean
 
             takes = ("p", "debias", "epsilon", "tol", "max_iter", "scaling",
                      "warm_start", "solver")
-            hints = [f"{near!r} for {name!r}" for name in sorted(options)
-                     for near in [OPTION_ALIASES.get(name) or next(iter(
-                         difflib.get_close_matches(name, takes, n=1)), None)]
-                     if near in takes]
-            hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            unknown = sorted(options)
             raise TypeError(f"WassersteinLoss('sinkhorn') got unexpected option(s) "
-                            f"{', '.join(sorted(options))}{hint}; it takes "
+                            f"{', '.join(unknown)}{did_you_mean(unknown, takes)}; "
+                            f"it takes "
                             f"{', '.join(takes)}")
         from .api import _check_options
 
@@ -165,15 +160,14 @@ class WassersteinLoss(torch.nn.Module):
             f, g = sols[0].f, sols[0].g
             return safe_root(torch_terms.transport_term(
                 X, Y, costs[0], a, b, f, g, eps, p).clamp_min(0.0), p)
-        from .bounds import U as roundoff
+        from .bounds import divergence_rounding
 
         S = [torch_terms.dual_term(U, V, C, u, v, s.f, s.g, eps, p)
              for (C, (U, V, u, v, _)), s in zip(zip(costs, sides), sols)]
         div = S[0] - 0.5 * S[1] - 0.5 * S[2]
-        # what rounding alone may make of it (bounds.divergence_rounding, per item)
-        # is 0, not its p-th root (equal inputs gave 1.5e-8); S * 0 keeps NaN
-        noise = (4.0 * (X.shape[1] + Y.shape[1]) * roundoff * (
-            S[0].abs() + 0.5 * S[1].abs() + 0.5 * S[2].abs())).detach()
+        # what rounding alone may make of it, per item, is 0, not its p-th root
+        # (equal inputs gave 1.5e-8); S * 0 keeps NaN
+        noise = divergence_rounding(*(t.detach() for t in S), X.shape[1] + Y.shape[1])
         return safe_root(torch.where(div > noise, div, div * 0.0 + 0.0).clamp_min(0.0), p)
 
     def _epsilon(self, C, a, b):
