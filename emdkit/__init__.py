@@ -10,7 +10,7 @@ Importing emdkit imports numpy only; numba, POT, SciPy and torch load when first
 from ._compare import Comparison, compare
 from ._grid import grid
 from .api import distance, methods, solve
-from .costs import ProblemTooLargeError
+from .memory import ProblemTooLargeError
 from .many import cdist, pairwise
 from .result import Result
 

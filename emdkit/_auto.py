@@ -56,7 +56,7 @@ def _multiscale_applies(prob) -> bool:
 def choose(prob, rtol: float, memory_limit: Optional[float]):
     """``(method, options, reason)`` for ``method="auto"``, or raise
     :class:`emdkit.ProblemTooLargeError` when no method fits in memory."""
-    from .costs import ProblemTooLargeError, fmt_bytes, available_memory
+    from .memory import ProblemTooLargeError, fmt_bytes, available_memory
 
     if prob.dim == 1 and not callable(prob.metric):
         return "1d", {}, "1-D samples with a named metric: the closed form is exact"

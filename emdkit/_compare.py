@@ -160,7 +160,7 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
     method      W_1       error vs truth  seconds  note
     ...
     """
-    from ._validation import check_p
+    from .geometry.problem import check_p
 
     p = check_p(p)
     a, b, truth, reference = _samples_and_truth(a, b, p, truth)

@@ -39,7 +39,7 @@ def grid(h, spacing: Union[float, Sequence[float]] = 1.0, origin=0.0
     >>> float(emdkit.distance(x, y, a_weights=wx, b_weights=wy))
     5.0
     """
-    from ._validation import as_numpy
+    from .geometry.problem import as_numpy
 
     arr = np.asarray(as_numpy(h, "h"), dtype=np.float64)   # TypeError for text, complex
     if arr.ndim == 0 or arr.size == 0:
@@ -61,7 +61,7 @@ def grid(h, spacing: Union[float, Sequence[float]] = 1.0, origin=0.0
 
 
 def _per_axis(name, value, nd, positive):
-    from ._validation import as_numpy
+    from .geometry.problem import as_numpy
 
     try:
         vec = np.asarray(as_numpy(value, name), dtype=np.float64)

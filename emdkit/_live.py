@@ -136,7 +136,7 @@ def _costs(prob, rows, cols):
     if callable(prob.metric) and getattr(prob.metric, "checked", False) and not prob.torch:
         D = np.asarray(prob.metric(prob.x[rows], prob.y[cols]), dtype=np.float64)
     elif callable(prob.metric):     # the user's: its matrix is checked as everywhere
-        from .costs import checked_matrix
+        from .geometry.costs import checked_matrix
 
         if prob.torch:
             import torch

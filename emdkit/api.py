@@ -7,8 +7,8 @@ from typing import Any, Dict
 
 import numpy as np
 
-from ._threads import one_blas_thread, one_torch_thread
-from ._validation import Metric, prepare
+from .threads import one_blas_thread, one_torch_thread
+from .geometry.problem import Metric, prepare
 from .solvers import AUTO_SUMMARY, REGISTRY
 from .result import Result
 
@@ -33,7 +33,7 @@ AUTO_RTOL = 1e-2
 
 def _auto_options(options: dict):
     """auto's own options (``rtol``, ``memory_limit``) apart from the rest."""
-    from ._validation import check_positive
+    from .checks import check_positive
 
     rest = dict(options)
     rtol = check_positive("rtol", rest.pop("rtol", AUTO_RTOL))
@@ -57,7 +57,7 @@ def _normalise_method(method: Any) -> str:
     import difflib
 
     if not isinstance(method, str):
-        from ._validation import _describe
+        from .checks import describe
 
         try:
             matrix = np.ndim(method) == 2
@@ -67,7 +67,7 @@ def _normalise_method(method: Any) -> str:
                 "and columns of a ground-cost matrix M, as in POT's emd2(a, b, M), "
                 "pass it as cost=M: distance(a, b, cost=M))" if matrix else "")
         raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
-                        f"{_describe(method)}{hint}")
+                        f"{describe(method)}{hint}")
     key = method.strip().lower().replace("_", "-")
     if key in REGISTRY or key == "auto":
         return key
@@ -111,7 +111,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
         _check_options(method, options)
     prob = None
     if cost is not None:
-        from ._cost_input import cost_input
+        from .geometry.histograms import cost_input
 
         a, b, metric, a_weights, b_weights, prob = cost_input(
             a, b, cost, method, metric, a_weights, b_weights, options, p)
@@ -136,8 +136,8 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     # numpy's floating-point warnings are the methods' business: overflow and
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
     # must mean one thing, that the value is not to be trusted. BLAS on one thread:
-    # the methods' parallel work is on emdkit's pool (_threads.one_blas_thread);
-    # the critic's small networks run torch on one thread (_threads.one_torch_thread)
+    # the methods' parallel work is on emdkit's pool (threads.one_blas_thread);
+    # the critic's small networks run torch on one thread (threads.one_torch_thread)
     blas = one_blas_thread() if chosen != "critic" else one_torch_thread()
     with np.errstate(all="ignore"), blas:
         result = REGISTRY[chosen].func(prob, **options)

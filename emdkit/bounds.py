@@ -157,7 +157,7 @@ def projection_lower(prob) -> float:
     bound on W_p for every named metric, exact in 1-D. 0.0 for a callable metric."""
     if callable(prob.metric):
         return 0.0
-    from ._validation import Problem
+    from .geometry.problem import Problem
     from .solvers.oned import oned
 
     wa, wb = prob.weights()

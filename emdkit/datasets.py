@@ -30,7 +30,8 @@ from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 
-from ._validation import check_p, check_positive
+from .geometry.problem import check_p
+from .checks import check_positive
 
 Seed = Union[None, int, np.random.Generator]
 

@@ -5,9 +5,9 @@ same value, differentiable; ``x`` and ``y`` of shape (n, d), or batched (B, n, d
 a (B,) result (1-D samples: (n,) or (B, n, 1)). Where each method runs:
 
 - ``"sinkhorn"`` (the default, debiased): batched Sinkhorn in torch on the input's
-  device and dtype (``solvers/_sinkhorn/torch_loop.py``: the numpy driver's
+  device and dtype (``solvers/entropic/torch_loop.py``: the numpy driver's
   log-stabilised scalings, over-relaxation and Newton finish, batched), or on the
-  CPU the numpy driver itself. Gradients (``solvers/_sinkhorn/torch_terms.py``): by
+  CPU the numpy driver itself. Gradients (``solvers/entropic/torch_terms.py``): by
   the envelope theorem for the divergence (no iteration replayed, no linear solve);
   with ``debias=False``, the transport cost ``<P, C>`` (as ``distance``'s value), by
   implicit differentiation (one batched (m, m) solve on the device). The potentials
@@ -28,7 +28,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .solvers._sinkhorn import torch_loop
+from .solvers.entropic import torch_loop
 
 __all__ = ["WassersteinLoss"]
 
@@ -85,7 +85,8 @@ class WassersteinLoss(torch.nn.Module):
                  max_iter: int = 10_000, scaling: float = 0.5, warm_start: bool = True,
                  solver: str = "auto", **options):
         super().__init__()
-        from ._validation import check_p, check_positive
+        from .geometry.problem import check_p
+        from .checks import check_positive
 
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -141,8 +142,8 @@ class WassersteinLoss(torch.nn.Module):
     def _sinkhorn(self, X, Y, a, b):
         """The divergence's three problems (``debias``) or the (a, b) one, solved
         batched, warm-started; the value from ``torch_terms`` at the potentials."""
-        from .costs import safe_root
-        from .solvers._sinkhorn import torch_terms
+        from .geometry.units import safe_root
+        from .solvers.entropic import torch_terms
 
         a = _uniform(X) if a is None else a
         b = _uniform(Y) if b is None else b
@@ -217,8 +218,8 @@ class WassersteinLoss(torch.nn.Module):
         """Every batch item and direction at once on the device
         (``sliced.torch_sliced_cost``), the directions drawn as ``distance`` draws
         them (with a ``seed``, the same value)."""
-        from ._validation import check_positive, check_seed
-        from .costs import safe_root
+        from .checks import check_positive, check_seed
+        from .geometry.units import safe_root
         from .solvers.sliced import check_projections, draw_directions, torch_sliced_cost
 
         d = X.shape[2]
@@ -248,9 +249,9 @@ def _numpy_solve(C, a, b, eps, *, symmetric, warm, tol, max_iter, scaling):
     """The numpy driver (relaxed Sinkhorn, Newton finish) item by item, in float64:
     on the CPU a little faster per item than the torch loop (section *Training loss*
     of the benchmark report). BLAS on one thread meanwhile
-    (``_threads.one_blas_thread``: torch's spinning threads share the cores).
+    (``threads.one_blas_thread``: torch's spinning threads share the cores).
     Potentials back as tensors."""
-    from ._threads import one_blas_thread
+    from .threads import one_blas_thread
     from .solvers.sinkhorn import STAGE_TOL
 
     opts = dict(tol=tol, max_iter=max_iter, scaling=scaling, stage_tol=STAGE_TOL)
@@ -270,16 +271,17 @@ def _numpy_solve(C, a, b, eps, *, symmetric, warm, tol, max_iter, scaling):
 def _numpy_item(C, a, b, eps, symmetric, opts, warm):
     """One problem by the numpy driver, the costs rescaled by a power of two as
     ``distance`` does; the potentials back in the costs' units."""
-    from .costs import pow2_scale
-    from .solvers._sinkhorn import problems
+    from .geometry.units import pow2_scale
+    from .geometry.clouds import DenseCost
+    from .solvers.entropic import terms
 
     s = pow2_scale(float(C.max()))
     e = eps / s
     w = None if warm is None else (warm[0].double().numpy() / s,
                                    warm[1].double().numpy() / s)
-    geom = problems.DenseCost(np.ascontiguousarray(C / s))
+    geom = terms.DenseSolve(DenseCost(np.ascontiguousarray(C / s)))
     eps0 = e if w is not None else max(e, float(C.max()) / s)
-    sol, _ = problems.solve_term(geom, a, b, symmetric, e, eps0, opts, w)
+    sol, _ = terms.solve_term(geom, a, b, symmetric, e, eps0, opts, w)
     sol.f, sol.g = sol.f * s, sol.g * s
     return sol
 
@@ -307,7 +309,7 @@ def _warn_lost_costs(X, Y, a, b, C, p):
     O((n + m) d) per step), the count on ``C`` only where it fires."""
     import warnings
 
-    from .costs import lost_below, tiny_limit
+    from .geometry.units import lost_below, tiny_limit
 
     # the span of the points with mass (a far point of zero weight moves nothing)
     ma, mb = (a > 0)[:, :, None], (b > 0)[:, :, None]
@@ -381,6 +383,6 @@ def _uniform(X):
 
 def _cost(X, Y, p):
     """``|x_i - y_j| ** p`` (B, n, m)."""
-    from .costs import paired_cost_torch
+    from .geometry.costs import paired_cost_torch
 
     return paired_cost_torch(X[:, :, None, :], Y[:, None, :, :], "euclidean", p)

@@ -125,7 +125,7 @@ def make_critic(dim: int, *, width: int = 64, depth: int = 3, lipschitz: str = "
     if width % 2:
         raise ValueError(f"width must be even (GroupSort pairs features), got {width}")
     if seed is not None:
-        from ._validation import check_seed
+        from .checks import check_seed
 
         seed = check_seed(seed)
     layers = []

@@ -219,7 +219,7 @@ def test_adjoint_of_a_plan_split_into_blocks():
     # potentials have a free constant; the LU solve reports it) and the adjoint is
     # the solution of minimum norm, by the eigendecomposition: the numpy adjoint's
     # (least squares) to rounding
-    from emdkit.solvers._sinkhorn import autodiff, torch_terms
+    from emdkit.solvers.entropic import autodiff, torch_terms
 
     P = np.zeros((4, 4))
     P[:2, :2] = P[2:, 2:] = 1 / 8
@@ -270,7 +270,7 @@ def test_torch_loop_newton_by_conjugate_gradients(monkeypatch):
     # beyond 1500 columns (or 1 GiB of systems) the Newton systems are solved by
     # batched conjugate gradients on the plan: forced here on a small problem, the
     # same converged value as the numpy driver, in few iterations
-    from emdkit.solvers._sinkhorn import torch_newton
+    from emdkit.solvers.entropic import torch_newton
 
     monkeypatch.setattr(torch_newton, "_DENSE_SCHUR_MAX", 10)
     x, y = _pair(13, n=120, m=100)
@@ -287,7 +287,7 @@ def test_torch_loop_restarts_where_the_kernel_underflows():
     # warm potentials far too low: every kernel entry underflows to 0, the products
     # are 0 and the scalings would be inf; an exact log-domain step restarts them,
     # and the solution is the cold one
-    from emdkit.solvers._sinkhorn import torch_loop
+    from emdkit.solvers.entropic import torch_loop
 
     x, y = _pair(14, n=50, m=40)
     C = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)[None]
@@ -312,7 +312,7 @@ def test_torch_loop_goes_on_with_the_items_still_moving(monkeypatch):
     # Compared: the dual value <f, a> + <g, b> to 1e-10 relative (flat at the optimum:
     # its error is of the second order in the potentials'; seen: 8e-13), not the
     # potentials, which at epsilon 0.005 move by 1e-5 within the 1e-9 marginal error
-    from emdkit.solvers._sinkhorn import torch_loop
+    from emdkit.solvers.entropic import torch_loop
 
     narrowed = []
     narrow = torch_loop._Scaled.narrow

@@ -23,7 +23,7 @@ def _clouds(rng, N, d, lo=20, hi=120):
     return [c[:, 0] for c in out] if d == 1 else out
 
 
-def _weights(rng, clouds):
+def check_weights(rng, clouds):
     return [None if k % 2 else rng.random(len(c)) + 0.01 for k, c in enumerate(clouds)]
 
 
@@ -42,7 +42,7 @@ SHARED_RTOL = 1e-12
 @pytest.mark.parametrize("p", [1, 1.5, 2, 3, 40])
 def test_1d_pairwise_equals_the_loop(rng, p):
     clouds = _clouds(rng, 7, 1)
-    w = _weights(rng, clouds)
+    w = check_weights(rng, clouds)
     D = emdkit.pairwise(clouds, "1d", p=p, weights=w)
     L = _loop(clouds, clouds, "1d", w, w, p=p)
     np.fill_diagonal(L, 0.0)
@@ -55,7 +55,7 @@ def test_1d_pairwise_equals_the_loop(rng, p):
 def test_sliced_pairwise_equals_the_loop_with_one_seed(rng, p, directions):
     # the tolerance, 1e-10; measured about 2e-16
     clouds = _clouds(rng, 6, 4)
-    w = _weights(rng, clouds)
+    w = check_weights(rng, clouds)
     kw = dict(p=p, seed=7, n_projections=30, directions=directions)
     D = emdkit.pairwise(clouds, "sliced", weights=w, **kw)
     L = _loop(clouds, clouds, "sliced", w, w, **kw)
@@ -78,7 +78,7 @@ def test_sliced_with_own_projections(rng):
                                        ("auto", {})])
 def test_cdist_equals_the_loop(rng, method, kw, rtol=1e-14):
     a, b = _clouds(rng, 3, 2, 10, 40), _clouds(rng, 4, 2, 10, 40)
-    wa, wb = _weights(rng, a), _weights(rng, b)
+    wa, wb = check_weights(rng, a), check_weights(rng, b)
     C = emdkit.cdist(a, b, method, p=2, a_weights=wa, b_weights=wb, scheduler="serial",
                      **kw)
     L = _loop(a, b, method, wa, wb, p=2, **kw)
@@ -281,7 +281,7 @@ def test_out_keeps_the_warnings_of_earlier_runs(rng, tmp_path):
 
 
 def test_sorted_rows_that_would_not_fit_are_refused(rng, monkeypatch):
-    import emdkit.costs as costs
+    import emdkit.memory as costs
 
     monkeypatch.setattr(costs, "available_memory", lambda: 10_000)
     with pytest.raises(emdkit.ProblemTooLargeError, match="sorted projections"):

@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import emdkit
-from emdkit.solvers._sinkhorn import cells as sparse
+from emdkit.geometry import cells as sparse
 
 
 def cloud(rng, n, d, shift=0.0, scale=1.0):
@@ -189,12 +189,12 @@ def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
     # the upper bound's coupling of what rounding leaves (row deficits ea, column
     # deficits eb of equal mass) costs at least their exact transport cost, and for
     # deficits that are local it costs far less than the rank-one coupling
-    from emdkit.solvers._sinkhorn.certificate import by_cells, rank_one
-    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+    from emdkit.solvers.entropic.certificate import by_cells, rank_one
+    from emdkit.geometry.multiscale import CellGrid
 
     x = rng.random((300, 2))
     y = x + rng.normal(size=(300, 2)) * 0.01          # each column near its row
-    geom = MultiscaleCost(x, y, metric, p)
+    geom = CellGrid(x, y, metric, p)
     ea = rng.random(300) * 1e-3
     eb = ea * (1.0 + 0.1 * rng.random(300))
     eb *= ea.sum() / eb.sum()
@@ -206,7 +206,7 @@ def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
     assert by_cells_cost < (0.05 if exact_cost else 0.2) * rank_one(geom, ea, eb, ea.sum(), x, y)
     # identical clouds and deficits: matched in their own finest cells (side 2^-20
     # of the span), at no cost but rounding for p = 2
-    same = by_cells(MultiscaleCost(x, x, metric, p), ea, ea, x, x)
+    same = by_cells(CellGrid(x, x, metric, p), ea, ea, x, x)
     assert same < ea.sum() * (1e-20 if exact_cost else (2.0 * 2.0 ** -20) ** p)
 
 
@@ -215,8 +215,8 @@ def test_cell_coupling_of_the_deficits_is_a_coupling(rng, metric, p):
 def test_lifted_cell_coupling_costs_at_most_its_bound(rng, metric, p):
     # a coupling of cells, each pair of cells coupling its points as a product, costs
     # on the points at most certificate.lifted (exactly that for p = 2 Euclidean)
-    from emdkit.solvers._sinkhorn.certificate import lifted
-    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+    from emdkit.solvers.entropic.certificate import lifted
+    from emdkit.geometry.multiscale import CellGrid
 
     x, y = rng.random((60, 2)), rng.random((50, 2)) + 0.3
     wa, wb = rng.random(60), rng.random(50)
@@ -232,7 +232,7 @@ def test_lifted_cell_coupling_costs_at_most_its_bound(rng, metric, p):
     points = P[cx][:, cy] * np.outer(wa / A[cx], wb / B[cy])       # the lifted coupling
     assert np.allclose(points.sum(1), wa) and np.allclose(points.sum(0), wb)
     cost = float((points * cdist(x, y, metric) ** p).sum())
-    bound = lifted(MultiscaleCost(x, y, metric, p), cells_cost, x - mx[cx], y - my[cy],
+    bound = lifted(CellGrid(x, y, metric, p), cells_cost, x - mx[cx], y - my[cy],
                    wa, wb)
     assert cost <= bound * (1 + 1e-12)
     if (metric, p) == ("euclidean", 2.0):
@@ -243,12 +243,12 @@ def test_lifted_cell_coupling_costs_at_most_its_bound(rng, metric, p):
 def test_dual_from_coarser_cells_is_feasible_and_below_exact(rng, metric, p):
     # potentials given on a few cell centres, carried to the points by c-transforms:
     # a feasible pair (f_i + g_j <= c_ij), so its dual objective is below W_p ** p
-    from emdkit.solvers._sinkhorn.certificate import dual
-    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+    from emdkit.solvers.entropic.certificate import dual
+    from emdkit.geometry.multiscale import CellGrid
 
     x, y = rng.random((300, 2)), rng.random((250, 2)) * 0.8 + 0.3
     wa, wb = np.full(300, 1 / 300), np.full(250, 1 / 250)
-    geom = MultiscaleCost(x, y, metric, p)
+    geom = CellGrid(x, y, metric, p)
     tree = lambda pts: sparse.Tree(pts, geom.lo, geom.span, geom.bits)  # noqa: E731
     centres = tree(rng.random((20, 2)))
     X, Y = tree(x), tree(y)
@@ -316,12 +316,12 @@ def test_assigned_coupling_costs_at_least_exact_and_is_exact_for_the_optimal_map
     # certificate.assigned costs a feasible coupling built from an assignment of the
     # rows to columns: never below W_2^2, and W_2^2 itself when the assignment is
     # the optimal permutation (nothing left to couple)
-    from emdkit.solvers._sinkhorn.certificate import assigned
-    from emdkit.solvers._sinkhorn.multiscale import MultiscaleCost
+    from emdkit.solvers.entropic.certificate import assigned
+    from emdkit.geometry.multiscale import CellGrid
     from scipy.optimize import linear_sum_assignment
 
     x, y = rng.random((200, 2)), rng.random((200, 2)) * 0.9 + 0.2
-    geom = MultiscaleCost(x, y, "euclidean", 2)
+    geom = CellGrid(x, y, "euclidean", 2)
     X, Y = (sparse.Tree(p, geom.lo, geom.span, geom.bits) for p in (x, y))
     w = np.full(200, 1 / 200)
     C = cdist(X.x, Y.x, "sqeuclidean")

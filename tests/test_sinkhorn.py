@@ -233,7 +233,7 @@ def test_sparse_newton_path_agrees(rng, monkeypatch):
     # to far better than rel = 1e-8).
     import importlib
 
-    loops = importlib.import_module("emdkit.solvers._sinkhorn.newton")
+    loops = importlib.import_module("emdkit.solvers.entropic.newton")
     x, y = cloud(rng, 120), cloud(rng, 100, shift=1.0)
     dense = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.01, tol=1e-9)
     monkeypatch.setattr(loops, "_DENSE_SCHUR_MAX", 10)
@@ -261,7 +261,7 @@ def test_threaded_kernel_and_plan_error_match_numpy(rng):
     # Above 512 rows the kernel is built on two threads by row blocks.
     import importlib
 
-    loops = importlib.import_module("emdkit.solvers._sinkhorn.kernel")
+    loops = importlib.import_module("emdkit.solvers.entropic.gibbs")
     C = rng.random((700, 300))
     f, g = rng.random(700), rng.random(300)
     a, b = rng.dirichlet(np.ones(700)), rng.dirichlet(np.ones(300))
@@ -283,7 +283,7 @@ def test_newton_survives_conjugate_gradients_failing(monkeypatch, fallback_max):
     # max_iter, unconverged.
     import importlib
 
-    loops = importlib.import_module("emdkit.solvers._sinkhorn.newton")
+    loops = importlib.import_module("emdkit.solvers.entropic.newton")
     monkeypatch.setattr(loops, "_DENSE_SCHUR_MAX", 0)           # conjugate gradients
     monkeypatch.setattr(loops, "_DENSE_FALLBACK_MAX", fallback_max)
     rng = np.random.default_rng(1)
@@ -318,7 +318,7 @@ def test_newton_ridge_when_the_plain_step_changes_nothing():
 def test_pooled_kernel_products_equal_blas(rng):
     # from 2^20 entries the dense operator's products run by row blocks on emdkit's
     # pool: the same sums in another grouping, 1e-13 relative
-    from emdkit.solvers._sinkhorn import dense
+    from emdkit.solvers.entropic import dense
 
     K = rng.random((1100, 1000))
     v, u = rng.random(1000), rng.random(1100)

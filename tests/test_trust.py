@@ -162,7 +162,7 @@ def test_auto_model_constants_match_the_published_fit():
         else:
             assert _auto.MODEL[key] == pytest.approx(fit, rel=1e-3), key
     # the methods' own pre-allocation checks use the same measurement
-    from emdkit import costs
+    from emdkit import memory as costs
 
     assert 8 * costs.EXACT_MATRICES == pytest.approx(_auto.MODEL["exact/bytes_per_pair"],
                                                      rel=0.05)
@@ -428,7 +428,7 @@ def test_memory_estimates_are_within_1_3x_of_the_measured_peak(method, matrices)
     # the peak resident memory of one solve at n = m = 2000 in a fresh process
     # (VmHWM reset just before it), against what the method checks before allocating
     from emdkit.bench.auto_model import peak_bytes
-    from emdkit import costs
+    from emdkit import memory as costs
 
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("needs Linux /proc to measure the peak resident memory")
@@ -462,7 +462,7 @@ def test_blas_runs_on_one_thread_inside_and_the_setting_is_restored():
     import scipy.linalg  # noqa: F401  (both BLAS libraries loaded from the start)
     from threadpoolctl import threadpool_limits
 
-    from emdkit._threads import one_blas_thread
+    from emdkit.threads import one_blas_thread
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
@@ -531,7 +531,7 @@ def test_sinkhorn_where_costs_underflow_warns_with_an_open_bracket():
 def test_tiny_coordinates_without_close_pairs_are_not_flagged():
     # 1e-200 is a coordinate, but no two distinct points are close: nothing is lost
     # (the screen passes it to the exact count on the dense matrix, which finds 0)
-    from emdkit.costs import tiny_coordinates
+    from emdkit.geometry.units import tiny_coordinates
 
     x = np.array([[1e-200, 0.0], [1.0, 1.0]])
     y = np.array([[0.0, 5.0], [1.0, 2.0]])

@@ -300,7 +300,7 @@ def _on_dask(suites, ctx, args, bar) -> dict:
     ``--workers``), each cell of the grid of suites on one worker; results as they
     finish."""
     from ..many._schedule import local_cluster
-    from .._threads import workers
+    from ..threads import workers
 
     if args.client:
         from distributed import Client

@@ -1,7 +1,7 @@
 """Sliced Wasserstein: project, sort and merge each direction in one fused pass.
 
 The kernel takes a range of directions and releases the GIL; the caller shares the
-directions out between the cores on emdkit's own thread pool (``_threads``), not
+directions out between the cores on emdkit's own thread pool (``threads``), not
 numba's ``parallel=True``: numba's OpenMP layer leaves a forked child (multiprocessing's
 default start method on Linux) to hang, while the pool is forgotten at fork. Each
 direction keeps only O(n + m) working memory, so no (n, L) projection matrix is ever

@@ -18,7 +18,8 @@ from ._tasks import SHARED, Samples, run_block, sorted_store
 def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, block_size,
            out, progress, options):
     from ..api import _check_options, _normalise_method
-    from .._validation import check_metric, check_p, check_positive
+    from ..geometry.problem import check_metric, check_p
+    from ..checks import check_positive
 
     method = _normalise_method(method)
     if method != "auto":
@@ -78,7 +79,8 @@ def _collection(samples, weights, name: str, wname: str):
     """``(arrays (n_k, d), weights or None, any torch, (the distributions, their
     weights) as given)``, each validated as :func:`emdkit.distance` validates one
     sample."""
-    from .._validation import _samples, _weights, is_tensor
+    from ..geometry.problem import check_samples, check_weights
+    from ..checks import is_tensor
 
     if isinstance(samples, (str, bytes)) or not hasattr(samples, "__len__"):
         raise TypeError(f"{name} must be a sequence of distributions (arrays of shape "
@@ -94,8 +96,8 @@ def _collection(samples, weights, name: str, wname: str):
             raise ValueError(f"{wname} has {len(ws)} entries but {name} has "
                              f"{len(items)} distributions: one per distribution (None "
                              f"for uniform)")
-    x = [_samples(s, f"{name}[{k}]") for k, s in enumerate(items)]
-    w = [_weights(wk, f"{wname}[{k}]", x[k].shape[0], f"{name}[{k}]")
+    x = [check_samples(s, f"{name}[{k}]") for k, s in enumerate(items)]
+    w = [check_weights(wk, f"{wname}[{k}]", x[k].shape[0], f"{name}[{k}]")
          for k, wk in enumerate(ws)]
     # points of zero weight carry no mass: out of every distribution at once (their
     # coordinates would set the shared scales; as in distance, emdkit._live)
@@ -134,7 +136,7 @@ def _store(x, w, method, p, metric, options, to_file):
 
 def _directions(d, metric, options, to_file):
     """The sliced method's directions for the whole matrix, checked as it checks them."""
-    from .._validation import check_positive, check_seed
+    from ..checks import check_positive, check_seed
     from ..solvers.sliced import (DIRECTIONS, check_line_metric, check_projections,
                                   draw_directions)
 
@@ -170,7 +172,7 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
          progress, kept) -> List:
     """Compute the pairs into ``result``; the notes (warnings) of every pair, with
     those ``kept`` (a ``_out.Notes``) from earlier runs."""
-    from .._threads import workers
+    from ..threads import workers
 
     K = pi.shape[0]
     notes: List = kept.load()

@@ -34,7 +34,7 @@ _STORE = None
 def _init_worker(store) -> None:
     import signal
 
-    from .._threads import limit_threads
+    from ..threads import limit_threads
 
     global _STORE
     _STORE = store
@@ -48,14 +48,14 @@ def _init_worker(store) -> None:
 def _dask_block(store, pi, pj):
     """A block on a Dask worker: one kernel thread per task, as many tasks at once as
     the worker has threads."""
-    from .. import _threads
+    from .. import threads
 
-    before = _threads._LIMIT
-    _threads.limit_threads(1)
+    before = threads._LIMIT
+    threads.limit_threads(1)
     try:
         return run_block(store, pi, pj)
     finally:                 # the worker may be the user's: leave it as it was
-        _threads.limit_threads(before)
+        threads.limit_threads(before)
 
 
 def _worker_block(b, pi, pj):

@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..costs import pow2_scale, pow2_scales
+from ..geometry.units import pow2_scale, pow2_scales
 
 #: Methods whose per-distribution work (sorting, projecting) is done once per call.
 SHARED = ("1d", "sliced")
@@ -53,7 +53,7 @@ class Sorted:
 
 def sorted_store(x, w, theta, p: float, normalise: bool) -> Sorted:
     """Project every distribution on the rows of ``theta`` and sort, once."""
-    from .._threads import run_all
+    from ..threads import run_all
     from ..kernels.many import sorted_rows
 
     sizes = np.array([xi.shape[0] for xi in x])
@@ -80,7 +80,7 @@ def sorted_store(x, w, theta, p: float, normalise: bool) -> Sorted:
 def _check_fits(L: int, total: int) -> None:
     """The sorted rows take 16 bytes per point and direction: refuse, with the
     figure, what would not fit in half the memory available."""
-    from ..costs import ProblemTooLargeError, available_memory, fmt_bytes
+    from ..memory import ProblemTooLargeError, available_memory, fmt_bytes
 
     need = 16.0 * L * total
     free = available_memory()
@@ -103,7 +103,7 @@ def run_block(store, pi, pj):
 
 
 def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
-    from .._threads import run_all, workers
+    from ..threads import run_all, workers
     from ..kernels.many import pair_costs
 
     K, L, p = pi.shape[0], s.vals.shape[0], s.p

@@ -8,7 +8,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..costs import paired_cost_torch, rooted_value, safe_root, scaled_pow, unscaled_cost
+from ..geometry.costs import paired_cost_torch
+from ..geometry.units import rooted_value, safe_root, scaled_pow, unscaled_cost
 from ..result import Result
 
 

@@ -9,8 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from .._threads import mark_torch_used
-from .._validation import check_device, check_positive, check_seed
+from ..threads import mark_torch_used
+from ..checks import check_device, check_positive, check_seed
 from ..result import Result
 from ._common import make_result, renormalised
 

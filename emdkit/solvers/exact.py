@@ -7,9 +7,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..costs import (EXACT_MATRICES, check_dense_fits, distinct_pairs, lost_below,
-                     pair_distances, scaled_cost_matrix, scaled_cost_matrix_torch)
-from .._validation import check_positive
+from ..memory import EXACT_MATRICES, check_dense_fits
+from ..geometry.costs import distinct_pairs, pair_distances, scaled_cost_matrix, scaled_cost_matrix_torch
+from ..geometry.units import lost_below
+from ..checks import check_positive
 from ..bounds import (U, combine, precision_message, projection_lower,
                       relative_width, rooted, vertex_bracket, within)
 from ..result import Result

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from .._validation import check_positive, check_seed
+from ..checks import check_positive, check_seed
 from ..bounds import projected_lower
-from ..costs import scaled_pow
+from ..geometry.units import scaled_pow
 from ..result import Result
 from ._common import make_result
 from .oned import cumulative

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..bounds import exact_bracket
-from ..costs import pow2_scale, rooted_value
+from ..geometry.units import pow2_scale, rooted_value
 from ..result import Result
 from ._common import make_result
 
@@ -97,7 +97,7 @@ def _sort_one(x, w):
 
 
 def _sort_both(x, wx, y, wy):
-    from .._threads import run_all
+    from ..threads import run_all
 
     return run_all([lambda: _sort_one(x, wx), lambda: _sort_one(y, wy)],
                    parallel=None if x.shape[0] + y.shape[0] >= _THREADS_MIN else False)

@@ -10,14 +10,15 @@ import numpy as np
 
 from typing import NamedTuple
 
-from .._validation import check_positive
+from ..checks import check_positive
 from ..bounds import (divergence_rounding, projection_lower, relative_width, rooted,
                       within)
-from ..costs import (SINKHORN_MATRICES, available_memory, check_dense_fits, lost_pairs,
-                     scaled_pow, tiny_coordinates)
+from ..memory import SINKHORN_MATRICES, available_memory, check_dense_fits
+from ..geometry.costs import lost_pairs
+from ..geometry.units import scaled_pow, tiny_coordinates
 from ..result import Result
 from ._common import make_result, not_converged_message
-from ._sinkhorn import problems
+from .entropic import terms as problems
 
 #: Default epsilon, relative to the mean cost of the independent coupling
 #: ``sum_ij a_i b_j metric(x_i, y_j) ** p``.
@@ -319,7 +320,7 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
         converged, info["warning"] = False, lost
 
     def torch_cost():
-        from ._sinkhorn.autodiff import torch_cost as cost_t
+        from .entropic.autodiff import torch_cost as cost_t
 
         keep = {}
         t = cost_t(prob, sols, scale, probs.terms[0].geometry().matrix, debias, keep)

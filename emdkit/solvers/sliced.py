@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
-from .._validation import as_numpy, check_positive, check_seed
-from ..costs import pow2_scale, scaled_pow
-from .._threads import run_all, workers
+from ..geometry.problem import as_numpy
+from ..checks import check_positive, check_seed
+from ..geometry.units import pow2_scale, scaled_pow
+from ..threads import run_all, workers
 from ..result import Result
 from ._common import make_result
 from .oned import SCALE_FREE_P

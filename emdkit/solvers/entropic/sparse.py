@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from ..._threads import run_all
-from .cells import METRICS, parallel, ranges, ctransform, support
+from ...threads import run_all
+from ...geometry.cells import METRICS, parallel, ranges, ctransform, support
 
 #: Pairs with reduced cost above THETA * eps are dropped (kernel below e^-THETA), or
 #: above ``safe + ROOM`` where the stage's safety margin is larger.

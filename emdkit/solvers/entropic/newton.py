@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernel import plan_error
+from .gibbs import plan_error
 
 #: Up to this many columns the Newton system is factored densely (Cholesky); beyond,
 #: it is solved by conjugate gradients on the plan with its negligible entries dropped.

@@ -9,7 +9,7 @@ from .driver import lse_rows
 
 def _row_chunks(n, min_rows=256):
     """Row ranges, one per worker thread (a single one for small matrices)."""
-    from ..._threads import workers
+    from ...threads import workers
 
     k = max(1, min(workers(), n // min_rows))
     edges = np.linspace(0, n, k + 1).astype(int)
@@ -19,7 +19,7 @@ def _row_chunks(n, min_rows=256):
 def by_rows(fn, n):
     """Run ``fn(i0, i1)`` over row blocks on the worker threads (numpy's ufuncs
     release the GIL, so building a kernel uses every core); returns the results."""
-    from ..._threads import run_all
+    from ...threads import run_all
 
     chunks = _row_chunks(n)
     return run_all([lambda c=c: fn(*c) for c in chunks], parallel=len(chunks) > 1)

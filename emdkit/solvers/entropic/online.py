@@ -15,7 +15,7 @@ def softmin(cost_block: Callable, rows: int, h: np.ndarray, eps: float,
             block: int, transpose: bool) -> np.ndarray:
     """``-eps * LSE_j((h_j - C_ij) / eps)`` for every row i, by blocks of rows, the
     blocks shared out between the cores (cdist and numpy release the GIL)."""
-    from ..._threads import run_all, workers
+    from ...threads import run_all, workers
 
     out = np.empty(rows)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...costs import paired_cost_torch
+from ...geometry.costs import paired_cost_torch
 
 
 _EXP_MAX = 700.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernel import by_rows, kernel, log_steps, plan_error
+from .gibbs import by_rows, kernel, log_steps, plan_error
 
 _BIG = 1e50
 
@@ -27,7 +27,7 @@ def _bounded(s, power=1):
 
 
 #: From this many kernel entries the products run by row blocks on emdkit's pool
-#: (BLAS itself runs on one thread inside emdkit: ``_threads``); below, the hand-off
+#: (BLAS itself runs on one thread inside emdkit: ``threads``); below, the hand-off
 #: costs more than the second core gives (on 2 cores, n = m = 1000 at epsilon 0.05:
 #: 0.078 s by blocks against 0.045 s; n = m = 2000 at 0.01: 0.53 s against 0.63 s).
 _POOL_PRODUCT = 1 << 20

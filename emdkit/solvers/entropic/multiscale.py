@@ -25,13 +25,10 @@ import numpy as np
 
 from ...bounds import combine, rooted, within
 from . import driver
-from .cells import METRICS, Tree, ctransform
+from ...geometry.cells import METRICS, ctransform
+from ...geometry.multiscale import CellGrid
 from .sparse import SparseKernel
 
-#: The coarsest level has at most this many cells per cloud (its kernel is all pairs).
-COARSE_MAX = 1024
-#: A level is used while it has fewer than this fraction of the points as cells.
-LEVEL_FRACTION = 0.9
 #: The default epsilon keeps about this many pairs per point in the final kernel.
 NEIGHBOURS = 128
 #: A level hands over to the next finer one when epsilon falls below
@@ -56,18 +53,13 @@ RETRY_ITER_FACTOR, RETRY_ITER_MIN = 4, 500
 _SAMPLE = 2000
 
 
-class MultiscaleCost:
-    """The geometry of two clouds (scaled coordinates, named metric) for ``problems``."""
+class MultiscaleSinkhorn(CellGrid):
+    """Sinkhorn on a :class:`~emdkit.geometry.multiscale.CellGrid`, coarse to fine."""
 
     dense = False
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, metric: str, p: float):
-        self.x, self.y, self.metric, self.p = x, y, metric, float(p)
-        d = x.shape[1]
-        self.lo = np.minimum(x.min(0), y.min(0))
-        span = float((np.maximum(x.max(0), y.max(0)) - self.lo).max())
-        self.span = span * (1.0 + 1e-9) if span > 0 else 1.0
-        self.bits = max(1, min(63 // d, 20))
+    def __init__(self, grid: CellGrid):
+        self.__dict__.update(grid.__dict__)      # the grid's clouds and levels
         self.stats: dict = {}
         self._target = self._fine = self._stopped = None
 
@@ -96,19 +88,6 @@ class MultiscaleCost:
         return r ** self.p / THETA if r > 0 else math.inf
 
     # ------------------------------------------------------------------ levels
-    def keys(self, pts):
-        from ...kernels.tree import morton_keys
-
-        q = np.floor((pts - self.lo) / self.span * 2 ** self.bits).astype(np.int64)
-        np.clip(q, 0, 2 ** self.bits - 1, out=q)
-        return morton_keys(q, self.bits)
-
-    def diameter(self, level):
-        side = self.span / 2 ** level
-        d = self.x.shape[1]
-        return side * {"euclidean": math.sqrt(d), "cityblock": d, "chebyshev": 1.0}[
-            self.metric]
-
     def _switch(self) -> float:
         """The fraction of a cell's diameter at which a level hands over (see
         ``SWITCH_PAIRS``), at most 1."""
@@ -118,29 +97,6 @@ class MultiscaleCost:
         ball = math.pi ** (d / 2) / math.gamma(d / 2 + 1)
         cells = ball * (THETA ** (1.0 / self.p) * math.sqrt(d)) ** d * 2.0 ** d
         return min(1.0, (SWITCH_PAIRS / cells) ** (1.0 / d))
-
-    def _levels(self, kx, ky, n, m):
-        """The grid levels to pass through, coarse to fine."""
-        d, out = self.x.shape[1], []
-        for level in range(1, self.bits + 1):
-            shift = d * (self.bits - level)
-            cx, cy = np.unique(kx >> shift).size, np.unique(ky >> shift).size
-            if cx >= LEVEL_FRACTION * n or cy >= LEVEL_FRACTION * m:
-                break
-            if cx <= COARSE_MAX and cy <= COARSE_MAX:
-                out = [level]
-            elif out:
-                out.append(level)
-        return out
-
-    def _cells(self, pts, w, keys, level):
-        """Occupied cells of a level: (cell keys, centroids, summed weights)."""
-        shift = self.x.shape[1] * (self.bits - level)
-        ck, inv = np.unique(keys >> shift, return_inverse=True)
-        mass = np.bincount(inv, weights=w, minlength=ck.size)
-        cen = np.stack([np.bincount(inv, weights=w * pts[:, t], minlength=ck.size)
-                        for t in range(pts.shape[1])], axis=1) / mass[:, None]
-        return ck, cen, mass
 
     # ------------------------------------------------------------------- solve
     def solve(self, a, b, symmetric, eps, eps0, opts, warm=None):
@@ -156,7 +112,7 @@ class MultiscaleCost:
         count = np.zeros(4, dtype=np.int64)     # iterations, stages, rescues, Newton
         f0 = g0 = None              # the next level's start, from the previous one
         prev = None                 # (level, cell keys of x, of y)
-        levels = [] if warm is not None else self._levels(kx, kx if symmetric else ky,
+        levels = [] if warm is not None else self.levels(kx, kx if symmetric else ky,
                                                           x.shape[0], y.shape[0])
         self.stats = {"levels": levels, "max_nnz": 0, "refreshes": 0}
         for level in levels + [None]:
@@ -168,8 +124,8 @@ class MultiscaleCost:
                 px, pwa, ckx = x, wa, kx
                 py, pwb, cky = (x, wa, kx) if symmetric else (y, wb, ky)
             else:
-                ckx, px, pwa = self._cells(x, wa, kx, level)
-                cky, py, pwb = (ckx, px, pwa) if symmetric else self._cells(y, wb, ky, level)
+                ckx, px, pwa = self.cells(x, wa, kx, level)
+                cky, py, pwb = (ckx, px, pwa) if symmetric else self.cells(y, wb, ky, level)
             f0, g0 = (warm[0][ia], warm[1][ib]) if warm is not None else self._prolong(
                 prev, f0, g0, ckx, cky, level)
             tol = opts["tol"] if level is None else max(opts["tol"], opts["stage_tol"])
@@ -287,8 +243,8 @@ class MultiscaleCost:
         kept once built (a level's bracket needs them, and then the last level)."""
         if fine and self._fine is not None and not symmetric:
             return self._fine
-        xt = Tree(px, self.lo, self.span, self.bits)
-        yt = xt if symmetric else Tree(py, self.lo, self.span, self.bits)
+        xt = self.tree(px)
+        yt = xt if symmetric else self.tree(py)
         if fine and not symmetric:
             self._fine = (xt, yt)
         return xt, yt

@@ -8,119 +8,12 @@ the support of the plan only (:func:`paired_cost_torch`), so gradients flow and 
 from __future__ import annotations
 
 import math
-import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-_BYTES_PER_ENTRY = 8
-
-
-class ProblemTooLargeError(MemoryError):
-    """Raised before allocating a dense (n, m) matrix that would not fit in memory."""
-
-
-def available_memory() -> Optional[int]:
-    """Bytes of memory available now (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
-#: Peak resident memory of one solve, in float64 (n, m) matrices' worth, measured
-#: (``python -m emdkit.bench.auto_model``: VmHWM in a fresh process, n = m = 4000):
-#: exact 40.9 bytes a pair (the cost, the plan and POT's network-simplex arcs),
-#: sinkhorn 25.6 (cost, kernel, kept plan; the bracket works by blocks of rows).
-EXACT_MATRICES = 5.0
-SINKHORN_MATRICES = 3.25
-
-
-#: Below this many bytes the memory available is not read (/proc/meminfo: a tenth of
-#: a millisecond, more than a 100 x 100 solve's validation).
-SURELY_FITS = 16 * 2 ** 20
-
-
-def check_dense_fits(n: int, m: int, n_matrices: float, method: str,
-                     memory_limit: Optional[float] = None) -> None:
-    """Raise :class:`ProblemTooLargeError` if ``n_matrices`` float64 (n, m) matrices
-    would exceed ``memory_limit`` bytes (default: the memory available now)."""
-    need = float(n) * float(m) * _BYTES_PER_ENTRY * n_matrices
-    if memory_limit is None and need < SURELY_FITS:
-        return
-    limit = available_memory() if memory_limit is None else memory_limit
-    if limit is not None and need > limit:
-        raise ProblemTooLargeError(
-            f"method={method!r} needs about {fmt_bytes(need)} ({n_matrices:g} dense "
-            f"{n} x {m} float64 matrices' worth, measured), but only {fmt_bytes(limit)} "
-            f"is available. Methods that scale without an n x m matrix: '1d' for 1-D "
-            f"samples; 'max-sliced' (a certified lower bound on W_p) and 'sliced' (a "
-            f"different distance, SW_p <= W_p); or subsample the data.")
-
-
-def pow2_scale(v: float) -> float:
-    """The power of two ``s`` with ``v / s`` in [1, 2); 1.0 for v == 0 or non-finite.
-
-    Dividing by a power of two is exact in floating point (outside the subnormal
-    range), so rescaling by it changes no digit of the data. Subnormal ``v`` gets the
-    smallest normal power, 2 ** -1022, so that ``1 / s`` stays finite.
-    """
-    if v == 0 or not math.isfinite(v):
-        return 1.0
-    return math.ldexp(1.0, max(math.frexp(v)[1] - 1, -1022))
-
-
-def pow2_scales(v) -> np.ndarray:
-    """:func:`pow2_scale` of every entry of an array."""
-    v = np.asarray(v, dtype=np.float64)
-    ok = (v > 0) & np.isfinite(v)
-    _, e = np.frexp(np.where(ok, v, 1.0))
-    return np.where(ok, np.ldexp(1.0, np.maximum(e - 1, -1022)), 1.0)
-
-
-def lost_below(p: float) -> float:
-    """The scaled cost ``(D / scale) ** p`` (``D / scale`` below 2) under which
-    digits may be lost: the squares that SciPy's ``cdist`` sums leave the normal
-    range of float64 for ``D / scale`` below about ``2 ** -511``, and so does the
-    power below ``2 ** -1022``; a pair of distinct points may then cost exactly 0
-    next to costs of order one. ``2 ** -min(500 p, 1000)``, with a margin."""
-    return 2.0 ** -min(500.0 * p, 1000.0)
-
-
-def tiny_limit(p: float) -> float:
-    """Relative to the largest distance: the size below which a nonzero coordinate
-    may belong to a pair of distinct points whose cost lost its digits
-    (``lost_below``), ``2 ** 60`` times the distance where it does, since elsewhere
-    two distinct coordinates differ by at least ``2 ** -53`` of their size."""
-    return 2.0 ** (60.0 - min(500.0, 1000.0 / p))
-
-
-def tiny_coordinates(x: np.ndarray, y: np.ndarray, scale: float, p: float) -> bool:
-    """Whether two distinct points of ``x`` and ``y`` may be so close that their cost
-    lost its digits (``scale`` the power of two of the largest distance): only where
-    some coordinate is nonzero and below ``tiny_limit(p) * scale``. O((n + m) d);
-    False for nearly every input."""
-    lim = scale * tiny_limit(p)
-    for c in (x, y):
-        a = np.abs(c)
-        if np.any((a > 0) & (a < lim)):
-            return True
-    return False
+from ..checks import is_tensor
+from .units import lost_below, pow2_scale
 
 
 def lost_pairs(x: np.ndarray, y: np.ndarray, M: np.ndarray, p: float) -> int:
@@ -160,12 +53,6 @@ def pair_distances(x: np.ndarray, y: np.ndarray, ii: np.ndarray, jj: np.ndarray,
     else:
         d = np.abs(diff).max(1)
     return d, T * half
-
-
-def scaled_pow(scale: float, p: float) -> float:
-    """``scale ** p`` as a float that may be inf (never an OverflowError)."""
-    with np.errstate(over="ignore"):
-        return float(np.power(np.float64(scale), p))
 
 
 def scaled_cost_matrix(x: np.ndarray, y: np.ndarray, metric: Any, p: float,
@@ -226,8 +113,6 @@ def power_inplace(M: np.ndarray, p: float) -> np.ndarray:
 
 def checked_matrix(out, n: int, m: int) -> np.ndarray:
     """Check what a user metric returned; a float64 copy we may modify in place."""
-    from ._validation import is_tensor
-
     if is_tensor(out):
         arr = out.detach().cpu().numpy()
     else:
@@ -277,31 +162,3 @@ def paired_cost_torch(xt, yt, metric: str, p: float):
     else:  # pragma: no cover - validated earlier
         raise ValueError(f"unknown metric {metric!r}")
     return dist if p == 1.0 else dist ** p
-
-
-def safe_root(cost, p: float):
-    """``cost ** (1/p)`` with a zero (not infinite) gradient at cost == 0."""
-    if p == 1.0:
-        return cost
-    import torch
-
-    pos = cost > 0
-    safe = torch.where(pos, cost, torch.ones_like(cost))
-    # cost * 0: zero where the cost is, NaN where it is (never hidden as a 0)
-    return torch.where(pos, safe ** (1.0 / p), cost * 0.0)
-
-
-def unscaled_cost(cost_scaled: float, scale: float, p: float) -> float:
-    """W_p^p from the cost of the problem rescaled by ``scale`` (inf on overflow)."""
-    return 0.0 if cost_scaled == 0 else cost_scaled * scaled_pow(scale, p)
-
-
-def rooted_value(cost_scaled: float, scale: float, p: float) -> float:
-    """W_p from the transport cost of the problem rescaled by ``scale``."""
-    return scale * root(cost_scaled, p)
-
-
-def root(cost: float, p: float) -> float:
-    """``cost ** (1/p)`` for a float, clipping tiny negative rounding to zero."""
-    cost = max(float(cost), 0.0)
-    return cost if p == 1.0 else math.pow(cost, 1.0 / p)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...bounds import U, shrink, unmatched
-from .cells import METRICS, ctransform
+from ...geometry.cells import METRICS, ctransform
 
 
 def rounded_cost(geom, op, xt, yt):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+
+from ..checks import describe, is_tensor, torch_module
 
 #: Names accepted for ``metric``; every one is a true metric on R^d.
 METRICS = ("euclidean", "cityblock", "chebyshev")
@@ -22,27 +23,6 @@ _METRIC_ALIASES = {"l2": "euclidean", "manhattan": "cityblock", "l1": "cityblock
                    "linf": "chebyshev"}
 
 Metric = Union[str, Callable[[Any, Any], Any]]
-
-
-def _torch_module():
-    """The torch module if it is already imported (a tensor can only exist then)."""
-    return sys.modules.get("torch")
-
-
-def is_tensor(x: Any) -> bool:
-    torch = _torch_module()
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _describe(value: Any, limit: int = 60) -> str:
-    """A short repr of a user value for error messages."""
-    if isinstance(value, np.ndarray):
-        text = f"array of shape {value.shape} and dtype {value.dtype}"
-    elif is_tensor(value):
-        text = f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -95,25 +75,25 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
         arr = value.detach().cpu().numpy()
     elif isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got the string "
-                        f"{_describe(value)}")
+                        f"{describe(value)}")
     else:
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} must be a rectangular array of numbers, got "
-                             f"{_describe(value)} ({exc})") from None
+                             f"{describe(value)} ({exc})") from None
     kind = arr.dtype.kind
     if kind in "biuf":
         return arr
     if kind == "c":
         raise TypeError(f"{name} must hold real numbers, got complex values "
-                        f"({_describe(value)})")
+                        f"({describe(value)})")
     if kind == "O":
         try:
             return arr.astype(np.float64)
         except (ValueError, TypeError):
             pass
-    raise TypeError(f"{name} must be an array of numbers, got {_describe(value)} "
+    raise TypeError(f"{name} must be an array of numbers, got {describe(value)} "
                     f"(dtype {arr.dtype})")
 
 
@@ -124,11 +104,11 @@ def _first_bad(arr: np.ndarray) -> str:
     return f"{int(bad.sum())} non-finite value(s), the first {arr[idx]} at index {where}"
 
 
-def _samples(value: Any, name: str) -> np.ndarray:
+def check_samples(value: Any, name: str) -> np.ndarray:
     arr = as_numpy(value, name)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have shape (n,) or (n, d), got a scalar "
-                         f"{_describe(value)}")
+                         f"{describe(value)}")
     if arr.ndim > 2:
         raise ValueError(f"{name} must have shape (n,) or (n, d), got an array with "
                          f"{arr.ndim} dimensions, shape {arr.shape}")
@@ -143,7 +123,7 @@ def _samples(value: Any, name: str) -> np.ndarray:
     return arr.reshape(-1, 1) if arr.ndim == 1 else arr
 
 
-def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray]:
+def check_weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray]:
     if value is None:
         return None
     arr = as_numpy(value, name)
@@ -168,56 +148,9 @@ def _weights(value: Any, name: str, n: int, samples: str) -> Optional[np.ndarray
     return arr / total
 
 
-def check_positive(name: str, value: Any, *, integer: bool = False,
-                   below: Optional[float] = None) -> Any:
-    """A method option that must be a positive (integer) number, optionally < below."""
-    kinds = (numbers.Integral,) if integer else (numbers.Real,)
-    ok = not isinstance(value, bool) and isinstance(value, kinds)
-    if ok:
-        value = int(value) if integer else float(value)
-        ok = value > 0 and math.isfinite(value) and (below is None or value < below)
-    if not ok:
-        what = "a positive integer" if integer else "a positive finite number"
-        if below is not None:
-            what += f" below {below:g}"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return value
-
-
-def check_seed(seed: Any, name: str = "seed") -> Any:
-    """None, a non-negative integer, or a numpy ``Generator`` / ``SeedSequence``."""
-    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be None, a non-negative integer or a numpy "
-                        f"Generator, got {_describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed}")
-    return int(seed)
-
-
-def check_device(device: Any, name: str = "device"):
-    """A torch device (or its name) that exists here; None stays None."""
-    if device is None:
-        return None
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a torch device such as 'cpu' or 'cuda:0', got "
-                         f"{_describe(device)} ({exc})") from None
-    if dev.type == "meta":
-        raise ValueError(f"{name}='meta' holds no data: the critic must train on a "
-                         f"real device")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{name}={device!r} but CUDA is not available here")
-    return dev
-
-
 def check_p(p: Any) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number >= 1, got {_describe(p)}")
+        raise TypeError(f"p must be a real number >= 1, got {describe(p)}")
     p = float(p)
     if not (p >= 1 and math.isfinite(p)):
         raise ValueError(f"p must be a finite real number >= 1, got {p}")
@@ -230,7 +163,7 @@ def check_metric(metric: Any) -> Metric:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be one of {', '.join(map(repr, METRICS))} or a "
                         f"callable returning the (n, m) distance matrix, got "
-                        f"{_describe(metric)}")
+                        f"{describe(metric)}")
     key = metric.lower()
     key = _METRIC_ALIASES.get(key, key)
     if key not in METRICS:
@@ -245,7 +178,7 @@ def check_metric(metric: Any) -> Metric:
 
 def _torch_setup(values: dict):
     """Device and float dtype shared by the tensor arguments."""
-    torch = _torch_module()
+    torch = torch_module()
     tensors = {k: v for k, v in values.items() if is_tensor(v)}
     devices = {str(t.device) for t in tensors.values()}
     if len(devices) > 1:
@@ -262,7 +195,7 @@ def _torch_setup(values: dict):
 def _to_tensor(value: Any, arr: np.ndarray, device, dtype):
     """The user's tensor (cast to ``dtype``, keeping its graph) or ``arr`` as a
     tensor, with the shape of the validated array ``arr``."""
-    torch = _torch_module()
+    torch = torch_module()
     if is_tensor(value):
         return value.to(dtype=dtype).reshape(arr.shape)
     return torch.as_tensor(arr, dtype=dtype, device=device)
@@ -273,18 +206,18 @@ def prepare(a: Any, b: Any, *, p: Any = 1, metric: Any = "euclidean",
     """Validate user input and return a :class:`Problem`, or raise a clear error."""
     p = check_p(p)
     metric = check_metric(metric)
-    x = _samples(a, "a")
-    y = _samples(b, "b")
+    x = check_samples(a, "a")
+    y = check_samples(b, "b")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"a and b must have samples of the same dimension, got "
                          f"a with d={x.shape[1]} (shape {x.shape}) and b with "
                          f"d={y.shape[1]} (shape {y.shape})")
-    wa = _weights(a_weights, "a_weights", x.shape[0], "a")
-    wb = _weights(b_weights, "b_weights", y.shape[0], "b")
+    wa = check_weights(a_weights, "a_weights", x.shape[0], "a")
+    wb = check_weights(b_weights, "b_weights", y.shape[0], "b")
     prob = Problem(x=x, y=y, wa=wa, wb=wb, p=p, metric=metric)
     values = {"a": a, "b": b, "a_weights": a_weights, "b_weights": b_weights}
     if any(is_tensor(v) for v in values.values()):
-        from ._threads import mark_torch_used
+        from ..threads import mark_torch_used
 
         mark_torch_used()
         device, dtype = _torch_setup(values)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._threads import run_all, workers
+from ..threads import run_all, workers
 
 LEAF = 16
 METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
@@ -27,7 +27,7 @@ class Tree:
     maps the sorted position to the original index."""
 
     def __init__(self, x: np.ndarray, lo: np.ndarray, span: float, bits: int):
-        from ...kernels import tree as k
+        from ..kernels import tree as k
 
         q = np.floor((x - lo) / span * (2 ** bits)).astype(np.int64)
         np.clip(q, 0, 2 ** bits - 1, out=q)
@@ -41,7 +41,7 @@ class Tree:
     def cell_linear(self, g):
         """``(beta, alpha)``: per cell, ``g_j <= alpha_c + beta_c . y_j`` on its points
         (``kernels.tree.cell_linear``), on the threads."""
-        from ...kernels import tree as k
+        from ..kernels import tree as k
 
         nc = self.cells[0].shape[0]
         beta, alpha = np.empty((nc, self.d)), np.empty(nc)
@@ -50,7 +50,7 @@ class Tree:
         return beta, alpha
 
     def cell_max(self, g):
-        from ...kernels import tree as k
+        from ..kernels import tree as k
 
         lo, hi, c_lo, c_hi = self.cells[:4]
         return k.cell_max(lo, hi, c_lo, c_hi, g)
@@ -59,7 +59,7 @@ class Tree:
 def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
     """``(min_j c(q_i, y_j) - g_j, argmin)`` for every row of ``q``, exactly (``g``
     and the argmin in the tree's sorted order)."""
-    from ...kernels import tree as k
+    from ..kernels import tree as k
 
     q = np.ascontiguousarray(q, dtype=np.float64)
     out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
@@ -80,7 +80,7 @@ def _linear(tree: Tree, g, metric: int, p: float):
 
 def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
     """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
-    from ...kernels import tree as k
+    from ..kernels import tree as k
 
     if ytree.n >= 2 ** 31:
         raise ValueError(f"the multiscale kernel indexes columns in 32 bits; got "
@@ -114,7 +114,7 @@ BYTES_PER_PAIR = 44
 def _check_fits(nnz: int, n: int, m: int) -> None:
     """Refuse, before allocating, a support that would not fit in half the memory
     available (an epsilon too large for the density of the clouds)."""
-    from ...costs import ProblemTooLargeError, available_memory, fmt_bytes
+    from ..memory import ProblemTooLargeError, available_memory, fmt_bytes
 
     need, avail = BYTES_PER_PAIR * float(nnz), available_memory()
     if avail is not None and need > avail / 2:

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import Problem, _describe, _weights, as_numpy, check_p, is_tensor
+from ..checks import describe, is_tensor
+from .problem import Problem, as_numpy, check_p, check_weights
 
 #: The methods that take ``cost=``.
 COST_METHODS = ("exact", "sinkhorn", "auto")
@@ -38,7 +39,7 @@ def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: A
                         "b_weights")
     if not (isinstance(metric, str) and metric == "euclidean"):
         raise TypeError(f"with cost=, the matrix is the ground distance: pass no "
-                        f"metric (got metric={_describe(metric)})")
+                        f"metric (got metric={describe(metric)})")
     if options.get("debias"):
         raise ValueError("debias=True needs the costs within a and within b, which a "
                          "cost matrix between a and b does not give; pass samples "
@@ -67,7 +68,7 @@ def cost_input(a: Any, b: Any, cost: Any, method: str, metric: Any, a_weights: A
                              f"of cost (shape {M.shape}): it must have shape ({k},), "
                              f"got {arr.shape}")
         # finite, >= 0, positive sum; normalised
-        weights.append(_weights(w, name, k, f"the {side} of cost"))
+        weights.append(check_weights(w, name, k, f"the {side} of cost"))
     x, y = _indices(n, m, a, b, cost)
     metric = _lookup(cost, M)
     # the largest cost between bins with mass: the scale needs no other pass (empty
