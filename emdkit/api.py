@@ -1,15 +1,11 @@
-"""distance / solve / methods: validate once, look the method up, call it."""
+"""distance / solve / methods: validate once, then one call (``dispatch``)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict
 
-import numpy as np
-
-from .threads import one_blas_thread, one_torch_thread
+from . import dispatch
 from .geometry.problem import Metric, prepare
-from .solvers import AUTO_SUMMARY, REGISTRY
 from .result import Result
 
 
@@ -22,93 +18,14 @@ def methods() -> Dict[str, str]:
     >>> sorted(emdkit.methods())
     ['1d', 'auto', 'critic', 'exact', 'max-sliced', 'sinkhorn', 'sliced']
     """
-    out = {name: spec.summary for name, spec in REGISTRY.items()}
-    out["auto"] = AUTO_SUMMARY
-    return out
-
-
-#: ``auto``'s default accuracy: the value is certified within 1% of W_p.
-AUTO_RTOL = 1e-2
-
-
-def _auto_options(options: dict):
-    """auto's own options (``rtol``, ``memory_limit``) apart from the rest."""
-    from .checks import check_positive
-
-    rest = dict(options)
-    rtol = check_positive("rtol", rest.pop("rtol", AUTO_RTOL))
-    memory_limit = rest.pop("memory_limit", None)
-    if memory_limit is not None:
-        memory_limit = check_positive("memory_limit", memory_limit)
-    return rtol, memory_limit, rest
-
-
-#: Option names users bring from other libraries, and emdkit's name for each.
-OPTION_ALIASES = {"reg": "epsilon", "eps": "epsilon", "blur": "epsilon",
-                  "numItermax": "max_iter", "numitermax": "max_iter",
-                  "n_iter": "max_iter", "niter": "max_iter", "stopThr": "tol",
-                  "stop_thr": "tol", "n_projections_": "n_projections",
-                  "random_state": "seed"}
-
-
-def _normalise_method(method: Any) -> str:
-    """The registered name for ``method`` (case and ``_`` / ``-`` do not matter), or
-    a clear error with a suggestion."""
-    import difflib
-
-    if not isinstance(method, str):
-        from .checks import describe
-
-        try:
-            matrix = np.ndim(method) == 2
-        except (ValueError, TypeError):     # ragged nested lists
-            matrix = False
-        hint = (" (a matrix where the method goes: for histograms a, b over the rows "
-                "and columns of a ground-cost matrix M, as in POT's emd2(a, b, M), "
-                "pass it as cost=M: distance(a, b, cost=M))" if matrix else "")
-        raise TypeError(f"method must be a string, one of {sorted(methods())}, got "
-                        f"{describe(method)}{hint}")
-    key = method.strip().lower().replace("_", "-")
-    if key in REGISTRY or key == "auto":
-        return key
-    near = difflib.get_close_matches(key, list(methods()), n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise ValueError(f"unknown method {method!r}{hint}; available methods: "
-                     f"{', '.join(sorted(methods()))}")
-
-
-def _check_options(method: str, options: dict) -> None:
-    allowed = REGISTRY[method].options
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        takes = (f"it takes {', '.join(allowed)}" if allowed
-                 else "it takes no options")
-        raise TypeError(f"method {method!r} got unexpected option(s) "
-                        f"{', '.join(unknown)}{did_you_mean(unknown, allowed)}; {takes}")
-
-
-def did_you_mean(unknown, allowed) -> str:
-    """`` (did you mean 'epsilon' for 'eps'?)`` for the unknown option names that
-    another library's name (``OPTION_ALIASES``) or a near spelling maps to one of
-    ``allowed``; empty where none does."""
-    import difflib
-
-    hints = []
-    for name in unknown:
-        near = OPTION_ALIASES.get(name)
-        if near not in allowed:
-            close = difflib.get_close_matches(name, allowed, n=1)
-            near = close[0] if close else None
-        if near is not None:
-            hints.append(f"{near!r} for {name!r}")
-    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return dispatch.methods()
 
 
 def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
            cost=None):
-    method = _normalise_method(method)
-    if method != "auto":
-        _check_options(method, options)
+    """Validate (the method's name and options, then the input), and solve."""
+    method = dispatch.normalise_method(method)
+    options = dispatch.check_options(method, options)
     prob = None
     if cost is not None:
         from .geometry.histograms import cost_input
@@ -118,64 +35,7 @@ def _solve(a, b, method, p, metric, a_weights, b_weights, options, stacklevel,
     if prob is None:
         prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights,
                        b_weights=b_weights)
-    # points of zero weight are taken out before anything sees them (the scale, the
-    # bracket's allowance, auto's sizes), and put back in the result (_live)
-    from ._live import expand, live_part
-
-    full, live = prob, live_part(prob, method)
-    if live is not None:
-        prob = live[0]
-    chosen, reason = method, None
-    if method == "auto":
-        from ._auto import choose
-
-        rtol, memory_limit, rest = _auto_options(options)
-        chosen, own, reason = choose(prob, rtol, memory_limit)
-        _check_options(chosen, rest)
-        options = {**rest, **own}
-    # numpy's floating-point warnings are the methods' business: overflow and
-    # underflow are expected and handled inside, and a RuntimeWarning from emdkit
-    # must mean one thing, that the value is not to be trusted. BLAS on one thread:
-    # the methods' parallel work is on emdkit's pool (threads.one_blas_thread);
-    # the critic's small networks run torch on one thread (threads.one_torch_thread)
-    blas = one_blas_thread() if chosen != "critic" else one_torch_thread()
-    with np.errstate(all="ignore"), blas:
-        result = REGISTRY[chosen].func(prob, **options)
-        if live is not None:
-            result = expand(result, full, live[1], live[2])
-    if reason is not None:
-        result.info.update(requested="auto", reason=reason)
-        _check_auto_promise(result, rtol)
-    _check_value(result)
-    if not result.converged:
-        warnings.warn(result.info.get("warning", f"method {chosen!r} did not converge"),
-                      RuntimeWarning, stacklevel=stacklevel + 1)
-    return result
-
-
-def _check_auto_promise(result: Result, rtol: float) -> None:
-    """auto promises a value certified within rtol: where the chosen method's bracket
-    is wider (an LP precision floor, a tiny rtol), the result says so."""
-    from .bounds import within
-
-    if result.converged and result.bounds is not None and not within(
-            result.bounds, rtol, float(result)):
-        lo, hi = result.bounds
-        result.converged = False
-        result.info["warning"] = (
-            f"emdkit method 'auto' could not keep its promise: {result.method!r} "
-            f"certified W_p only to [{lo:.6g}, {hi:.6g}], wider than rtol={rtol:g}; "
-            f"Result.converged is False.")
-
-
-def _check_value(result: Result) -> None:
-    """Valid input never gives NaN; if a method ever did, fail loudly, not silently."""
-    value = result.value
-    value = float(value.detach()) if hasattr(value, "detach") else float(value)
-    if value != value:
-        raise FloatingPointError(
-            f"method {result.method!r} produced NaN on valid input; this is a bug in "
-            f"emdkit, please report it with the input that caused it")
+    return dispatch.solve_problem(prob, method, options, stacklevel=stacklevel + 1)
 
 
 def solve(a: Any, b: Any, method: str = "exact", *, p: float = 1,

@@ -86,7 +86,8 @@ class WassersteinLoss(torch.nn.Module):
                  solver: str = "auto", **options):
         super().__init__()
         from .geometry.problem import check_p
-        from .checks import check_positive
+        from .solvers import check_method_options
+        from .solvers.options import did_you_mean
 
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -96,18 +97,17 @@ class WassersteinLoss(torch.nn.Module):
         if method != "sinkhorn" and (epsilon is not None or not debias):
             raise TypeError(f"epsilon and debias are options of 'sinkhorn', not of "
                             f"{method!r}")
-        self.debias = bool(debias)
-        self.epsilon = None if epsilon is None else check_positive("epsilon", epsilon)
-        self.tol = check_positive("tol", tol)
-        self.max_iter = check_positive("max_iter", max_iter, integer=True)
-        self.scaling = check_positive("scaling", scaling, below=1.0)
+        # the options the loss shares with method="sinkhorn", by its checks
+        shared = check_method_options("sinkhorn", dict(
+            debias=debias, epsilon=epsilon, tol=tol, max_iter=max_iter, scaling=scaling))
+        self.debias, self.epsilon = shared["debias"], shared["epsilon"]
+        self.tol, self.max_iter, self.scaling = (shared["tol"], shared["max_iter"],
+                                                 shared["scaling"])
         self.warm_start = bool(warm_start)
         if solver not in ("auto", "torch"):
             raise ValueError(f"solver must be 'auto' or 'torch', got {solver!r}")
         self.solver = solver
         if method == "sinkhorn" and options:
-            from .api import did_you_mean
-
             takes = ("p", "debias", "epsilon", "tol", "max_iter", "scaling",
                      "warm_start", "solver")
             unknown = sorted(options)
@@ -115,10 +115,8 @@ class WassersteinLoss(torch.nn.Module):
                             f"{', '.join(unknown)}{did_you_mean(unknown, takes)}; "
                             f"it takes "
                             f"{', '.join(takes)}")
-        from .api import _check_options
-
-        _check_options(method, options)     # a misspelt option is an error, not ignored
-        self.options = options
+        # a misspelt option is an error, not ignored
+        self.options = check_method_options(method, options)
         self.last = {}            # of the last call: n_iter, converged, err (sinkhorn)
         self._warm = None
 
@@ -218,18 +216,16 @@ class WassersteinLoss(torch.nn.Module):
         """Every batch item and direction at once on the device
         (``sliced.torch_sliced_cost``), the directions drawn as ``distance`` draws
         them (with a ``seed``, the same value)."""
-        from .checks import check_positive, check_seed
         from .geometry.units import safe_root
+        from .solvers import REGISTRY
         from .solvers.sliced import check_projections, draw_directions, torch_sliced_cost
 
         d = X.shape[2]
-        if self.options.get("projections") is not None:
-            theta = check_projections(self.options["projections"], d)
+        o = {**REGISTRY["sliced"].defaults, **self.options}     # checked in __init__
+        if o["projections"] is not None:
+            theta = check_projections(o["projections"], d)
         else:
-            L = check_positive("n_projections", self.options.get("n_projections", 200),
-                               integer=True)
-            theta = draw_directions(d, L, self.options.get("directions", "orthogonal"),
-                                    check_seed(self.options.get("seed")))[0]
+            theta = draw_directions(d, o["n_projections"], o["directions"], o["seed"])[0]
         th = torch.as_tensor(theta, dtype=X.dtype, device=X.device)
         cost, top = torch_sliced_cost(X @ th.T, Y @ th.T, a, b, self.p)
         return top * safe_root(cost, self.p)

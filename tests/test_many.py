@@ -141,11 +141,12 @@ def test_out_resumes_only_what_is_missing(rng, tmp_path, monkeypatch):
     arr[0, 3] = arr[3, 0] = arr[1, 2] = arr[2, 1] = np.nan     # as if stopped there
     arr.flush()
     del arr
-    import emdkit.api as api
+    import emdkit.dispatch as dispatch
 
     calls = []
-    real = api._solve
-    monkeypatch.setattr(api, "_solve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = dispatch.solve_problem
+    monkeypatch.setattr(dispatch, "solve_problem",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     again = emdkit.pairwise(clouds, "exact", out=str(out))
     assert len(calls) == 2 and np.array_equal(again, full)
     with pytest.raises(ValueError, match="another matrix.*method"):
@@ -323,11 +324,12 @@ def test_a_run_stopped_mid_way_resumes_from_its_file(rng, tmp_path, monkeypatch)
     done = int(np.isfinite(partial[iu]).sum())
     assert done == 2 + sum(seen) < len(iu[0])      # the first two pairs, three blocks
     monkeypatch.setattr(_schedule, "run_block", real)
-    import emdkit.api as api
+    import emdkit.dispatch as dispatch
 
     calls = []
-    solve = api._solve
-    monkeypatch.setattr(api, "_solve", lambda *a, **k: calls.append(1) or solve(*a, **k))
+    solve = dispatch.solve_problem
+    monkeypatch.setattr(dispatch, "solve_problem",
+                        lambda *a, **k: calls.append(1) or solve(*a, **k))
     resumed = emdkit.pairwise(clouds, "exact", scheduler="serial", block_size=2, out=out)
     assert len(calls) == len(iu[0]) - done
     assert np.array_equal(resumed, full)

@@ -17,13 +17,12 @@ from ._tasks import SHARED, Samples, run_block, sorted_store
 
 def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, block_size,
            out, progress, options):
-    from ..api import _check_options, _normalise_method
-    from ..geometry.problem import check_metric, check_p
     from ..checks import check_positive
+    from ..dispatch import check_options, normalise_method
+    from ..geometry.problem import check_metric, check_p
 
-    method = _normalise_method(method)
-    if method != "auto":
-        _check_options(method, options)
+    method = normalise_method(method)
+    options = check_options(method, options)     # once, for every pair
     p, metric = check_p(p), check_metric(metric)
     symmetric = sb is None
     xa, wa_, ta, raw_a = _collection(sa, wa, "samples" if symmetric else "samples_a",
@@ -123,12 +122,9 @@ def _store(x, w, method, p, metric, options, to_file):
     if method not in SHARED:
         return Samples(x=x, w=w, method=method, p=p, metric=metric, options=options)
     if method == "1d":
-        if x[0].shape[1] != 1:
-            raise ValueError(f"method='1d' needs 1-D samples, got samples of dimension "
-                             f"d={x[0].shape[1]}; use method='exact' or 'auto' for d > 1")
-        if callable(metric):
-            raise ValueError("method='1d' uses the distance |x - y| and takes no "
-                             "callable metric; use method='exact' for a custom metric")
+        from ..solvers.oned import check_line
+
+        check_line(x[0].shape[1], metric)
         return sorted_store(x, w, np.ones((1, 1)), p, p > SCALE_FREE_P)
     return sorted_store(x, w, _directions(x[0].shape[1], metric, options, to_file), p,
                         p > SCALE_FREE_P)
@@ -136,20 +132,14 @@ def _store(x, w, method, p, metric, options, to_file):
 
 def _directions(d, metric, options, to_file):
     """The sliced method's directions for the whole matrix, checked as it checks them."""
-    from ..checks import check_positive, check_seed
-    from ..solvers.sliced import (DIRECTIONS, check_line_metric, check_projections,
-                                  draw_directions)
+    from ..solvers import REGISTRY
+    from ..solvers.sliced import check_line_metric, check_projections, draw_directions
 
     check_line_metric(metric, "sliced")
-    check_positive("confidence", options.get("confidence", 0.95), below=1.0)
-    if options.get("projections") is not None:
+    options = {**REGISTRY["sliced"].defaults, **options}   # checked (check_options)
+    if options["projections"] is not None:
         return check_projections(options["projections"], d)
-    L = check_positive("n_projections", options.get("n_projections", 200), integer=True)
-    seed = check_seed(options.get("seed"))
-    kind = options.get("directions", "orthogonal")
-    if kind not in DIRECTIONS:
-        raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
-                         f"got {kind!r}")
+    L, seed, kind = options["n_projections"], options["seed"], options["directions"]
     if to_file and not isinstance(seed, (int, np.integer)):
         raise ValueError(f"method='sliced' with out= needs an int seed, so that a resumed "
                          f"run uses the same directions; got seed={seed!r}")
@@ -333,7 +323,8 @@ def _torch_matrix(raw, symmetric, pi, pj, na, nb, method, p, metric, options):
     an out-of-place ``index_put``)."""
     import torch
 
-    from ..api import _solve
+    from ..dispatch import solve_problem
+    from ..geometry.problem import prepare
 
     x, u = raw
     shape = (na, na) if symmetric else (na, nb)
@@ -341,8 +332,11 @@ def _torch_matrix(raw, symmetric, pi, pj, na, nb, method, p, metric, options):
         ref = next(t for t in x + u if isinstance(t, torch.Tensor))
         return torch.zeros(shape, dtype=ref.dtype if ref.is_floating_point()
                            else torch.float64, device=ref.device)
-    vals = torch.stack([_solve(x[i], x[j], method, p, metric, u[i], u[j], dict(options),
-                               stacklevel=4).value
+    # tensors keep their graphs: each pair's problem from the tensors as given (the
+    # options were checked once, in matrix)
+    vals = torch.stack([solve_problem(prepare(x[i], x[j], p=p, metric=metric,
+                                              a_weights=u[i], b_weights=u[j]),
+                                      method, options, stacklevel=3).value
                         for i, j in zip(pi.tolist(), pj.tolist())])
     rows = torch.as_tensor(pi, device=vals.device)
     cols = torch.as_tensor(pj if symmetric else pj - na, device=vals.device)

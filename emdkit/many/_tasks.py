@@ -128,14 +128,17 @@ def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
 
 
 def _samples_block(s: Samples, pi, pj):
-    from ..api import _solve
+    from ..dispatch import solve_problem
+    from ..geometry.problem import Problem
 
     values, notes = np.empty(pi.shape[0]), []
     for k, (i, j) in enumerate(zip(pi.tolist(), pj.tolist())):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = _solve(s.x[i], s.x[j], s.method, s.p, s.metric, s.w[i], s.w[j],
-                       dict(s.options), stacklevel=2)
+            # the distributions were validated once (many._matrix), as were the options
+            prob = Problem(x=s.x[i], y=s.x[j], wa=s.w[i], wb=s.w[j], p=s.p,
+                           metric=s.metric)
+            r = solve_problem(prob, s.method, s.options)
         values[k] = float(r.value)
         for wmsg in caught:
             if issubclass(wmsg.category, RuntimeWarning):

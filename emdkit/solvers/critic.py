@@ -10,11 +10,25 @@ from typing import Optional
 import numpy as np
 
 from ..threads import mark_torch_used
-from ..checks import check_device, check_positive, check_seed
+from .options import choice, positive
+from .options import device as device_check
+from .options import seed as seed_check
 from ..result import Result
 from ._common import make_result, renormalised
 
 _DEFAULT_LR = {"groupsort": 1e-3, "gp": 1e-3, "spectral": 1e-3, "clip": 5e-5}
+
+#: The checks of the options (``options.check_options``).
+CHECKS = {"lipschitz": choice("lipschitz", tuple(_DEFAULT_LR)),
+          "width": positive("width", integer=True), "depth": positive("depth", integer=True),
+          "steps": positive("steps", integer=True),
+          "batch_size": positive("batch_size", integer=True),
+          "lr": positive("lr", optional=True),
+          "folds": positive("folds", integer=True),
+          "test_size": positive("test_size", below=1.0), "seed": seed_check(),
+          "device": device_check(), "progress": lambda v: v,
+          "confidence": positive("confidence", below=1.0),
+          "n_bootstrap": positive("n_bootstrap", integer=True)}
 
 
 def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 2,
@@ -130,28 +144,18 @@ def _standardised(prob, dev):
 
 def _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
              test_size, confidence, n_bootstrap, folds):
-    """The options, validated against the problem (a clear error otherwise)."""
-    from .. import wgan
-
+    """The options (validated: ``CHECKS``) against the problem, the learning rate's
+    default filled in."""
     if prob.p != 1.0:
         raise ValueError(f"method='critic' estimates W_1 through the Kantorovich-"
                          f"Rubinstein duality, which holds for p = 1 only; got p={prob.p:g}")
     if prob.metric != "euclidean":
         raise ValueError(f"method='critic' needs metric='euclidean' (the critic is "
                          f"1-Lipschitz for the Euclidean norm); got {prob.metric!r}")
-    if lipschitz not in wgan.LIPSCHITZ:
-        raise ValueError(f"lipschitz must be one of {', '.join(map(repr, wgan.LIPSCHITZ))},"
-                         f" got {lipschitz!r}")
-    out = dict(seed=check_seed(seed), device=check_device(device),
-               width=check_positive("width", width, integer=True),
-               depth=check_positive("depth", depth, integer=True),
-               steps=check_positive("steps", steps, integer=True),
-               batch_size=check_positive("batch_size", batch_size, integer=True),
-               lr=_DEFAULT_LR[lipschitz] if lr is None else check_positive("lr", lr),
-               test_size=check_positive("test_size", test_size, below=1.0),
-               confidence=check_positive("confidence", confidence, below=1.0),
-               n_bootstrap=check_positive("n_bootstrap", n_bootstrap, integer=True),
-               folds=check_positive("folds", folds, integer=True))
+    out = dict(seed=seed, device=device, width=width, depth=depth, steps=steps,
+               batch_size=batch_size, lr=_DEFAULT_LR[lipschitz] if lr is None else lr,
+               test_size=test_size, confidence=confidence, n_bootstrap=n_bootstrap,
+               folds=folds)
     need = max(2, out["folds"])
     if prob.n < need or prob.m < need:
         raise ValueError(f"method='critic' needs at least {need} samples on each side to "

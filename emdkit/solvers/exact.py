@@ -10,7 +10,7 @@ import numpy as np
 from ..memory import EXACT_MATRICES, check_dense_fits
 from ..geometry.costs import distinct_pairs, pair_distances, scaled_cost_matrix, scaled_cost_matrix_torch
 from ..geometry.units import lost_below
-from ..checks import check_positive
+from .options import positive
 from ..bounds import (U, combine, precision_message, projection_lower,
                       relative_width, rooted, vertex_bracket, within)
 from ..result import Result
@@ -22,6 +22,11 @@ _OPTIMAL = 1
 #: The network simplex is exact to rounding: a certified bracket wider than this
 #: (relative) means the costs span more than double precision resolves.
 EXACT_RTOL = 1e-6
+
+
+#: The checks of the options (``options.check_options``).
+CHECKS = {"max_iter": positive("max_iter", integer=True),
+          "memory_limit": positive("memory_limit", optional=True)}
 
 
 def exact(prob, *, max_iter: int = 1_000_000,
@@ -51,9 +56,6 @@ def exact(prob, *, max_iter: int = 1_000_000,
     squares of their differences leave float64's range), the value and the bracket's
     upper end are the plan's cost on its pairs at their own scale, not 0.
     """
-    max_iter = check_positive("max_iter", max_iter, integer=True)
-    if memory_limit is not None:
-        memory_limit = check_positive("memory_limit", memory_limit)
     compiled()                  # POT and numba imported before the clock starts:
     from ..kernels import ctransform  # noqa: F401   Result.time is the solve's
     start = time.perf_counter()

@@ -7,15 +7,22 @@ import time
 
 import numpy as np
 
-from ..checks import check_positive, check_seed
 from ..bounds import projected_lower
 from ..geometry.units import scaled_pow
 from ..result import Result
 from ._common import make_result
 from .oned import cumulative
+from .options import positive
+from .options import seed as seed_check
 from .sliced import check_line_metric, draw_directions, projected_costs
 
 _STARTS = 4
+
+
+#: The checks of the options (``options.check_options``).
+CHECKS = {"n_projections": positive("n_projections", integer=True),
+          "seed": seed_check(), "max_iter": positive("max_iter", integer=True),
+          "tol": positive("tol")}
 
 
 def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 1000,
@@ -43,10 +50,6 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
         increases the value (the direction is then within about ``tol`` of a local
         maximum; the value within about ``tol ** 2`` relative).
     """
-    n_projections = check_positive("n_projections", n_projections, integer=True)
-    seed = check_seed(seed)
-    max_iter = check_positive("max_iter", max_iter, integer=True)
-    tol = check_positive("tol", tol)
     check_line_metric(prob.metric, "max-sliced")
     start = time.perf_counter()
     theta0, _ = draw_directions(prob.dim, n_projections, "random", seed)

@@ -25,6 +25,20 @@ def _uniform_cumulative(n: int) -> np.ndarray:
     return np.arange(1, n + 1, dtype=np.float64) / n
 
 
+#: ``1d`` takes no options.
+CHECKS: dict = {}
+
+
+def check_line(d: int, metric, shape: str = "") -> None:
+    """``1d``'s refusal of samples of dimension ``d`` > 1 or of a callable metric."""
+    if d != 1:
+        raise ValueError(f"method='1d' needs 1-D samples, got samples of dimension "
+                         f"d={d}{shape}; use method='exact' or 'auto' for d > 1")
+    if callable(metric):
+        raise ValueError("method='1d' uses the distance |x - y| and takes no callable "
+                         "metric; use method='exact' for a custom metric")
+
+
 def oned(prob) -> Result:
     """W_p between 1-D samples from the quantile functions, exact for any real p >= 1.
 
@@ -33,13 +47,7 @@ def oned(prob) -> Result:
     and zero weights are handled. Samples of shape (n,) or (n, 1); every metric is
     ``|x - y|`` in 1-D. Cost: O((n + m) log(n + m)) time, O(n + m) memory.
     """
-    if prob.dim != 1:
-        raise ValueError(f"method='1d' needs 1-D samples, got samples of dimension "
-                         f"d={prob.dim} (a has shape {prob.x.shape}); use "
-                         f"method='exact' or 'auto' for d > 1")
-    if callable(prob.metric):
-        raise ValueError("method='1d' uses the distance |x - y| and takes no callable "
-                         "metric; use method='exact' for a custom metric")
+    check_line(prob.dim, prob.metric, f" (a has shape {prob.x.shape})")
     from ..kernels import oned as k
 
     start = time.perf_counter()

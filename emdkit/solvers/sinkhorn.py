@@ -10,7 +10,7 @@ import numpy as np
 
 from typing import NamedTuple
 
-from ..checks import check_positive
+from .options import choice, flag, positive
 from ..bounds import (divergence_rounding, projection_lower, relative_width, rooted,
                       within)
 from ..memory import SINKHORN_MATRICES, available_memory, check_dense_fits
@@ -38,6 +38,13 @@ STAGE_TOL = 1e-2
 #: over ten minutes).
 RTOL_START_TOL = 1e-2
 _BACKENDS = ("auto", "dense", "multiscale", "online")
+#: The checks of the options (``options.check_options``).
+CHECKS = {"epsilon": positive("epsilon", optional=True),
+          "rtol": positive("rtol", optional=True), "tol": positive("tol"),
+          "max_iter": positive("max_iter", integer=True), "debias": flag("debias"),
+          "scaling": positive("scaling", below=1.0),
+          "backend": choice("backend", _BACKENDS),
+          "memory_limit": positive("memory_limit", optional=True)}
 #: ``backend="auto"`` takes the multiscale kernel up to this dimension (the cell tree
 #: prunes less as d grows), the online one beyond.
 MULTISCALE_MAX_DIM = 5
@@ -161,22 +168,12 @@ class _Options(NamedTuple):
 
 def _checked(epsilon, rtol, tol, max_iter, debias, scaling, backend,
              memory_limit) -> _Options:
-    """The options, validated (a clear error naming the option otherwise)."""
-    rtol = None if rtol is None else check_positive("rtol", rtol)
-    epsilon = None if epsilon is None else check_positive("epsilon", epsilon)
-    if not isinstance(debias, (bool, np.bool_)):
-        raise TypeError(f"debias must be True or False, got {debias!r}")
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, "
-                         f"got {backend!r}")
+    """The options (each validated: ``CHECKS``) as one record; rtol and debias
+    together refused."""
     if rtol is not None and debias:
         raise ValueError("rtol certifies W_p, and with debias=True the value is the "
                          "Sinkhorn divergence, which is not W_p: pass one of them")
-    return _Options(epsilon, rtol, check_positive("tol", tol),
-                    check_positive("max_iter", max_iter, integer=True),
-                    check_positive("scaling", scaling, below=1.0), backend,
-                    None if memory_limit is None else check_positive("memory_limit",
-                                                                       memory_limit))
+    return _Options(epsilon, rtol, tol, max_iter, scaling, backend, memory_limit)
 
 
 def _epsilon(epsilon, probs, p):

@@ -8,16 +8,24 @@ import time
 import numpy as np
 
 from ..geometry.problem import as_numpy
-from ..checks import check_positive, check_seed
 from ..geometry.units import pow2_scale, scaled_pow
 from ..threads import run_all, workers
 from ..result import Result
 from ._common import make_result
 from .oned import SCALE_FREE_P
+from .options import anything, choice, positive
+from .options import seed as seed_check
 
 DIRECTIONS = ("orthogonal", "random")
 #: Beyond p = SCALE_FREE_P each direction's costs are divided by the largest distance
 #: it moves (see ``kernels.sliced``), as ``1d``'s are.
+
+#: The checks of the options (``options.check_options``); ``projections`` is checked
+#: against the problem's dimension (``check_projections``).
+CHECKS = {"n_projections": positive("n_projections", integer=True),
+          "seed": seed_check(), "projections": anything,
+          "directions": choice("directions", DIRECTIONS),
+          "confidence": positive("confidence", below=1.0)}
 
 
 def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
@@ -53,12 +61,6 @@ def sliced(prob, *, n_projections: int = 200, seed=None, projections=None,
         over directions (independent units: directions, or orthogonal blocks);
         ``info["standard_error"]`` is its standard error (delta method).
     """
-    n_projections = check_positive("n_projections", n_projections, integer=True)
-    seed = check_seed(seed)
-    confidence = check_positive("confidence", confidence, below=1.0)
-    if directions not in DIRECTIONS:
-        raise ValueError(f"directions must be one of {', '.join(map(repr, DIRECTIONS))}, "
-                         f"got {directions!r}")
     check_line_metric(prob.metric, "sliced")
     start = time.perf_counter()
     if projections is not None:
