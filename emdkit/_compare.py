@@ -160,14 +160,17 @@ def compare(a: Any, b: Any = None, methods: Optional[Sequence[str]] = None, *,
     method      W_1       error vs truth  seconds  note
     ...
     """
-    from .geometry.problem import check_p
+    from .geometry.problem import check_p, prepare
 
     p = check_p(p)
     a, b, truth, reference = _samples_and_truth(a, b, p, truth)
     shape = (np.shape(a), np.shape(b))
     methods, options = _methods_and_options(methods, options, shape[0])
-    rows = [_run_one(m, a, b, p, metric, a_weights, b_weights, options, seed, shape[0])
-            for m in methods]
+    try:        # the samples validated once for every method (an error: every row's note)
+        prob = prepare(a, b, p=p, metric=metric, a_weights=a_weights, b_weights=b_weights)
+    except (ValueError, TypeError) as exc:
+        prob = exc
+    rows = [_run_one(m, prob, options, seed, shape[0]) for m in methods]
     ref = truth
     ex = next((r for r in rows if r.method == "exact" and r.value is not None), None)
     if ref is None and ex is not None:
@@ -243,21 +246,26 @@ def _methods_and_options(methods, options, shape_a):
     return methods, options
 
 
-def _run_one(m, a, b, p, metric, a_weights, b_weights, options, seed, shape_a) -> Row:
-    """One method, timed after a warm-up; its warnings become the row's note."""
+def _run_one(m, prob, options, seed, shape_a) -> Row:
+    """One method on the validated problem ``prob`` (or the error validating it),
+    timed after a warm-up; its warnings become the row's note."""
     from .api import solve
+    from .dispatch import check_options, solve_problem
 
     opts = dict(options.get(m, {}))
     if m in ("sliced", "max-sliced", "critic") and seed is not None:
         opts.setdefault("seed", seed)
-    if m != "critic":
-        _warm_up(solve, m, shape_a, p, metric, opts)
     t0 = time.perf_counter()
     try:
+        if isinstance(prob, Exception):
+            raise prob
+        opts = check_options(m, opts)
+        if m != "critic":
+            _warm_up(solve, m, shape_a, prob.p, prob.metric, opts)
+        t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = solve(a, b, m, p=p, metric=metric, a_weights=a_weights,
-                      b_weights=b_weights, **opts)
+            r = solve_problem(prob, m, opts)
     except (ValueError, TypeError, ImportError, MemoryError) as exc:
         return Row(m, None, None, note=str(exc).split("\n")[0][:160])
     secs = time.perf_counter() - t0

@@ -29,6 +29,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .geometry.units import rooted_value
+
 #: Unit roundoff of float64.
 U = 2.0 ** -53
 _BLOCK = 1 << 20   # matrix entries per block of rows
@@ -131,7 +133,7 @@ def vertex_bracket(C, a, b, support, f, scale: float, p: float):
         up = support_upper(C, a, b, np.ascontiguousarray(ii, dtype=np.int64),
                            np.ascontiguousarray(jj, dtype=np.int64),
                            np.ascontiguousarray(mass, dtype=np.float64), cmax)
-    return rooted(lo, scale, p), rooted(up, scale, p)
+    return rooted_value(lo, scale, p), rooted_value(up, scale, p)
 
 
 def plan_bracket(C, a, b, P, f, scale: float, p: float):
@@ -143,38 +145,7 @@ def plan_bracket(C, a, b, P, f, scale: float, p: float):
         pair, cmax = _ctransforms(C, a, b, f)
         up = rounded_cost(C, a, b, P, cmax)
         lo = _dual_objective(a, b, pair, cmax)
-    return rooted(lo, scale, p), rooted(up, scale, p)
-
-
-def rooted(cost: float, scale: float, p: float) -> float:
-    cost = max(float(cost), 0.0)
-    return scale * (cost if p == 1.0 else cost ** (1.0 / p))
-
-
-def projection_lower(prob) -> float:
-    """W_p between the 1-D projections on the axis (or, for the Euclidean and
-    cityblock metrics, the unit direction) of the largest mean difference: a lower
-    bound on W_p for every named metric, exact in 1-D. 0.0 for a callable metric."""
-    if callable(prob.metric):
-        return 0.0
-    from .geometry.problem import Problem
-    from .solvers.oned import oned
-
-    wa, wb = prob.weights()
-    diff = wa @ prob.x - wb @ prob.y
-    if not np.isfinite(diff).all() or not np.any(diff):
-        theta = np.eye(prob.dim)[0]
-    elif prob.metric == "chebyshev" or prob.dim == 1:
-        theta = np.eye(prob.dim)[int(np.argmax(np.abs(diff)))]
-    else:
-        theta = diff / np.linalg.norm(diff)
-    with np.errstate(all="ignore"):
-        px, py = prob.x @ theta, prob.y @ theta
-    if not (np.isfinite(px).all() and np.isfinite(py).all()):
-        return 0.0
-    sub = Problem(x=px[:, None], y=py[:, None], wa=prob.wa, wb=prob.wb, p=prob.p,
-                  metric="euclidean")
-    return projected_lower(float(oned(sub).value), prob)
+    return rooted_value(lo, scale, p), rooted_value(up, scale, p)
 
 
 def projected_lower(value: float, prob) -> float:
@@ -214,12 +185,12 @@ def relative_width(bounds) -> float:
     return (hi - lo) / lo if lo > 0 else math.inf
 
 
-def certify(prob, C, a, b, P, f, scale: float, projection: Optional[float] = None):
+def certify(prob, C, a, b, P, f, scale: float, projection: float):
     """The bracket on W_p for a dense plan ``P`` and row potentials ``f`` of the
-    problem with scaled cost ``C``, with the projection lower bound (computed here
-    unless the caller passes the one it already has)."""
+    problem with scaled cost ``C``, with a projection's lower bound
+    (``solvers.oned.projection_lower``)."""
     lo, hi = plan_bracket(C, a, b, P, f, scale, prob.p)
-    return combine(lo, hi, projection_lower(prob) if projection is None else projection)
+    return combine(lo, hi, projection)
 
 
 def precision_message(method: str, bounds, rtol: float) -> str:

@@ -170,14 +170,14 @@ class WassersteinLoss(torch.nn.Module):
         return safe_root(torch.where(div > noise, div, div * 0.0 + 0.0).clamp_min(0.0), p)
 
     def _epsilon(self, C, a, b):
-        """Per batch item: the user's, or ``EPS_RELATIVE`` times the mean cost of
-        the independent coupling (as ``distance``)."""
-        from .solvers.sinkhorn import EPS_RELATIVE
+        """Per batch item: the user's, or the default of ``distance``
+        (``geometry.epsilon.default``) on the mean cost of the independent coupling."""
+        from .geometry import epsilon as eps_rules
 
         if self.epsilon is not None:
             return torch.full((C.shape[0],), self.epsilon, dtype=C.dtype,
                               device=C.device)
-        eps = EPS_RELATIVE * torch.einsum("bi,bij,bj->b", a, C, b)
+        eps = eps_rules.default(torch.einsum("bi,bij,bj->b", a, C, b))
         return torch.where(eps > 0, eps, torch.ones_like(eps))
 
     def _solve(self, terms, eps):

@@ -93,6 +93,12 @@ def rooted_value(cost_scaled: float, scale: float, p: float) -> float:
     return scale * root(cost_scaled, p)
 
 
+def rooted_values(cost_scaled, scale, p: float) -> np.ndarray:
+    """:func:`rooted_value` of arrays (one problem per entry)."""
+    cost = np.maximum(np.asarray(cost_scaled, dtype=np.float64), 0.0)
+    return scale * (cost if p == 1.0 else cost ** (1.0 / p))
+
+
 def root(cost: float, p: float) -> float:
     """``cost ** (1/p)`` for a float, clipping tiny negative rounding to zero."""
     cost = max(float(cost), 0.0)

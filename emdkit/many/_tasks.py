@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..geometry.units import pow2_scale, pow2_scales
+from ..geometry.units import pow2_scale, pow2_scales, rooted_values
 
 #: Methods whose per-distribution work (sorting, projecting) is done once per call.
 SHARED = ("1d", "sliced")
@@ -122,9 +122,7 @@ def _sorted_block(s: Sorted, pi, pj) -> np.ndarray:
              for k0, k1 in zip(edges[:-1], edges[1:])])
     unit = top if s.normalise else scale
     with np.errstate(divide="ignore"):
-        mean = np.maximum(acc / L, 0.0)
-        root = mean if p == 1.0 else mean ** (1.0 / p)
-    return s.prescale * unit * root
+        return s.prescale * rooted_values(acc / L, unit, p)
 
 
 def _samples_block(s: Samples, pi, pj):

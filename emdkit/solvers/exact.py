@@ -11,8 +11,10 @@ from ..memory import EXACT_MATRICES, check_dense_fits
 from ..geometry.costs import distinct_pairs, pair_distances, scaled_cost_matrix, scaled_cost_matrix_torch
 from ..geometry.units import lost_below
 from .options import positive
-from ..bounds import (U, combine, precision_message, projection_lower,
-                      relative_width, rooted, vertex_bracket, within)
+from ..geometry.units import rooted_value
+from .oned import projection_lower
+from ..bounds import (U, combine, precision_message,
+                      relative_width, vertex_bracket, within)
 from ..result import Result
 from ._simplex import compiled, network_simplex
 from ._common import (add_weight_gradient, make_result, not_converged_message,
@@ -111,5 +113,5 @@ def _support_cost(prob, M, support):
         return None         # none, or only pairs of equal points (cost 0 is right)
     d, T = pair_distances(prob.x, prob.y, ii, jj, prob.metric)
     cost = float(mass @ (d if prob.p == 1.0 else d ** prob.p))
-    upper = rooted(cost, T, prob.p) * (1.0 + 8.0 * (prob.dim + len(mass)) * U)
+    upper = rooted_value(cost, T, prob.p) * (1.0 + 8.0 * (prob.dim + len(mass)) * U)
     return cost, T, upper

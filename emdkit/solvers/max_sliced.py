@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..bounds import projected_lower
-from ..geometry.units import scaled_pow
+from ..geometry.units import rooted_value, scaled_pow
 from ..result import Result
 from ._common import make_result
 from .oned import cumulative
@@ -64,7 +64,7 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
     w, theta, converged, steps = best
     value = scale * w
     info = {"direction": theta, "n_steps": steps, "cost_scale": scale,
-            "best_random": scale * float(costs.max()) ** (1 / prob.p)}
+            "best_random": rooted_value(float(costs.max()), scale, prob.p)}
     if not converged:
         info["warning"] = (f"emdkit method 'max-sliced' did not converge: the ascent "
                            f"step was still above tol={tol:g} after max_iter={max_iter} "
@@ -111,7 +111,7 @@ def _value_grad(x, y, wa, wb, p, theta):
     total = float((mass * np.abs(delta) ** p).sum())
     coef = mass * np.abs(delta) ** (p - 1) * np.sign(delta)
     grad = coef @ (x[i] - y[j])  # the direction of the gradient of W_p^p
-    return top * total ** (1.0 / p), grad
+    return rooted_value(total, top, p), grad
 
 
 def _ascend(x, y, wa, wb, p, theta, max_iter, tol):

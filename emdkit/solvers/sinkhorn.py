@@ -10,8 +10,11 @@ import numpy as np
 
 from typing import NamedTuple
 
+from ..geometry import epsilon as eps_rules
 from .options import choice, flag, positive
-from ..bounds import (divergence_rounding, projection_lower, relative_width, rooted,
+from ..geometry.units import rooted_value
+from .oned import projection_lower
+from ..bounds import (divergence_rounding, relative_width,
                       within)
 from ..memory import SINKHORN_MATRICES, available_memory, check_dense_fits
 from ..geometry.costs import lost_pairs
@@ -20,12 +23,6 @@ from ..result import Result
 from ._common import make_result, not_converged_message
 from .entropic import terms as problems
 
-#: Default epsilon, relative to the mean cost of the independent coupling
-#: ``sum_ij a_i b_j metric(x_i, y_j) ** p``.
-EPS_RELATIVE = 1e-3
-#: Larger epsilons are clamped to this many times the largest cost: the plan is then
-#: the independent coupling to 1e-8, and ``eps * (mass - 1)`` would only lose digits.
-EPS_MAX_RELATIVE = 1e8
 #: With the default epsilon and no ``rtol``, a value more than this far above the
 #: certified lower bound (relative) gives a RuntimeWarning.
 DEFAULT_EPS_CHECK = 0.05
@@ -177,26 +174,9 @@ def _checked(epsilon, rtol, tol, max_iter, debias, scaling, backend,
 
 
 def _epsilon(epsilon, probs, p):
-    """``(epsilon in the scaled units, clamped)``: the default relative to the mean
-    cost, or the user's, at most ``EPS_MAX_RELATIVE`` times the largest cost."""
-    max_cost = probs.max_cost
-    eps_s = EPS_RELATIVE * probs.mean_cost if epsilon is None else _in_scaled_units(
-        epsilon, probs.scale, p)
-    if epsilon is None and probs.eps_sparse is not None:
-        # the multiscale kernel keeps about NEIGHBOURS pairs per point at this epsilon:
-        # a larger one would make it dense (and the value less accurate)
-        eps_s = min(eps_s, probs.eps_sparse)
-    if not eps_s > 0 or max_cost == 0:   # every cost zero: any epsilon is exact
-        eps_s = 1.0
-    clamped = max_cost > 0 and not eps_s <= EPS_MAX_RELATIVE * max_cost
-    return (EPS_MAX_RELATIVE * max_cost if clamped else eps_s), clamped
-
-
-def _in_scaled_units(epsilon: float, scale: float, p: float) -> float:
-    """``epsilon / scale ** p`` without forming ``scale ** p`` (which under- or
-    overflows for coordinates near 1e-300 or 1e300); inf beyond the float range."""
-    expo = math.log(epsilon) - p * math.log(scale)
-    return math.exp(expo) if expo < 709.0 else math.inf
+    """``(epsilon in the scaled units, clamped)`` (``geometry.epsilon.scaled``)."""
+    return eps_rules.scaled(epsilon, probs.mean_cost, probs.max_cost, probs.scale, p,
+                            probs.eps_sparse)
 
 
 def _projection(prob, probs, backend, debias, rtol):
@@ -239,7 +219,7 @@ def _refine(prob, C, wa, wb, sol, term, bounds, scale, rtol, opts, proj, final_t
     stuck = False                     # the last smaller epsilon did not help
     best = (sol, term, bounds, target)
     while not within(bounds, rtol) and budget > 0 and sol.converged:
-        blur = rooted(term[0], scale, prob.p)          # the plan's own cost, rooted
+        blur = rooted_value(term[0], scale, prob.p)          # the plan's own cost
         if opts["tol"] > final_tol and (stuck or bounds[1] - blur >= blur - bounds[0]):
             opts["tol"] = max(final_tol, 0.1 * opts["tol"])
             target, tightened = sol.eps, True
@@ -289,7 +269,7 @@ def _result(prob, start, sols, terms, probs, o, debias, backend, bounds, refine,
         cost_s = S if S > noise else 0.0      # rounding alone: 0, not its p-th root
     else:
         cost_s = terms[0][0]
-    value = scale * cost_s ** (1.0 / prob.p)
+    value = rooted_value(cost_s, scale, prob.p)
     if bounds is not None:
         info["bracket_width"] = relative_width(bounds)
     if not converged:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..geometry.problem import as_numpy
-from ..geometry.units import pow2_scale, scaled_pow
+from ..geometry.units import pow2_scale, rooted_value, scaled_pow
 from ..threads import run_all, workers
 from ..result import Result
 from ._common import make_result
@@ -172,7 +172,7 @@ def _interval(costs, groups, p, confidence, scale):
     z = float(norm.ppf(0.5 + confidence / 2))
     lo, hi = max(m - z * se, 0.0), m + z * se
     se_value = se / (p * m ** (1 - 1 / p)) if m > 0 else 0.0
-    return (scale * lo ** (1 / p), scale * hi ** (1 / p)), scale * se_value
+    return (rooted_value(lo, scale, p), rooted_value(hi, scale, p)), scale * se_value
 
 
 def _torch_cost(prob, theta, scale):

@@ -29,6 +29,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ...geometry.epsilon import schedule
+
 #: In the last stage the loop hands over to the operator's Newton finish once, at its
 #: current rate, it would need more than this many further iterations.
 NEWTON_AFTER = 200
@@ -47,14 +49,6 @@ class Solution:
     n_newton: int = 0
     n_rescues: int = 0
     sparse: Optional[object] = None     # the operator holding a sparse plan (multiscale)
-
-
-def schedule(eps0: float, eps: float, scaling: float) -> List[float]:
-    """Geometric epsilon schedule from ``eps0`` down to ``eps`` (exactly, last)."""
-    if eps >= eps0 or scaling == 0.0:
-        return [eps]
-    k = math.ceil(math.log(eps / eps0) / math.log(scaling))
-    return [eps0 * scaling ** i for i in range(k)] + [eps]
 
 
 def row_error(a, ratio) -> float:
@@ -126,7 +120,7 @@ def solve(op, a, b, eps, *, tol, max_iter, scaling, stage_tol, eps0) -> Solution
     """Run ``op`` (see the module docstring) down the epsilon schedule from ``eps0``
     to ``eps``: alternating relaxed updates, or averaged ones for a symmetric
     operator; in the last stage, the Newton finish where the operator has one."""
-    stages = schedule(eps0, eps, scaling)
+    stages = schedule(eps0, eps, scaling)   # geometry.epsilon.schedule
     polish = op.newton and not op.symmetric
     n_iter, err, k, last = 0, math.inf, 0, False
     for k, e in enumerate(stages):

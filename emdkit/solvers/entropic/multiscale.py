@@ -23,7 +23,8 @@ import math
 
 import numpy as np
 
-from ...bounds import combine, rooted, within
+from ...geometry.units import rooted_value
+from ...bounds import combine, within
 from . import driver
 from ...geometry.cells import METRICS, ctransform
 from ...geometry.multiscale import CellGrid
@@ -186,7 +187,7 @@ class MultiscaleSinkhorn(CellGrid):
         rtol, scale, proj = self._target
 
         def narrow(lo, up):
-            return within(combine(rooted(lo, scale, self.p), rooted(up, scale, self.p),
+            return within(combine(rooted_value(lo, scale, self.p), rooted_value(up, scale, self.p),
                                   proj), rtol)
         shift = x.shape[1] * (self.bits - level)
         ix, iy = np.searchsorted(cx[0], kx >> shift), np.searchsorted(cy[0], ky >> shift)
@@ -313,7 +314,7 @@ class MultiscaleSinkhorn(CellGrid):
             up = cert.rounded_cost(self, sol.sparse, xt, yt)
             lo = cert.dual(self, sol.f[ia][xt.order], xt, xt, yt, a[ia][xt.order],
                            b[ib][yt.order])[0]
-        return combine(rooted(lo, scale, prob.p), rooted(up, scale, prob.p), projection)
+        return combine(rooted_value(lo, scale, prob.p), rooted_value(up, scale, prob.p), projection)
 
     def info(self) -> dict:
         return {"multiscale": dict(self.stats)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Optional
 
+from ...geometry.epsilon import schedule as eps_schedule
 from . import torch_newton
 
 
@@ -82,11 +83,7 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
             f, g = torch.zeros_like(a), torch.zeros_like(b)
             # stage multipliers of eps, from the largest cost down to 1
             top = float((C.amax((1, 2)) / eps[:, 0]).max()) if C.numel() else 1.0
-            schedule, mult = [], max(top, 1.0)
-            while mult > 1.0:
-                schedule.append(mult)
-                mult *= scaling
-            schedule.append(1.0)
+            schedule = eps_schedule(max(top, 1.0), 1.0, scaling)
         n_iter, k = 0, 0
         exact = torch.zeros(a.shape[0], dtype=torch.bool, device=a.device)
         for k, mult in enumerate(schedule):
