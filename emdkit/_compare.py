@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ._table import markdown
+from .table import markdown
 
 #: Methods compared when ``methods`` is not given. The critic trains a network for
 #: seconds to minutes, so it runs only when asked for.

@@ -232,7 +232,7 @@ class WassersteinLoss(torch.nn.Module):
 
     # ---------------------------------------------------------------- others
     def _items(self, X, Y, a, b):
-        from . import distance
+        from .api import distance
 
         kw = dict(self.options)
         return torch.stack([distance(X[k], Y[k], self.method, p=self.p,

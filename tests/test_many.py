@@ -302,12 +302,12 @@ def test_progress_bar_on_request(rng, capsys):
 
 
 def test_a_run_stopped_mid_way_resumes_from_its_file(rng, tmp_path, monkeypatch):
-    from emdkit.many import _schedule
+    from emdkit.many import schedule
 
     clouds = _clouds(rng, 7, 2, 20, 30)
     out = tmp_path / "stopped.npy"
     full = emdkit.pairwise(clouds, "exact", scheduler="serial")
-    real = _schedule.run_block
+    real = schedule.run_block
     seen = []
 
     def stop_after_three_blocks(store, pi, pj):
@@ -316,14 +316,14 @@ def test_a_run_stopped_mid_way_resumes_from_its_file(rng, tmp_path, monkeypatch)
         seen.append(len(pi))
         return real(store, pi, pj)
 
-    monkeypatch.setattr(_schedule, "run_block", stop_after_three_blocks)
+    monkeypatch.setattr(schedule, "run_block", stop_after_three_blocks)
     with pytest.raises(KeyboardInterrupt):
         emdkit.pairwise(clouds, "exact", scheduler="serial", block_size=2, out=out)
     partial = np.load(out)
     iu = np.triu_indices(7, 1)
     done = int(np.isfinite(partial[iu]).sum())
     assert done == 2 + sum(seen) < len(iu[0])      # the first two pairs, three blocks
-    monkeypatch.setattr(_schedule, "run_block", real)
+    monkeypatch.setattr(schedule, "run_block", real)
     import emdkit.dispatch as dispatch
 
     calls = []

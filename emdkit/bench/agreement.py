@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import emdkit
 from emdkit import datasets
 
-from .._table import markdown
+from ..table import markdown
 
 FAMILIES = ("translation", "gaussian-scale", "lipschitz-rays")
 MODES = ("groupsort", "gp", "spectral", "clip")

@@ -31,7 +31,7 @@ import numpy as np
 
 import emdkit
 
-from .._table import markdown
+from ..table import markdown
 
 from ._child import run_child
 

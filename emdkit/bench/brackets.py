@@ -22,7 +22,7 @@ import numpy as np
 
 import emdkit
 
-from .._table import markdown
+from ..table import markdown
 
 
 def pairs(quick: bool):

@@ -8,7 +8,7 @@ import os
 import tempfile
 from typing import List, Optional
 
-from .._table import markdown
+from ..table import markdown
 from ._child import run_child
 
 

@@ -18,7 +18,7 @@ from typing import List
 
 import numpy as np
 
-from .._table import markdown
+from ..table import markdown
 
 QUICK, FULL = (100, 300), (100, 300, 1000, 2000, 4000)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 import emdkit
 
-from .._table import markdown
+from ..table import markdown
 
 MODES = ("groupsort", "gp", "spectral", "clip")
 

@@ -25,7 +25,7 @@ from typing import List
 
 import numpy as np
 
-from .._table import markdown
+from ..table import markdown
 
 FULL, QUICK = (300, 1000, 3000), (200,)
 STEPS, LR, EPS, BLUR = 20, 0.05, 0.0025, 0.05

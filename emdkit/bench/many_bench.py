@@ -25,7 +25,7 @@ from typing import List
 
 import numpy as np
 
-from .._table import markdown
+from ..table import markdown
 
 # (N distributions, n points, d, L projections)
 SHARED_FULL = [("1d", 100, 2000, 1, None), ("1d", 1000, 2000, 1, None),

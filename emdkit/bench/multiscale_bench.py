@@ -26,7 +26,7 @@ from typing import List
 
 import numpy as np
 
-from .._table import markdown
+from ..table import markdown
 from ._child import ChildError, run_child
 
 _RUN = r"""

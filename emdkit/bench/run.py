@@ -299,7 +299,7 @@ def _on_dask(suites, ctx, args, bar) -> dict:
     """The suites as tasks on a Dask cluster (``--client`` or a LocalCluster of
     ``--workers``), each cell of the grid of suites on one worker; results as they
     finish."""
-    from ..many._schedule import local_cluster
+    from ..many.schedule import local_cluster
     from ..threads import workers
 
     if args.client:

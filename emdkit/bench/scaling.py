@@ -19,7 +19,7 @@ import numpy as np
 import emdkit
 
 from . import peer
-from .._table import markdown
+from ..table import markdown
 
 FULL = {"1d": [10 ** 4, 10 ** 5, 10 ** 6], "exact": [250, 500, 1000, 2000],
         "sinkhorn": [250, 500, 1000, 2000], "sliced": [10 ** 4, 10 ** 5, 10 ** 6],

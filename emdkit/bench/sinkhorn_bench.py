@@ -18,7 +18,7 @@ import numpy as np
 
 import emdkit
 
-from .._table import markdown
+from ..table import markdown
 from . import peer
 
 from ._child import run_child

@@ -16,7 +16,7 @@ from typing import List
 
 import numpy as np
 
-from .._table import markdown
+from ..table import markdown
 
 
 def run(sizes=(1000, 2000), reps: int = 5) -> dict:

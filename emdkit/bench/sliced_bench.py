@@ -11,7 +11,7 @@ import numpy as np
 import emdkit
 from emdkit.solvers.sliced import draw_directions
 
-from .._table import markdown
+from ..table import markdown
 
 from ._child import run_child
 

@@ -15,7 +15,7 @@ import numpy as np
 
 import emdkit
 
-from .._table import markdown
+from ..table import markdown
 from . import peer
 
 

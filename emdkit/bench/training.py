@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from .._table import markdown
+from ..table import markdown
 from . import peer
 
 from ._child import run_child

@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from . import _schedule
+from . import schedule
 from ..solvers.oned import SCALE_FREE_P
 from ._tasks import SHARED, Samples, run_block, sorted_store
 
@@ -30,8 +30,8 @@ def matrix(sa, wa, sb, wb, method, p, metric, scheduler, client, n_workers, bloc
     xb, wb_, tb, raw_b = ((xa, wa_, ta, raw_a) if symmetric else
                           _collection(sb, wb, "samples_b", "b_weights"))
     _same_dimension(xa, xb, symmetric)
-    if scheduler is not None and scheduler not in _schedule.SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {_schedule.SCHEDULERS} or None, "
+    if scheduler is not None and scheduler not in schedule.SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {schedule.SCHEDULERS} or None, "
                          f"got {scheduler!r}")
     if client is not None and scheduler not in (None, "dask"):
         raise ValueError(f"client= runs on Dask; got scheduler={scheduler!r} with it")
@@ -199,7 +199,7 @@ def _run(store, pi, pj, na, symmetric, result, scheduler, client, n_workers, blo
         kind = _choose(scheduler, client, store, per_pair * pi.shape[0], nw)
         size = block_size or _block_size(pi.shape[0], per_pair, 1 if kind == "serial"
                                          else nw)
-        blocks = _schedule.blocks_of(pi, pj, size)
+        blocks = schedule.blocks_of(pi, pj, size)
         it = _iterate(kind, store, blocks, client, nw)
 
         def take(item):
@@ -267,7 +267,7 @@ def _choose(scheduler, client, store, seconds, nw) -> str:
         return "client"
     if scheduler is not None:
         return scheduler
-    if store.kind == "samples" and nw > 1 and seconds > _schedule.PROCESS_MIN_SECONDS:
+    if store.kind == "samples" and nw > 1 and seconds > schedule.PROCESS_MIN_SECONDS:
         return "processes"
     return "serial"
 
@@ -282,15 +282,15 @@ def _block_size(K, per_pair, nw) -> int:
 
 def _iterate(kind, store, blocks, client, nw):
     if kind == "serial":
-        yield from _schedule.serial(store, blocks)
+        yield from schedule.serial(store, blocks)
     elif kind == "processes":
-        yield from _schedule.processes(store, blocks, nw)
+        yield from schedule.processes(store, blocks, nw)
     elif kind == "client":
-        yield from _schedule.dask(store, blocks, client)
+        yield from schedule.dask(store, blocks, client)
     else:
-        client, close = _schedule.local_cluster(nw)
+        client, close = schedule.local_cluster(nw)
         try:
-            yield from _schedule.dask(store, blocks, client)
+            yield from schedule.dask(store, blocks, client)
         finally:
             close()
 
