@@ -298,6 +298,7 @@ def test_torch_loop_restarts_where_the_kernel_underflows():
     low = (torch.full((1, 50), -1e3, dtype=torch.float64),
            torch.full((1, 40), -1e3, dtype=torch.float64))
     op = torch_loop._Scaled(C, a, b, *low, eps[:, None], False)
+    op.stage(1.0, None, True)                             # the kernel at epsilon
     assert float(op.K.max()) == 0.0                       # the case of the test
     warm = torch_loop.solve(C, a, b, eps, tol=1e-9, warm=low)
     assert warm.converged and cold.converged

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Optional
 
-from ...geometry.epsilon import schedule as eps_schedule
 from . import torch_newton
 
 
@@ -62,87 +61,34 @@ def solve(C, a, b, eps, *, symmetric: bool = False, tol: float = 1e-6,
     """Potentials of the B entropic problems ``min <P, C> + eps KL(P | a b)``,
     ``eps`` a (B,) tensor (one epsilon per problem; the stages scale them alike).
 
-    The numpy dense operator's method, batched: log-stabilised scalings
-    (``_Scaled``: two batched matrix-vector products an iteration), alternating
-    updates over-relaxed per item (``driver.Relaxation``), and in the last stage the
-    Newton finish (``torch_newton``, on the items still above ``tol``) once plain
-    iterations would take long; ``symmetric`` (C the cost of a sample with itself,
-    a == b): one potential, averaged updates ``f = (f + T(f)) / 2``, which converge
-    in a few steps. An item whose error is below the stage's target stops moving
-    while the others go on, and once at most half the items move, the loop goes on
-    with those alone (``_stage``). The error returned is that of the plan of the
-    potentials, computed exactly."""
+    The engine (``driver.run``) on the batched operator :class:`_Scaled`: the numpy
+    dense operator's log-stabilised scalings, batched (two batched matrix-vector
+    products an iteration), alternating updates over-relaxed per item, and in the
+    last stage the Newton finish (``torch_newton``, on the items still above
+    ``tol``) once plain iterations would take long; ``symmetric`` (C the cost of a
+    sample with itself, a == b): one potential, averaged updates. An item whose error
+    is below the stage's target stops moving while the others go on, and once at
+    most half the items move, the operator goes on with those alone
+    (``_Scaled.focus``). The stages are multiples of ``eps``, from the largest cost
+    down (none when warm-started from ``warm``). The error returned is that of the
+    plan of the potentials, computed exactly."""
     import torch
+
+    from . import driver
 
     with torch.no_grad():
         eps = eps[:, None]
         if warm is not None:
             f, g = warm[0].clone(), warm[1].clone()
-            schedule = [1.0]
+            top = 1.0
         else:
             f, g = torch.zeros_like(a), torch.zeros_like(b)
             # stage multipliers of eps, from the largest cost down to 1
             top = float((C.amax((1, 2)) / eps[:, 0]).max()) if C.numel() else 1.0
-            schedule = eps_schedule(max(top, 1.0), 1.0, scaling)
-        n_iter, k = 0, 0
-        exact = torch.zeros(a.shape[0], dtype=torch.bool, device=a.device)
-        for k, mult in enumerate(schedule):
-            last = k == len(schedule) - 1
-            target = tol if last else max(tol, stage_tol)
-            polish = last and not symmetric
-            f, g, err, n_iter = _stage(C, a, b, f, g, eps * mult, symmetric, target,
-                                       max_iter, n_iter, tol if polish else None)
-            todo = (err > tol).nonzero()[:, 0]
-            if polish and len(todo) and n_iter < max_iter:
-                f[todo], g[todo], err[todo], steps = torch_newton.newton(
-                    C[todo], a[todo], b[todo], f[todo], g[todo], eps[todo] * mult, tol,
-                    max_iter - n_iter)
-                n_iter += steps
-                exact[todo] = True
-            if n_iter >= max_iter:
-                break
-        e = eps * schedule[k]
-        rest = (~exact).nonzero()[:, 0]     # the error of the plan, not of the products
-        if len(rest):
-            err[rest] = torch_newton.marginal_error(
-                torch_newton.plan(C[rest], a[rest], b[rest], f[rest], g[rest], e[rest]),
-                a[rest], b[rest])
-        f, g = _dead_potentials(C, a, b, f, g, e)
-    worst = float(err.max())
-    return TorchSolution(f, g, n_iter, worst, worst <= tol and k == len(schedule) - 1)
-
-
-def _stage(C, a, b, f, g, e, symmetric, target, stop, n_iter, newton_tol):
-    """One stage of epsilon, ``e`` (B, 1): the loop over the batch until every
-    item's error is below ``target`` (``_Scaled.alternating`` or ``averaged``; with
-    ``newton_tol``, at most ``driver.NEWTON_AFTER`` iterations, fewer if every item
-    still above it is judged for the Newton finish); whenever at most half of the
-    items it holds still move, it goes on with those alone (``_Scaled.narrow``: a
-    smaller batch, no kernel rebuilt), the others' potentials kept. Returns
-    ``(f, g, err (B,), n_iter)``."""
-    import torch
-
-    from .driver import NEWTON_AFTER
-
-    if newton_tol is not None:
-        stop = min(stop, n_iter + NEWTON_AFTER)
-    op, idx, relax = _Scaled(C, a, b, f, g, e, symmetric), None, None
-    f, g, err = f.clone(), g.clone(), torch.empty_like(e[:, 0])
-    while True:
-        if symmetric:
-            res, n_iter, relax, keep = op.averaged(target, stop, n_iter)
-        else:
-            res, n_iter, relax, keep = op.alternating(target, stop, n_iter,
-                                                      newton_tol, relax)
-        fs, gs = op.potentials()
-        at = slice(None) if idx is None else idx
-        f[at], g[at], err[at] = fs, gs, res
-        if keep is None:
-            return f, (f if symmetric else g), err, n_iter
-        kept = torch.tensor(keep, dtype=torch.long, device=a.device)
-        op = op.narrow(kept)
-        idx = kept if idx is None else idx[kept]
-        relax = None if relax is None else [relax[i] for i in keep]
+        op = _Scaled(C, a, b, f, g, eps, symmetric)
+        sol = driver.run(op, 1.0, tol=tol, max_iter=max_iter, scaling=scaling,
+                         stage_tol=stage_tol, eps0=max(top, 1.0))
+    return TorchSolution(sol.f, sol.g, sol.n_iter, sol.err, sol.converged)
 
 
 def _dead_potentials(C, a, b, f, g, e):
@@ -160,22 +106,60 @@ def _dead_potentials(C, a, b, f, g, e):
 
 
 class _Scaled:
-    """Log-stabilised scalings for B problems (Schmitzer 2019, as ``dense.py``): the
-    kernel ``K = exp((f + g - C) / e)`` around reference potentials, scalings
-    ``u``, ``v`` with potentials ``f + e log u``, ``g + e log v``, absorbed (and K
-    rebuilt) when any leaves [1 / big, big]; where a product is not positive and
-    finite, an exact log-domain step restarts them."""
+    """The engine's batched operator (``driver.Single`` gives the protocol) for B
+    problems in torch: log-stabilised scalings (Schmitzer 2019, as ``dense.py``), the
+    kernel ``K = exp((f + g - C) / e)`` around reference potentials, scalings ``u``,
+    ``v`` with potentials ``f + e log u``, ``g + e log v``, absorbed (and K rebuilt)
+    when any leaves [1 / big, big]; where a product is not positive and finite, an
+    exact log-domain step restarts them. ``e`` is the items' epsilon times the
+    stage's multiplier.
 
-    def __init__(self, C, a, b, f, g, e, symmetric):
+    The batch's potentials are kept in ``F``, ``G``; the working tensors are those of
+    the items in ``active`` (all, or after ``focus`` the ones still moving), so that
+    a few slow items do not carry the whole batch."""
+
+    newton = True
+
+    def __init__(self, C, a, b, f, g, eps, symmetric):
         import torch
 
-        self.C, self.a, self.b, self.e, self.symmetric = C, a, b, e, symmetric
-        # None where every weight is positive (the usual case: fewer operations)
-        self.live_a = None if bool((a > 0).all()) else a > 0
-        self.live_b = None if bool((b > 0).all()) else b > 0
-        self.f, self.g = f, (f if symmetric else g)
+        self.C_all, self.a_all, self.b_all, self.eps_all = C, a, b, eps
+        self.F, self.G = f, (f if symmetric else g)
+        self.symmetric, self.size = symmetric, a.shape[0]
         self.big = torch.finfo(C.dtype).max ** 0.125      # 1e38 in float64, 6e4 in 32
-        self.rescues = 0
+        self.rescues, self.mult, self.active = 0, None, None
+        self._row = [0.0] * self.size     # each item's last row and column errors
+        self._col = [0.0] * self.size
+
+    # ------------------------------------------------------------ the batch
+    def _store(self):
+        """The working potentials back into the batch's."""
+        if self.mult is None:
+            return
+        f, g = self.potentials()
+        if self.active is None:
+            self.F, self.G = f, g
+        else:
+            self.F = self.F.clone()
+            self.F[self.active] = f
+            if self.symmetric:
+                self.G = self.F
+            else:
+                self.G = self.G.clone()
+                self.G[self.active] = g
+
+    def _take(self, idx):
+        """Working tensors for the items ``idx`` (None: all), kernel rebuilt."""
+        self.active = idx
+        pick = (lambda t: t) if idx is None else (lambda t: t[idx])
+        self.C, self.a, self.b = pick(self.C_all), pick(self.a_all), pick(self.b_all)
+        self.e = pick(self.eps_all) * self.mult
+        self.f, self.g = pick(self.F), pick(self.G)
+        # None where every weight is positive (the usual case: fewer operations)
+        self.live_a = None if bool((self.a > 0).all()) else self.a > 0
+        self.live_b = None if bool((self.b > 0).all()) else self.b > 0
+        if self.symmetric:
+            self.g = self.f
         self._rebuild()
 
     def _rebuild(self):
@@ -197,124 +181,130 @@ class _Scaled:
         self.f, self.g = self.potentials()
         self._rebuild()
 
+    def _positions(self):
+        """The batch indices of the working items."""
+        return range(self.size) if self.active is None else self.active.tolist()
+
+    def _spread(self, values, store):
+        """Each working item's value into the batch's list ``store``, returned."""
+        for i, x in zip(self._positions(), values):
+            store[i] = x
+        return list(store)
+
+    def _working(self, values):
+        """The batch's per-item list restricted to the working items."""
+        return [values[i] for i in self._positions()]
+
+    # ------------------------------------------------------------ the protocol
+    def stage(self, eps, eps_prev, last):
+        self._store()
+        self.mult = eps
+        self._take(None)
+
+    def focus(self, moving):
+        """Go on with the moving items alone once they are at most half of two or
+        more working ones (``narrow``)."""
+        mine = self._working(moving)
+        if len(mine) > 1 and sum(mine) <= len(mine) // 2:
+            self.narrow([k for k, m in enumerate(mine) if m])
+
     def narrow(self, keep):
-        """The same scalings for the items ``keep`` (a LongTensor) alone."""
-        new = object.__new__(_Scaled)
-        new.__dict__.update(self.__dict__)
-        for name in ("C", "a", "b", "e", "f", "g", "K", "u", "v",
-                     "live_a", "live_b"):
+        """The working items at positions ``keep`` alone: smaller products, the
+        others' potentials stored (the kernel indexed, not rebuilt)."""
+        import torch
+
+        self._store()
+        keep = torch.tensor(keep, dtype=torch.long, device=self.a.device)
+        self.active = keep if self.active is None else self.active[keep]
+        for name in ("C", "a", "b", "e", "f", "g", "K", "u", "v", "_s", "live_a",
+                     "live_b"):
             t = getattr(self, name)
-            setattr(new, name, None if t is None else t[keep])
+            setattr(self, name, None if t is None else t[keep])
         if self.symmetric:      # one kernel and one potential
-            new.g, new.v = new.f, new.u
-        return new
+            self.g, self.v = self.f, self.u
 
     def _bounded(self):
         lo_u, hi_u = _aminmax(self.u)
         lo_v, hi_v = (lo_u, hi_u) if self.symmetric else _aminmax(self.v)
         return min(lo_u, lo_v) > 1 / self.big and max(hi_u, hi_v) < self.big
 
-    def _products(self, rows, w, live):
-        """``K w`` (``rows``: the row sums of ``K diag(w)``) or ``K^T w``, batched;
-        restarted by an exact log-domain step where a product of positive weight is
-        not positive and finite (under- or overflow). One kernel is kept, not K^T
-        as well: ``K^T w`` is ``w^T K``, and on the CPU the two products on one
-        matrix take no longer than on two (the second would not stay in the cache)
-        and half the memory."""
+    def _products(self, rows):
+        """``K (b v)`` (``rows``) or ``K^T (a u)``, batched; where a product of
+        positive weight is not positive and finite (under- or overflow), an exact
+        log-domain step first (both potentials), then the product again. One kernel
+        is kept, not K^T as well: ``K^T w`` is ``w^T K``, and on the CPU the two
+        products on one matrix take no longer than on two and half the memory."""
         import torch
 
-        s = (torch.bmm(self.K, w[:, :, None])[:, :, 0] if rows else
-             (w[:, None, :] @ self.K)[:, 0, :])
-        lo, hi = _aminmax(s if live is None else torch.where(live, s, 1.0))
-        if lo > 0 and hi < math.inf:
-            return s, False
-        f, g = self.potentials()
-        Ce = self.C / self.e[:, :, None]
-        la, lb = _log_weights(self.a), _log_weights(self.b)
-        f = _rows(Ce, self.e, lb + g / self.e)
-        self.f, self.g = f, (f if self.symmetric else _cols(Ce, self.e, la + f / self.e))
-        self._rebuild()
-        self.rescues += 1
-        return None, True
+        for attempt in range(2):
+            w = self.b * self.v if rows else self.a * self.u
+            s = (torch.bmm(self.K, w[:, :, None])[:, :, 0] if rows else
+                 (w[:, None, :] @ self.K)[:, 0, :])
+            live = self.live_a if rows else self.live_b
+            lo, hi = _aminmax(s if live is None else torch.where(live, s, 1.0))
+            if (lo > 0 and hi < math.inf) or attempt:
+                return s
+            f, g = self.potentials()
+            Ce = self.C / self.e[:, :, None]
+            la, lb = _log_weights(self.a), _log_weights(self.b)
+            f = _rows(Ce, self.e, lb + g / self.e)
+            self.f, self.g = f, (f if self.symmetric else
+                                 _cols(Ce, self.e, la + f / self.e))
+            self._rebuild()
+            self.rescues += 1
 
-    def alternating(self, target, stop, n_iter, newton_tol=None, relax=None):
-        """Relaxed alternating updates until every item's L1 marginal error is below
-        ``target``, the iteration ``stop``, or (``newton_tol``: the Newton finish
-        follows) until, at their rates, every item still above it would need more
-        than ``driver.NEWTON_AFTER`` further iterations (not each item as it is so
-        judged: on the CPU the batch's iterations cost an item less than its Newton
-        finish). Returns ``(err, n_iter, relax, keep)``: ``relax``
-        the items' relaxations; ``keep`` None when done, else the indices of the
-        items still moving, once they are at most half of two or more (to go on
-        with those alone)."""
-        import torch
+    def row_errors(self):
+        self._s = self._products(True)
+        return self._spread(_l1(self.a, self.u * self._s).tolist(), self._row)
 
-        from .driver import NEWTON_AFTER, Relaxation
+    def col_errors(self):
+        t = self._products(False)
+        return self._spread(_l1(self.b, self.v * t).tolist(), self._col)
 
-        a, b = self.a, self.b
-        relax = relax or [Relaxation() for _ in range(a.shape[0])]
-        col_err = _l1(b, self.v * ((a * self.u)[:, None, :] @ self.K)[:, 0, :])
-        while True:
-            s, restarted = self._products(True, b * self.v, self.live_a)
-            if restarted:       # a log-domain step: its columns are exact
-                relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
-                n_iter += 1
-                continue
-            err = _l1(a, self.u * s) + col_err            # both marginals
-            errs = err.tolist()
-            moving = [x > target for x in errs]
-            if n_iter >= stop or not any(moving) or newton_tol is not None and all(
-                    r.hopeless(newton_tol, NEWTON_AFTER)
-                    for r, x in zip(relax, errs) if x > newton_tol):
-                return err, n_iter, relax, None
-            keep = _few_left(moving)
-            if keep is not None:
-                return err, n_iter, relax, keep
-            omega = [r.update(x) if m else 0.0 for r, x, m in zip(relax, errs, moving)]
-            w = _exponent(omega, a)
-            # u^(1 - w) s^-w = u (u s)^-w: one power of the marginal ratio
-            self.u = _only(self.live_a, self.u * (self.u * s) ** -w, self.u)
-            t, restarted = self._products(False, a * self.u, self.live_b)
-            n_iter += 1
-            if restarted:
-                relax, col_err = [Relaxation() for _ in relax], torch.zeros_like(col_err)
-                continue
-            ratio = self.v * t
-            step = ratio ** -w
-            self.v = _only(self.live_b, self.v * step, self.v)
-            # the new v is relaxed: its column ratio is ratio ** (1 - omega); an item
-            # that stopped (omega 0) keeps its error
-            col_err = _where_moved(w, _l1(b, ratio * step), col_err)
-            if not self._bounded():
-                self._absorb()
-
-    def averaged(self, target, stop, n_iter):
-        """OT(a, a): ``f <- (f + T_a(f)) / 2``, i.e. ``u <- sqrt(u / (K a u))``
-        (f = g by symmetry, so both marginals err alike); stopped as
-        ``alternating`` (no relaxations: ``relax`` None)."""
-        import torch
-
-        a = self.a
-        while True:
-            s, restarted = self._products(False, a * self.u, self.live_a)   # K = K^T
-            if restarted:
-                n_iter += 1
-                continue
-            err = 2.0 * _l1(a, self.u * s)
-            errs = err.tolist()
-            above = [x > target for x in errs]
-            if n_iter >= stop or not any(above):
-                return err, n_iter, None, None
-            keep = _few_left(above)
-            if keep is not None:
-                return err, n_iter, None, keep
-            moving = (err > target)[:, None]
-            self.u = torch.where(moving if self.live_a is None else moving & self.live_a,
-                                 torch.sqrt(self.u / s), self.u)
+    def update_rows(self, omegas):
+        w = _exponent(self._working(omegas), self.a)
+        # u^(1 - w) s^-w = u (u s)^-w: one power of the marginal ratio
+        self.u = _only(self.live_a, self.u * (self.u * self._s) ** -w, self.u)
+        if self.symmetric:
             self.v = self.u
-            n_iter += 1
             if not self._bounded():
                 self._absorb()
+
+    def update_cols(self, omegas):
+        w = _exponent(self._working(omegas), self.a)
+        t = self._products(False)
+        ratio = self.v * t
+        step = ratio ** -w
+        self.v = _only(self.live_b, self.v * step, self.v)
+        # the new v is relaxed: its column ratio is ratio ** (1 - omega)
+        errs = _l1(self.b, ratio * step).tolist()
+        if not self._bounded():
+            self._absorb()
+        return self._spread(errs, self._col)
+
+    def finish(self, errs, polish, tol, budget):
+        """The potentials; with ``polish``, the Newton finish on the items above
+        ``tol``; the exact error of the others' plans; zero weights' potentials."""
+        import torch
+
+        self._store()
+        C, a, b, f, g = self.C_all, self.a_all, self.b_all, self.F.clone(), self.G.clone()
+        e = self.eps_all * self.mult
+        err = torch.tensor(errs, dtype=a.dtype, device=a.device)
+        exact = torch.zeros(self.size, dtype=torch.bool, device=a.device)
+        todo = (err > tol).nonzero()[:, 0]
+        steps = 0
+        if polish and len(todo) and budget > 0:
+            f[todo], g[todo], err[todo], steps = torch_newton.newton(
+                C[todo], a[todo], b[todo], f[todo], g[todo], e[todo], tol, budget)
+            exact[todo] = True
+        rest = (~exact).nonzero()[:, 0]     # the error of the plan, not of the products
+        if len(rest):
+            err[rest] = torch_newton.marginal_error(
+                torch_newton.plan(C[rest], a[rest], b[rest], f[rest], g[rest], e[rest]),
+                a[rest], b[rest])
+        f, g = _dead_potentials(C, a, b, f, g, e)
+        return f, g, float(err.max()), steps, steps, None
 
 
 def _aminmax(t):
@@ -325,14 +315,6 @@ def _aminmax(t):
     return lo, hi
 
 
-def _few_left(moving):
-    """The indices of the items still moving where they are at most half of two or
-    more (the loop then goes on with those alone), else None."""
-    if len(moving) > 1 and sum(moving) <= len(moving) // 2:
-        return [i for i, m in enumerate(moving) if m]
-    return None
-
-
 def _exponent(omega, like):
     """The items' omegas for the relaxed step ``x (x s) ** -omega``: a float where
     they are all the same (a faster power), else a (B, 1) tensor."""
@@ -341,16 +323,6 @@ def _exponent(omega, like):
     if min(omega) == max(omega):
         return float(omega[0])
     return torch.tensor(omega, dtype=like.dtype, device=like.device)[:, None]
-
-
-def _where_moved(w, new, old):
-    """``new`` for the items that took a step (omega ``w`` > 0), ``old`` for those
-    that stopped."""
-    import torch
-
-    if isinstance(w, float):
-        return new if w > 0 else old
-    return torch.where(w[:, 0] > 0, new, old)
 
 
 def _only(live, new, old):
