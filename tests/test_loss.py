@@ -270,9 +270,9 @@ def test_torch_loop_newton_by_conjugate_gradients(monkeypatch):
     # beyond 1500 columns (or 1 GiB of systems) the Newton systems are solved by
     # batched conjugate gradients on the plan: forced here on a small problem, the
     # same converged value as the numpy driver, in few iterations
-    from emdkit.solvers.entropic import torch_newton
+    from emdkit.solvers.entropic import newton
 
-    monkeypatch.setattr(torch_newton, "_DENSE_SCHUR_MAX", 10)
+    monkeypatch.setattr(newton, "DENSE_SCHUR_MAX", 10)
     x, y = _pair(13, n=120, m=100)
     loss = emdkit.WassersteinLoss("sinkhorn", p=2, epsilon=1e-3, solver="torch")
     value = loss(torch.stack([x, x]), torch.stack([y, y + 0.5]))

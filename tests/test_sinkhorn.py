@@ -227,7 +227,7 @@ def test_kernel_underflow_is_rescued(rng, monkeypatch):
 
 
 def test_sparse_newton_path_agrees(rng, monkeypatch):
-    # Beyond _DENSE_SCHUR_MAX columns the Newton step solves its system by conjugate
+    # Beyond DENSE_SCHUR_MAX columns the Newton step solves its system by conjugate
     # gradients on the sparse plan; force that path on a small problem and compare
     # with the dense Cholesky one (both converge to tol = 1e-9, so the values agree
     # to far better than rel = 1e-8).
@@ -236,7 +236,7 @@ def test_sparse_newton_path_agrees(rng, monkeypatch):
     loops = importlib.import_module("emdkit.solvers.entropic.newton")
     x, y = cloud(rng, 120), cloud(rng, 100, shift=1.0)
     dense = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.01, tol=1e-9)
-    monkeypatch.setattr(loops, "_DENSE_SCHUR_MAX", 10)
+    monkeypatch.setattr(loops, "DENSE_SCHUR_MAX", 10)
     sparse = emdkit.solve(x, y, "sinkhorn", p=2, epsilon=0.01, tol=1e-9)
     assert sparse.converged and sparse.info["n_newton"] > 0
     assert sparse.value == pytest.approx(dense.value, rel=1e-8)
@@ -284,7 +284,7 @@ def test_newton_survives_conjugate_gradients_failing(monkeypatch, fallback_max):
     import importlib
 
     loops = importlib.import_module("emdkit.solvers.entropic.newton")
-    monkeypatch.setattr(loops, "_DENSE_SCHUR_MAX", 0)           # conjugate gradients
+    monkeypatch.setattr(loops, "DENSE_SCHUR_MAX", 0)           # conjugate gradients
     monkeypatch.setattr(loops, "_DENSE_FALLBACK_MAX", fallback_max)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(600, 3)), rng.normal(size=(617, 3)) * 1.3 + 0.5

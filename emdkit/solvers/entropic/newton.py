@@ -1,11 +1,17 @@
-"""Newton's method on the entropic dual, the dense operator's finish (Brauer et al. 2017).
+"""Newton's method on the entropic dual: the one finish of every backend (Brauer et
+al. 2017).
 
 Near the end of the last epsilon stage Sinkhorn converges linearly at a rate that can
 be close to 1; Newton's method on the dual converges quadratically from there. The
-system is the Schur complement ``diag(c) - P^T diag(1/r) P`` of the dual Hessian,
-factored densely for small m and solved by conjugate gradients on the sparse plan
-beyond, with a trust region, backtracking on the marginal error and increasing
-Levenberg-Marquardt ridges where a plain step changes nothing.
+loop (:func:`run`) is written once, for a batch of problems (numpy's dense and sparse
+operators are a batch of one, the torch loop's a batch on any device), with its
+safeguards: a trust region (no potential moves by more than ``TRUST`` epsilons),
+backtracking on the L1 marginal error (``HALVINGS`` halvings of the step), and
+increasing Levenberg-Marquardt ridges (``RIDGES``) for an item whose step finds no
+decrease. The direction is the backend's: the Schur complement
+``diag(c) - P^T diag(1/r) P`` of the dual Hessian over the plan's row and column
+products (:func:`schur_direction` for numpy, dense or sparse; ``torch_newton`` for a
+torch batch), factored densely for small m and by conjugate gradients beyond.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from .gibbs import plan_error
 
 #: Up to this many columns the Newton system is factored densely (Cholesky); beyond,
 #: it is solved by conjugate gradients on the plan with its negligible entries dropped.
-_DENSE_SCHUR_MAX = 1500
+DENSE_SCHUR_MAX = 1500
 #: Entries of the plan below this fraction of its largest are dropped for the
 #: conjugate-gradient Newton system (the direction only steers a line search).
 _SPARSE_DROP = 1e-12
@@ -34,7 +40,7 @@ def _schur_solve(P, inv_r, c, rhs):
     reach a small residual (a badly conditioned plan at a tiny epsilon) and m allows,
     the dense factorisation takes over."""
     m = c.shape[0]
-    if m <= _DENSE_SCHUR_MAX:
+    if m <= DENSE_SCHUR_MAX:
         return _dense_schur(P, inv_r, c, rhs)
     import scipy.sparse as sp
 
@@ -56,7 +62,7 @@ def _schur_solve(P, inv_r, c, rhs):
     inv_diag = np.where(live, 1.0 / np.maximum(diag, 1e-12 * c_s.max()), 0.0)
     b = np.where(live, rhs, 0.0)
     b -= b.mean()
-    w = pcg(apply, b, inv_diag, 1e-8, min(4 * m, _CG_MAX_ITER))
+    w = pcg(apply, b, inv_diag, 1e-8, min(4 * m, CG_MAX_ITER))
     if np.linalg.norm(apply(w) - b) <= 1e-3 * np.linalg.norm(b):
         return w
     if m <= _DENSE_FALLBACK_MAX:
@@ -71,7 +77,7 @@ def _schur_solve(P, inv_r, c, rhs):
 #: over: on a plan that is not sparse (p = 1, n = m = 4000, the default epsilon) CG
 #: crawled through ~2,750 iterations of 4 ms per Newton step, 11 s, where the dense
 #: factorisation takes about 1 s.
-_CG_MAX_ITER = 300
+CG_MAX_ITER = 300
 #: Largest m for which a failed conjugate-gradient solve falls back to the dense
 #: factorisation (6000 x 6000 float64: 290 MB and a few seconds).
 _DENSE_FALLBACK_MAX = 6000
@@ -121,50 +127,142 @@ def pcg(A, rhs, inv_diag, rtol, max_iter):
     return w - w.mean()
 
 
-def _newton_step(P, a, b, eps, ridge=0.0):
-    """Newton direction (df, dg) for the dual at the plan P (rows of a > 0 only),
-    shortened so that no potential moves by more than ``TRUST * eps``. ``ridge``
-    adds ``ridge * diag(r, c)`` to the Hessian (Levenberg-Marquardt): it damps the
-    near-null directions of a plan that nearly splits into blocks, along which the
-    plain step is huge and changes nothing."""
-    r, c = P.sum(1), P.sum(0)
-    inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
-    ra, rb = eps * (a - r), eps * (b - c)
-    dg = _schur_solve(P, inv_r, c * (1.0 + ridge), rb - P.T @ (ra * inv_r))
-    df = (ra - P @ dg) * inv_r
+#: Ridges tried in turn when a Newton step finds no decrease of the marginal error.
+RIDGES = (0.0, 1e-2, 1e-1, 1.0)
+#: Halvings of the step in the line search (down to about 1e-3).
+HALVINGS = 10
+
+
+def run(problem, f, g, tol, budget, *, max_steps=None):
+    """Newton steps on the ``problem``'s items until each item's marginal error is
+    below ``tol``, its ridges run out, it is limited (``accept``), or ``budget``
+    (or ``max_steps``) steps were taken; a step is one direction and its line search.
+    Returns ``(f, g, state, steps)``, ``state`` the plan of the final potentials.
+
+    ``problem`` gives:
+
+    - ``plan(f, g)``: the state at the potentials, with ``state.err`` the items' L1
+      marginal errors (a list);
+    - ``direction(state, ridges)``: ``(df, dg)``, each item's Newton direction with its
+      ridge, shortened to the trust region (:func:`trust`);
+    - ``step(f, g, df, dg, alphas)``: the potentials moved by each item's ``alpha``;
+    - ``keep(ok, new, old)``: the triple ``(f, g, state)`` of ``new`` for the items
+      ``ok``, of ``old`` for the others;
+    - ``accept(ft, gt)``: whether each item may move there (None: always);
+    - ``stale``: whether a trial's plan overwrites the current state (one buffer), so
+      that the state is taken again before a direction after a rejected trial.
+    """
+    state = problem.plan(f, g)
+    err = list(state.err)
+    size, last = len(err), len(RIDGES) - 1
+    rung, limited, steps, fresh = [0] * size, [False] * size, 0, True
+    while steps < budget and (max_steps is None or steps < max_steps):
+        todo = [e > tol and r <= last and not lim
+                for e, r, lim in zip(err, rung, limited)]
+        if not any(todo):
+            break
+        if not fresh:
+            state, fresh = problem.plan(f, g), True
+        df, dg = problem.direction(state, [RIDGES[min(r, last)] for r in rung])
+        alpha, moved = [1.0] * size, [False] * size
+        for _ in range(HALVINGS):
+            ft, gt = problem.step(f, g, df, dg, alpha)
+            allowed = [True] * size if problem.accept is None else problem.accept(ft, gt)
+            for i in range(size):
+                if todo[i] and not moved[i] and not allowed[i]:
+                    limited[i] = True       # the backend's limit: it stops after this step
+            if any(t and not m and ok for t, m, ok in zip(todo, moved, allowed)):
+                trial = problem.plan(ft, gt)
+                ok = [t and not m and a and e_new < e for t, m, a, e_new, e
+                      in zip(todo, moved, allowed, trial.err, err)]
+                fresh = not problem.stale
+                if any(ok):
+                    f, g, state = problem.keep(ok, (ft, gt, trial), (f, g, state))
+                    err = [e_new if o else e for o, e_new, e in zip(ok, trial.err, err)]
+                    moved = [m or o for m, o in zip(moved, ok)]
+                    fresh = True
+            if all(m or not t for m, t in zip(moved, todo)):
+                break
+            alpha = [a if m else 0.5 * a for a, m in zip(alpha, moved)]
+        # a step that moved resets the ridge; one that found nothing tries the next
+        rung = [0 if m else (r + 1 if t else r) for r, m, t in zip(rung, moved, todo)]
+        steps += 1
+    if not fresh:
+        state = problem.plan(f, g)
+    return f, g, state, steps
+
+
+def trust(df, dg, eps):
+    """``(df, dg)`` shortened so that no potential moves by more than ``TRUST * eps``
+    (numpy, one problem): on a plan that nearly splits into blocks the quadratic
+    model asks for huge moves along the near-null directions, which the exponential
+    does not follow."""
     size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
     if size > TRUST * eps:
         df, dg = df * (TRUST * eps / size), dg * (TRUST * eps / size)
     return df, dg
 
 
-#: Ridges tried in turn when a Newton step finds no decrease of the marginal error.
-RIDGES = (0.0, 1e-2, 1e-1, 1.0)
+def schur_direction(rows, cols, r, c, a, b, eps, ridge, solve):
+    """The Newton direction ``(df, dg)`` of one problem at a plan ``P`` given by its
+    products ``rows(w) = P w`` and ``cols(w) = P^T w`` and its sums ``r``, ``c``:
+    ``dg`` solves the Schur complement ``(diag(c) - P^T diag(1/r) P) dg = rhs`` by
+    ``solve(inv_r, c, rhs)``; ``ridge`` adds ``ridge diag(r, c)`` to the Hessian
+    (Levenberg-Marquardt: it damps the near-null directions of a plan that nearly
+    splits into blocks); the step shortened to the trust region."""
+    inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
+    cc = c * (1.0 + ridge)
+    ra, rb = eps * (a - r), eps * (b - c)
+    dg = solve(inv_r, cc, rb - cols(ra * inv_r))
+    df = (ra - rows(dg)) * inv_r
+    return trust(df, dg, eps)
+
+
+class _State:
+    """One problem's plan: its L1 marginal error (as a list of one) and its sums."""
+
+    def __init__(self, P, r, c, err):
+        self.P, self.r, self.c, self.err = P, r, c, [err]
+
+
+class OneProblem:
+    """What :func:`run` needs of one numpy problem (a batch of one): ``plan(f, g)``
+    returns ``(P, r, c, err)``; ``direction(P, r, c, ridge)`` the direction."""
+
+    stale = False
+    accept = None
+
+    def __init__(self, plan, direction, accept=None, stale=False):
+        self._plan, self._direction, self.stale = plan, direction, stale
+        if accept is not None:
+            self.accept = lambda ft, gt: [accept(ft, gt)]
+
+    def plan(self, f, g):
+        return _State(*self._plan(f, g))
+
+    def direction(self, state, ridges):
+        return self._direction(state.P, state.r, state.c, ridges[0])
+
+    @staticmethod
+    def step(f, g, df, dg, alphas):
+        return f + alphas[0] * df, g + alphas[0] * dg
+
+    @staticmethod
+    def keep(ok, new, old):
+        return new if ok[0] else old
 
 
 def newton(C, f, g, a, b, eps, tol, budget, K):
-    """Newton's method on the dual (Brauer et al. 2017) with backtracking on the
-    marginal error, and increasing ridges when a step finds no decrease. Returns
-    (f, g, err, steps); K holds the final plan."""
-    err = plan_error(C, f, g, a, b, eps, K)
-    steps = 0
-    while err > tol and steps < budget:
-        improved = False
-        for k, ridge in enumerate(RIDGES):
-            if k:
-                plan_error(C, f, g, a, b, eps, K)     # K back to the plan of (f, g)
-            df, dg = _newton_step(K, a, b, eps, ridge)
-            alpha = 1.0
-            while alpha > 1e-3:
-                trial = plan_error(C, f + alpha * df, g + alpha * dg, a, b, eps, K)
-                if trial < err:
-                    f, g, err, improved = f + alpha * df, g + alpha * dg, trial, True
-                    break
-                alpha *= 0.5
-            if improved:
-                break
-        steps += 1
-        if not improved:
-            err = plan_error(C, f, g, a, b, eps, K)
-            break
-    return f, g, err, steps
+    """The dense operator's finish: :func:`run` on the plan of (f, g) written into
+    ``K`` (one buffer: a trial's plan overwrites it), the Schur system by
+    ``_schur_solve``. Returns ``(f, g, err, steps)``; K holds the final plan."""
+    def plan(f, g):
+        return K, None, None, plan_error(C, f, g, a, b, eps, K)
+
+    def direction(P, r, c, ridge):
+        r, c = P.sum(1), P.sum(0)
+        return schur_direction(lambda w: P @ w, lambda w: P.T @ w, r, c, a, b, eps,
+                               ridge, lambda inv_r, cc, rhs: _schur_solve(P, inv_r, cc,
+                                                                          rhs))
+    f, g, state, steps = run(OneProblem(plan, direction, stale=True), f, g, tol, budget)
+    return f, g, state.err[0], steps

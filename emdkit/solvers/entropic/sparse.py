@@ -287,13 +287,13 @@ class SparseKernel:
         return out, out_cost
 
     def _newton(self, f, g, tol, budget, max_rise):
-        """Newton's method on the dual restricted to the support (the dense finish of
-        ``newton``, with the sparse plan): conjugate gradients on the Schur complement,
-        trust region, backtracking on the marginal error, increasing ridges. No step
-        raises the potentials by more than ``max_rise`` (summed over a row and a
-        column) above ``(f, g)``: beyond, a pair outside the support could matter, and
-        Newton, which does not see those pairs, would not know."""
-        from .newton import RIDGES, TRUST, pcg
+        """Newton's method on the dual restricted to the support (``newton.run``,
+        the one finish, with the sparse plan's products): conjugate gradients on the
+        Schur complement. No step raises the potentials by more than ``max_rise``
+        (summed over a row and a column) above ``(f, g)``: beyond, a pair outside the
+        support could matter, and Newton, which does not see those pairs, would not
+        know; such a step ends the run (the support is then rebuilt)."""
+        from .newton import OneProblem, pcg, run, schur_direction
 
         eps, a, b = self.eps, self.a, self.b
         f0, g0 = f, g
@@ -301,47 +301,26 @@ class SparseKernel:
         def safe(ft, gt):
             return (max(float((ft - f0).max()), 0.0)
                     + max(float((gt - g0).max()), 0.0)) <= max_rise
-        P, r, c, err = self._plan(f, g)
-        steps, limited, row_of = 0, False, self.row_of
-        while err > tol and steps < min(budget, _NEWTON_STEPS) and not limited:
-            def rows(w, P=P):
+
+        def direction(P, r, c, ridge):
+            def rows(w):
                 return self.row_products(P, w)
 
-            def cols(w, P=P):
+            def cols(w):
                 return self.column_products(P, w)
-            best = None
-            for ridge in RIDGES:
-                inv_r = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / (1.0 + ridge)
-                cc = c * (1.0 + ridge)
-                ra, rb = eps * (a - r), eps * (b - c)
-                rhs = rb - cols(ra * inv_r)
-                rhs -= rhs.mean()
+
+            def solve(inv_r, cc, rhs):
+                rhs = rhs - rhs.mean()
                 # Jacobi preconditioner: the diagonal of diag(c) - P^T diag(1 / r) P
-                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[row_of],
+                diag = cc - np.bincount(self.idx, weights=P * P * inv_r[self.row_of],
                                         minlength=b.shape[0])
-                dg = pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
-                          1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
-                df = (ra - rows(dg)) * inv_r
-                size = max(float(np.abs(df).max()), float(np.abs(dg).max()))
-                if size > TRUST * eps:
-                    df, dg = df * (TRUST * eps / size), dg * (TRUST * eps / size)
-                alpha = 1.0
-                while alpha > 1e-3 and best is None:
-                    ft, gt = f + alpha * df, g + alpha * dg
-                    if safe(ft, gt):
-                        trial = self._plan(ft, gt)
-                        if trial[3] < err:
-                            best = (ft, gt) + trial
-                    else:
-                        limited = True       # the support is the limit: rebuild it
-                    alpha *= 0.5
-                if best is not None:
-                    break
-            steps += 1
-            if best is None:
-                break
-            f, g, P, r, c, err = best
-        return f, g, P, err, steps
+                return pcg(lambda w: cc * w - cols(inv_r * rows(w)), rhs,
+                           1.0 / np.maximum(diag, 1e-12 * cc.max()), 1e-8, _CG_MAX)
+            return schur_direction(rows, cols, r, c, a, b, eps, ridge, solve)
+
+        f, g, state, steps = run(OneProblem(self._plan, direction, accept=safe), f, g,
+                                 tol, budget, max_steps=_NEWTON_STEPS)
+        return f, g, state.P, state.err[0], steps
 
     def finish(self, err, polish, tol, budget):
         """The potentials, and the exact plan of them on the support (CSR values),

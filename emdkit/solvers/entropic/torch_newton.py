@@ -1,23 +1,19 @@
-"""Newton's method on the entropic dual in torch, batched: the torch loop's finish.
-
-The numpy driver's dense Newton finish (``newton.py``: Brauer et al. 2017) for B
-problems at once on the tensors' device: the Schur complement
-``diag(c) - P^T diag(1/r) P`` of the dual Hessian, factored by a batched Cholesky;
-the same trust region (no potential moves by more than ``TRUST`` epsilons), line
-search on the L1 marginal error (halving the step) and increasing
-Levenberg-Marquardt ridges for an item whose step finds no decrease. Items stop
-one by one as they converge or run out of ridges.
+"""The Newton finish of a torch batch: the one loop of ``newton.run`` (trust region,
+line search, ridges), with the direction of B problems at once on the tensors' device:
+the Schur complement ``diag(c) - P^T diag(1/r) P`` of the dual Hessian, factored by a
+batched Cholesky (or solved by batched conjugate gradients beyond
+``DENSE_SCHUR_MAX`` columns or ``DENSE_BYTES``). Items stop one by one as they
+converge or run out of ridges.
 """
 
 from __future__ import annotations
 
 from . import torch_terms
-from .newton import _CG_MAX_ITER, _DENSE_SCHUR_MAX, RIDGES, TRUST
+from . import newton as one_finish
+from .newton import CG_MAX_ITER, TRUST
 
-#: Halvings of the step in the line search (down to about 1e-3, as the numpy one).
-_HALVINGS = 10
 #: The dense Newton systems take ``B m^2`` floats: beyond this many bytes (or beyond
-#: ``_DENSE_SCHUR_MAX`` columns, as the numpy driver) they are solved by conjugate
+#: ``newton.DENSE_SCHUR_MAX`` columns, as numpy's) they are solved by conjugate
 #: gradients on the plan, two batched matrix-vector products an iteration.
 DENSE_BYTES = 2 ** 30
 
@@ -42,7 +38,7 @@ def _step(P, a, b, e, ridge):
                         torch.zeros_like(r)) / (1.0 + ridge[:, None])
     ra, rb = e * (a - r), e * (b - c)
     rhs = (rb - (P.transpose(1, 2) @ (ra * inv_r)[:, :, None])[:, :, 0])[:, :, None]
-    if m > _DENSE_SCHUR_MAX or B * m * m * P.element_size() > DENSE_BYTES:
+    if m > one_finish.DENSE_SCHUR_MAX or B * m * m * P.element_size() > DENSE_BYTES:
         dg = _cg(P, inv_r, c * (1.0 + ridge[:, None]), rhs[:, :, 0])
     else:
         dg = _dense(P, inv_r, c * (1.0 + ridge[:, None]), rhs)
@@ -92,7 +88,7 @@ def _cg(P, inv_r, c, rhs, rtol=1e-8):
     d = z.clone()
     rz = (r * z).sum(1)
     stop = rtol * b.norm(dim=1)
-    for _ in range(min(4 * c.shape[1], _CG_MAX_ITER)):
+    for _ in range(min(4 * c.shape[1], CG_MAX_ITER)):
         Ad = apply(d)
         dAd = (d * Ad).sum(1)
         live = (r.norm(dim=1) > stop) & (dAd > 0) & torch.isfinite(dAd)
@@ -111,39 +107,53 @@ def _cg(P, inv_r, c, rhs, rtol=1e-8):
     return w - w.mean(1, keepdim=True)
 
 
-def newton(C, a, b, f, g, e, tol, budget):
-    """Newton steps on the B problems until each item's L1 marginal error is below
-    ``tol``, it runs out of ridges, or ``budget`` steps were taken. Returns
-    ``(f, g, err (B,), steps)``."""
-    import torch
+class _Batch:
+    """What ``newton.run`` needs of a torch batch: states ``(P, err)``, directions
+    by :func:`_step`, per-item moves and choices by ``torch.where``."""
 
-    P = plan(C, a, b, f, g, e)
-    err = marginal_error(P, a, b)
-    B = f.shape[0]
-    rung = torch.zeros(B, dtype=torch.long, device=f.device)     # index into RIDGES
-    ridges = torch.tensor(RIDGES, dtype=f.dtype, device=f.device)
-    steps = 0
-    while steps < budget:
-        todo = (err > tol) & (rung < len(RIDGES))
-        if not bool(todo.any()):
-            break
-        df, dg = _step(P, a, b, e, ridges[rung.clamp(max=len(RIDGES) - 1)])
-        alpha = torch.ones(B, dtype=f.dtype, device=f.device)
-        moved = torch.zeros_like(todo)
-        for _ in range(_HALVINGS):
-            ft, gt = f + alpha[:, None] * df, g + alpha[:, None] * dg
-            Pt = plan(C, a, b, ft, gt, e)
-            et = marginal_error(Pt, a, b)
-            ok = todo & ~moved & (et < err)
-            f, g = torch.where(ok[:, None], ft, f), torch.where(ok[:, None], gt, g)
-            P = torch.where(ok[:, None, None], Pt, P)
-            err = torch.where(ok, et, err)
-            moved |= ok
-            if bool((moved | ~todo).all()):
-                break
-            alpha = torch.where(moved, alpha, 0.5 * alpha)
-        # a step that moved resets the ridge; one that found nothing tries the next
-        rung = torch.where(moved, torch.zeros_like(rung),
-                           torch.where(todo, rung + 1, rung))
-        steps += 1
-    return f, g, err, steps
+    stale = False
+    accept = None
+
+    def __init__(self, C, a, b, e):
+        self.C, self.a, self.b, self.e = C, a, b, e
+
+    def plan(self, f, g):
+        P = plan(self.C, self.a, self.b, f, g, self.e)
+        err = marginal_error(P, self.a, self.b)
+        return _BatchState(P, err)
+
+    def direction(self, state, ridges):
+        import torch
+
+        ridge = torch.tensor(ridges, dtype=state.P.dtype, device=state.P.device)
+        return _step(state.P, self.a, self.b, self.e, ridge)
+
+    def step(self, f, g, df, dg, alphas):
+        import torch
+
+        alpha = torch.tensor(alphas, dtype=f.dtype, device=f.device)[:, None]
+        return f + alpha * df, g + alpha * dg
+
+    def keep(self, ok, new, old):
+        import torch
+
+        sel = torch.tensor(ok, dtype=torch.bool, device=new[0].device)
+        f = torch.where(sel[:, None], new[0], old[0])
+        g = torch.where(sel[:, None], new[1], old[1])
+        P = torch.where(sel[:, None, None], new[2].P, old[2].P)
+        return f, g, _BatchState(P, torch.where(sel, new[2].errt, old[2].errt))
+
+
+class _BatchState:
+    def __init__(self, P, errt):
+        self.P, self.errt, self.err = P, errt, errt.tolist()
+
+
+def newton(C, a, b, f, g, e, tol, budget):
+    """Newton steps on the B problems (``newton.run``) until each item's L1 marginal
+    error is below ``tol``, it runs out of ridges, or ``budget`` steps were taken.
+    Returns ``(f, g, err (B,), steps)``."""
+    from .newton import run
+
+    f, g, state, steps = run(_Batch(C, a, b, e), f, g, tol, budget)
+    return f, g, state.errt, steps
