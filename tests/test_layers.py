@@ -149,3 +149,15 @@ def test_the_checker_sees_a_circle_and_a_private_import():
     assert ("emdkit.geometry.histograms", "cost_input") in EDGES["emdkit.api"]
     assert _subpackage("emdkit.solvers.entropic.driver") == "emdkit.solvers"
     assert _layer("emdkit.geometry.units") < _layer("emdkit.solvers.exact")
+
+
+def test_the_docs_page_lists_these_layers():
+    # docs/architecture.md ("How emdkit is built") describes the layers checked here
+    page = (ROOT.parent / "docs" / "architecture.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| ")][1:]
+    named = [row.split("|")[1].strip() for row in rows]
+    assert named[:len(LAYERS)] == [name for name, _ in LAYERS]
+    for (name, prefixes), row in zip(LAYERS, rows):
+        for pre in prefixes:
+            if pre != "emdkit":         # the package's __init__: its entry points
+                assert f"`{pre.split('.', 1)[1]}" in row, (name, pre)

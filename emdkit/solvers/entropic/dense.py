@@ -54,7 +54,7 @@ def relaxed(old, new_inv, omega):
     return np.exp((1.0 - omega) * np.log(old) - omega * np.log(new_inv))
 
 
-class DenseKernel:
+class DenseOperator:
     """The driver's operator (see ``driver``) on the cost matrix ``C``."""
 
     newton = True

@@ -28,7 +28,7 @@ from ...bounds import combine, within
 from . import driver
 from ...geometry.cells import METRICS, ctransform
 from ...geometry.multiscale import CellGrid
-from .sparse import SparseKernel
+from .sparse import SparseOperator
 
 #: The default epsilon keeps about this many pairs per point in the final kernel.
 NEIGHBOURS = 128
@@ -254,7 +254,7 @@ class MultiscaleSinkhorn(CellGrid):
         xt, yt = self._trees(px, py, symmetric, fine)
         f0 = None if f0 is None else f0[xt.order]
         g0 = None if g0 is None else g0[yt.order]
-        op = SparseKernel(xt, yt, pwa[xt.order], pwb[yt.order], self.metric, self.p,
+        op = SparseOperator(xt, yt, pwa[xt.order], pwb[yt.order], self.metric, self.p,
                           tol=tol, stage_tol=stage_tol, symmetric=symmetric, f0=f0,
                           g0=None if symmetric else g0)
         return op, xt, yt

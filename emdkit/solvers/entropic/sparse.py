@@ -62,7 +62,7 @@ _CG_MAX = 100
 NEWTON_MAX_POINTS = 20_000
 
 
-class SparseKernel:
+class SparseOperator:
     """The driver's operator (see ``driver``) on the truncated kernel of two trees
     (the same tree twice, and ``symmetric``, for OT(a, a)); weights and potentials in
     the trees' sorted orders, every weight positive. Newton's method on the support

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...geometry import clouds
 from . import driver
-from .dense import DenseKernel
+from .dense import DenseOperator
 from .online import OnlineBlocks
 
 
@@ -50,7 +50,7 @@ class DenseSolve(_Solve):
 
     def operator(self, a, b, symmetric=False, warm=None):
         f0, g0 = warm if warm is not None else (None, None)
-        return DenseKernel(self.matrix, a, b, symmetric=symmetric, f0=f0, g0=g0)
+        return DenseOperator(self.matrix, a, b, symmetric=symmetric, f0=f0, g0=g0)
 
     def restrict(self, iu, iv):
         return DenseSolve(self.geometry.restrict(iu, iv))

@@ -151,6 +151,7 @@ class _Scaled:
     def _take(self, idx):
         """Working tensors for the items ``idx`` (None: all), kernel rebuilt."""
         self.active = idx
+        self._pos = list(range(self.size)) if idx is None else idx.tolist()
         pick = (lambda t: t) if idx is None else (lambda t: t[idx])
         self.C, self.a, self.b = pick(self.C_all), pick(self.a_all), pick(self.b_all)
         self.e = pick(self.eps_all) * self.mult
@@ -182,8 +183,9 @@ class _Scaled:
         self._rebuild()
 
     def _positions(self):
-        """The batch indices of the working items."""
-        return range(self.size) if self.active is None else self.active.tolist()
+        """The batch indices of the working items (kept as a list: no device
+        synchronisation per iteration)."""
+        return self._pos
 
     def _spread(self, values, store):
         """Each working item's value into the batch's list ``store``, returned."""
@@ -216,6 +218,7 @@ class _Scaled:
         self._store()
         keep = torch.tensor(keep, dtype=torch.long, device=self.a.device)
         self.active = keep if self.active is None else self.active[keep]
+        self._pos = self.active.tolist()
         for name in ("C", "a", "b", "e", "f", "g", "K", "u", "v", "_s", "live_a",
                      "live_b"):
             t = getattr(self, name)
@@ -254,7 +257,8 @@ class _Scaled:
             self.rescues += 1
 
     def row_errors(self):
-        self._s = self._products(True)
+        # OT(a, a): K is symmetric and b v = a u, so K (b v) is the column form
+        self._s = self._products(not self.symmetric)
         return self._spread(_l1(self.a, self.u * self._s).tolist(), self._row)
 
     def col_errors(self):
@@ -262,7 +266,7 @@ class _Scaled:
         return self._spread(_l1(self.b, self.v * t).tolist(), self._col)
 
     def update_rows(self, omegas):
-        w = _exponent(self._working(omegas), self.a)
+        self._w = w = _exponent(self._working(omegas), self.a)
         # u^(1 - w) s^-w = u (u s)^-w: one power of the marginal ratio
         self.u = _only(self.live_a, self.u * (self.u * self._s) ** -w, self.u)
         if self.symmetric:
@@ -271,7 +275,7 @@ class _Scaled:
                 self._absorb()
 
     def update_cols(self, omegas):
-        w = _exponent(self._working(omegas), self.a)
+        w = self._w         # the same omegas as the rows' update just before
         t = self._products(False)
         ratio = self.v * t
         step = ratio ** -w
