@@ -222,3 +222,23 @@ def test_the_published_report_is_rendered_from_its_results():
                            "multiscale.png",
                            results["training"]["plot"]) if (published / f).exists()]
     assert run.report(results, figures) == (published / "report.md").read_text()
+
+
+def test_compare_runs_tables_emdkits_own_times(tmp_path, capsys):
+    from emdkit.bench import compare_runs
+
+    def run(t):
+        return {"cases": [{"case": "1d, n = 10", "results": {
+                    "emdkit": {"median_s": t}, "POT": {"median_s": 1.0}}}],
+                "loss": {"rows": [{"n": 300, "emdkit_s": 2 * t, "torch_loop_s": 3 * t}]}}
+    paths = []
+    for name, t in (("before", 0.5), ("after", 0.25)):
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps(run(t)))
+        paths.append(str(p))
+    assert compare_runs.main(paths) == 0
+    out = capsys.readouterr().out
+    assert "| 1d, n = 10 | 0.5 | 0.25 | 0.50 |" in out
+    assert "WassersteinLoss n = 300, solver 'torch' | 1.5 | 0.75 | 0.50 |" in out
+    assert "POT" not in out
+    assert compare_runs.main(paths[:1]) == 2
