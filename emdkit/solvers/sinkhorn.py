@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional
-
-import numpy as np
-
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from ..geometry import epsilon as eps_rules
 from .options import choice, flag, positive
