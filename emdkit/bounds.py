@@ -130,9 +130,10 @@ def vertex_bracket(C, a, b, support, f, scale: float, p: float):
     with np.errstate(all="ignore"):
         pair, cmax = _ctransforms(C, a, b, f)
         lo = _dual_objective(a, b, pair, cmax)
-        up = support_upper(C, a, b, np.ascontiguousarray(ii, dtype=np.int64),
-                           np.ascontiguousarray(jj, dtype=np.int64),
-                           np.ascontiguousarray(mass, dtype=np.float64), cmax)
+        ii = np.ascontiguousarray(ii, dtype=np.int64)
+        jj = np.ascontiguousarray(jj, dtype=np.int64)
+        up = support_upper(a, b, ii, jj, np.ascontiguousarray(mass, dtype=np.float64),
+                           np.ascontiguousarray(C[ii, jj], dtype=np.float64), cmax)
     return rooted_value(lo, scale, p), rooted_value(up, scale, p)
 
 

@@ -127,8 +127,17 @@ def test_too_large_raises_before_allocating():
     with pytest.raises(emdkit.ProblemTooLargeError,
                        match=r"method='exact' needs about 953.7 MiB .*5000 x 5000.*only "
                              r"1.0 MiB.*'1d'"):
-        emdkit.distance(x, x, memory_limit=2 ** 20)
+        emdkit.distance(x, x, memory_limit=2 ** 20, backend="dense")
     assert issubclass(emdkit.ProblemTooLargeError, MemoryError)
+
+
+def test_too_large_for_dense_goes_multiscale():
+    """backend='auto' takes the multiscale solver where the dense matrices would not
+    fit (here a 1 MiB limit): no error, the exact value (coincident clouds: 0)."""
+    x = np.random.default_rng(0).normal(size=(3000, 2))
+    r = emdkit.solve(x, x, memory_limit=2 ** 20)
+    assert r.info["backend"] == "multiscale"
+    assert r.value == 0.0 and r.converged
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, "1GB", True])

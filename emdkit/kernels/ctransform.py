@@ -48,14 +48,15 @@ def row_ctransform(C, g, live):
 
 
 @njit(cache=True)
-def support_upper(C, a, b, ii, jj, mass, cmax):
+def support_upper(a, b, ii, jj, mass, cost, cmax):
     """Upper bound on ``min <P, C>`` over couplings of ``a`` and ``b`` from a plan
-    given by its support (rows ``ii``, columns ``jj``, ``mass``): the plan rounded
+    given by its support (rows ``ii``, columns ``jj``, ``mass``, each pair's cost
+    ``cost``): the plan rounded
     onto the marginals (rows scaled down to ``a``, then columns to ``b``, as
     ``bounds.rounded_cost`` does on a dense plan; the deficits, of the order of rounding for a vertex,
     moved at the largest cost ``cmax``), with ``bounds``' rounding allowance.
     O(n + m + support)."""
-    n, m = C.shape
+    n, m = a.shape[0], b.shape[0]
     U = 2.0 ** -53
     rows = np.zeros(n)
     for k in range(ii.shape[0]):
@@ -71,11 +72,11 @@ def support_upper(C, a, b, ii, jj, mass, cmax):
     for j in range(m):
         if cols[j] > b[j]:
             y[j] = b[j] / cols[j]
-    cost = 0.0
+    total = 0.0
     moved = np.zeros(n)
     for k in range(ii.shape[0]):
         t = mass[k] * x[ii[k]] * y[jj[k]]
-        cost += t * C[ii[k], jj[k]]
+        total += t * cost[k]
         moved[ii[k]] += t
     short_a = 0.0
     for i in range(n):
@@ -86,4 +87,4 @@ def support_upper(C, a, b, ii, jj, mass, cmax):
     miss = abs(short_a - short_b)
     if miss <= 4.0 * (n + m) * U:
         miss = 0.0
-    return (cost + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
+    return (total + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)

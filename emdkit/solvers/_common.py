@@ -34,7 +34,7 @@ def make_result(prob, method: str, start: float, *, cost: float, scale: float,
         potentials = tuple(pot * unit for pot in potentials)
     if prob.torch and torch_cost is not None:
         value, cost = _finish_torch(prob, *torch_cost())
-        if plan is not None:
+        if plan is not None and not hasattr(plan, "tocsr"):     # a sparse plan stays scipy
             plan = to_torch_like(prob, plan)
         if potentials is not None:
             potentials = tuple(to_torch_like(prob, pot) for pot in potentials)

@@ -94,3 +94,30 @@ def _through_ot(a, b, M, max_iter):
     ii, jj = _support(plan)
     return (plan, (ii, jj, plan[ii, jj]), np.asarray(log["u"]), np.asarray(log["v"]),
             code, message)
+
+
+def sparse_network_simplex(a: np.ndarray, b: np.ndarray, rows: np.ndarray,
+                           cols: np.ndarray, cost: np.ndarray, max_iter: int):
+    """``(support, f, g, result_code, message)`` for the transport LP between ``a``
+    (n,) and ``b`` (m,), both positive, restricted to the pairs ``(rows, cols)`` of
+    cost ``cost``: POT's network simplex on an edge list (``emd_c_sparse``). The
+    support ``(rows, cols, masses)`` of the plan, the duals ``(f, g)`` of the
+    restricted problem (``f_i + g_j <= c_ij`` on the given pairs only: whether the
+    plan is optimal for all pairs is the caller's to check), ``message`` None when
+    optimal. Raises ``RuntimeError`` where POT has no sparse solver."""
+    try:
+        from ot.lp.emd_wrap import emd_c_sparse
+    except ImportError as exc:      # pragma: no cover - POT before 0.9.6
+        raise RuntimeError("the multiscale exact solver needs POT >= 0.9.6 "
+                           "(ot.lp.emd_wrap.emd_c_sparse)") from exc
+    b = b * (a.sum() / b.sum())
+    fr, fc, fm, _, f, g, code = emd_c_sparse(
+        np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64),
+        np.ascontiguousarray(rows, dtype=np.uint64), np.ascontiguousarray(cols, dtype=np.uint64),
+        np.ascontiguousarray(cost, dtype=np.float64), int(max_iter))
+    code = int(code)
+    message = None if code == _OPTIMAL else _MESSAGES.get(code, f"result code {code}")
+    keep = np.asarray(fm) > 0
+    support = (np.asarray(fr, dtype=np.int64)[keep], np.asarray(fc, dtype=np.int64)[keep],
+               np.asarray(fm, dtype=np.float64)[keep])
+    return support, np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64), code, message

@@ -1,0 +1,74 @@
+"""Small kernels of the sparse transport problems (``solvers.multiscale_exact``,
+``solvers.grid_flow``): a feasible plan by the north-west corner rule, the costs of
+given pairs (the tree searches' own arithmetic, so a pair's cost is the one the
+pricing sees), and the plan's rounded cost from its support."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .tree import _dist, _power
+
+
+@njit(cache=True)
+def northwest(a, b):
+    """``(rows, cols)`` of the north-west corner plan between ``a`` and ``b`` in
+    their given order (at most n + m - 1 pairs): a feasible plan whatever the weights,
+    whose pairs follow the order (a space-filling curve's, for the multiscale solver)."""
+    n, m = a.shape[0], b.shape[0]
+    rows = np.empty(n + m, np.int64)
+    cols = np.empty(n + m, np.int64)
+    ra, rb = a[0], b[0]
+    i, j, k = 0, 0, 0
+    while i < n and j < m:
+        rows[k], cols[k] = i, j
+        k += 1
+        if ra <= rb:
+            rb -= ra
+            i += 1
+            if i < n:
+                ra = a[i]
+        else:
+            ra -= rb
+            j += 1
+            if j < m:
+                rb = b[j]
+    while i < n:        # what rounding leaves over goes to the last column
+        rows[k], cols[k] = i, m - 1
+        k += 1
+        i += 1
+    while j < m:
+        rows[k], cols[k] = n - 1, j
+        k += 1
+        j += 1
+    return rows[:k], cols[:k]
+
+
+@njit(cache=True)
+def pair_costs(x, y, ii, jj, metric, p):
+    """``c(x[ii_k], y[jj_k])`` with the tree searches' arithmetic (``tree._dist``,
+    ``tree._power``; metric 0 euclidean, 1 cityblock, 2 chebyshev)."""
+    out = np.empty(ii.shape[0])
+    for k in range(ii.shape[0]):
+        out[k] = _power(_dist(x[ii[k]], y[jj[k]], metric), metric, p)
+    return out
+
+
+@njit(cache=True)
+def children_pairs(pi, pj, x_ptr, x_idx, y_ptr, y_idx):
+    """Every pair (child of ``pi[k]``, child of ``pj[k]``) over the parent pairs ``k``:
+    the children of parent cell ``c`` are ``x_idx[x_ptr[c]:x_ptr[c + 1]]`` (and the
+    same for y)."""
+    total = 0
+    for k in range(pi.shape[0]):
+        total += (x_ptr[pi[k] + 1] - x_ptr[pi[k]]) * (y_ptr[pj[k] + 1] - y_ptr[pj[k]])
+    rows = np.empty(total, np.int64)
+    cols = np.empty(total, np.int64)
+    t = 0
+    for k in range(pi.shape[0]):
+        for u in range(x_ptr[pi[k]], x_ptr[pi[k] + 1]):
+            for v in range(y_ptr[pj[k]], y_ptr[pj[k] + 1]):
+                rows[t], cols[t] = x_idx[u], y_idx[v]
+                t += 1
+    return rows, cols

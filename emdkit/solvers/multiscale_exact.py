@@ -1,0 +1,357 @@
+"""``method="exact", backend="multiscale"``: the transport LP of large low-dimensional
+clouds, solved on a sparse set of candidate pairs and certified optimal over all pairs.
+
+An optimal plan has at most n + m - 1 pairs, and between clouds in low dimension they
+join near points. The solver goes coarse to fine on the grid of nested cells of
+``geometry.multiscale.CellGrid``:
+
+1. the coarsest level's cells (weights summed, points at their centroids) are solved
+   exactly on all their pairs (``_simplex.network_simplex``);
+2. on each finer level (and at the end on the points) every cell takes its parent's
+   column potential; two exact c-transforms by the cell tree (``geometry.cells``) make
+   the pair ``(f, g)`` c-concave, and the candidates are the pairs whose reduced cost
+   ``c_ij - f_i - g_j`` is below a threshold set for about ``neighbours`` pairs per
+   point (``geometry.cells.support``), with the north-west corner plan along the
+   Morton curve so that the restricted problem is always feasible;
+3. the LP restricted to the candidates is solved by POT's network simplex on an edge
+   list (``_simplex.sparse_network_simplex``);
+4. pricing: for every point, the smallest reduced cost over *all* partners, by branch
+   and bound on the cell tree (exact c-transforms of the restricted duals). Rows and
+   columns with a negative one get their best partner added and the LP is solved
+   again, until none is left.
+
+When no pair of the full problem prices negative beyond rounding, the restricted plan
+is optimal for the full problem. The certificate does not rely on that test: the lower
+end of ``Result.bounds`` is the dual objective of ``g`` and its exact c-transform (a
+feasible dual pair of the full problem), the upper end the plan's cost rounded onto the
+marginals, so the bracket holds whatever stopped the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import numpy as np
+
+from ..geometry.cells import METRICS, ctransform, support
+from ..geometry.multiscale import CellGrid
+from ._simplex import network_simplex, sparse_network_simplex
+
+#: Candidate pairs per point on each level (besides the feasible path and the pairs
+#: added by pricing).
+NEIGHBOURS = 8
+#: A restricted LP plus a pricing pass is repeated at most this many times per level.
+MAX_ROUNDS = 50
+#: The coarsest level (or a problem without levels) is solved on all pairs up to
+#: this many.
+DENSE_PAIRS = 4_000_000
+#: A reduced cost below ``-VIOLATION`` times the largest potential is a violation
+#: (see ``_tolerance``); the bracket, not this test, certifies the value.
+VIOLATION = 1e-11
+#: Successive levels differ by at least this factor in cells (see ``_levels``).
+LEVEL_STEP = 4
+#: Rows sampled to set the candidates' threshold.
+_SAMPLE = 512
+
+
+class MultiscaleExact:
+    """The exact solver on a :class:`~emdkit.geometry.multiscale.CellGrid`.
+
+    ``solve(a, b)`` returns a dict: ``rows, cols, mass`` (the plan's support in the
+    caller's order), ``cost`` (the pair costs, scaled), ``f, g`` (row and column
+    potentials, every point's, scaled: ``f`` the exact c-transform of ``g``),
+    ``converged`` and ``message`` and the per-level ``stats``.
+    """
+
+    def __init__(self, grid: CellGrid, max_iter: int = 100_000_000,
+                 neighbours: int = NEIGHBOURS, max_rounds: int = MAX_ROUNDS,
+                 dense_pairs: int = DENSE_PAIRS):
+        self.grid, self.max_iter = grid, int(max_iter)
+        self.dense_pairs = int(dense_pairs)
+        self.refresh = 0
+        self.neighbours, self.max_rounds = int(neighbours), int(max_rounds)
+        self.metric = METRICS[grid.metric]
+        self.p = grid.p
+        self.stats: list = []
+
+    # ------------------------------------------------------------------ public
+    def solve(self, a: np.ndarray, b: np.ndarray) -> dict:
+        grid = self.grid
+        ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+        x, y, wa, wb = grid.x[ia], grid.y[ib], a[ia], b[ib]
+        wb = wb * (wa.sum() / wb.sum())
+        kx, ky = grid.keys(x), grid.keys(y)
+        levels = ([] if x.shape[0] * y.shape[0] <= self.dense_pairs else
+                  self._levels(kx, ky, x.shape[0], y.shape[0]))
+        prev = None                 # (level, cell keys of x, of y, the level's solution)
+        message, converged = None, True
+        for level in levels + [None]:
+            if level is None:
+                ckx, px, pwa, cky, py, pwb = kx, x, wa, ky, y, wb
+            else:
+                ckx, px, pwa = grid.cells(x, wa, kx, level)
+                cky, py, pwb = grid.cells(y, wb, ky, level)
+            out = self._level(px, py, pwa, pwb, self._prolong(prev, ckx, cky, level), level)
+            converged = converged and out["converged"]
+            message = message or out["message"]
+            prev = (level, ckx, cky, out)
+        out.update(ia=ia, ib=ib, wa=wa, wb=wb, converged=converged, message=message,
+                   stats=self.stats)
+        out["rows"], out["cols"] = ia[out["rows"]], ib[out["cols"]]
+        return out
+
+    # ------------------------------------------------------------------ levels
+    def _levels(self, kx, ky, n, m):
+        """The grid's levels (``CellGrid.levels``), thinned: each kept level has at
+        least ``LEVEL_STEP`` times the cells of the one before and at most
+        ``1 / LEVEL_STEP`` of the points (a level nearly as large as the points costs
+        nearly as much and adds little)."""
+        d, bits = self.grid.x.shape[1], self.grid.bits
+        out, last = [], 0
+        for level in self.grid.levels(kx, ky, n, m):
+            size = max(np.unique(kx >> (d * (bits - level))).size,
+                       np.unique(ky >> (d * (bits - level))).size)
+            if size * LEVEL_STEP > max(n, m):
+                break
+            if not out or size >= LEVEL_STEP * last:
+                out.append(level)
+                last = size
+        return out
+
+    def _prolong(self, prev, ckx, cky, level):
+        """``(g, rows, cols)``: each cell (or point) of this level takes its parent
+        cell's ``g``; the pairs are the children of the parents' plan's pairs (a
+        feasible set: the parents' plan spread over the children in proportion to
+        their weights is a plan)."""
+        from ..kernels.transport import children_pairs
+
+        if prev is None:
+            return None
+        d = self.grid.x.shape[1]
+        shift = d * ((self.grid.bits if level is None else level) - prev[0])
+        px_, py_ = (np.searchsorted(prev[1], ckx >> shift),
+                    np.searchsorted(prev[2], cky >> shift))
+        coarse = prev[3]
+        xo, yo = np.argsort(px_, kind="stable"), np.argsort(py_, kind="stable")
+        xp = np.searchsorted(px_[xo], np.arange(prev[1].size + 1))
+        yp = np.searchsorted(py_[yo], np.arange(prev[2].size + 1))
+        rows, cols = children_pairs(coarse["rows"], coarse["cols"], xp, xo, yp, yo)
+        return coarse["g"][py_], rows, cols
+
+    def _level(self, px, py, wa, wb, start_from, level) -> dict:
+        """The exact LP between ``px`` (weights ``wa``) and ``py`` (``wb``): dense
+        where small, else restricted to candidates from ``g0`` and priced."""
+        start = time.perf_counter()
+        n, m = px.shape[0], py.shape[0]
+        stat = {"level": level, "n": n, "m": m}
+        self.stats.append(stat)
+        if n * m <= self.dense_pairs:
+            return self._dense(px, py, wa, wb, stat, start)
+        xt, yt = self.grid.tree(px), self.grid.tree(py)
+        if start_from is None:      # no coarser level: a feasible path along the curve
+            g0 = np.zeros(m)
+            path_r, path_c = _northwest(xt, yt, wa, wb)
+        else:
+            g0, path_r, path_c = start_from
+        # a c-concave pair from the prolonged potential: f = g0^c, g = f^c
+        f = self._ctransform(px, yt, g0)[0]
+        g = self._ctransform(py, xt, f)[0]
+        rows, cols = (self._candidates(xt, yt, f, g) if self.neighbours else
+                      (path_r[:0], path_c[:0]))
+        rows, cols = _unique_pairs(np.concatenate([rows, path_r]),
+                                   np.concatenate([cols, path_c]), m)
+        stat.update(candidates=rows.size, rounds=0, added=0, simplex_s=0.0, pricing_s=0.0)
+        for rnd in range(self.max_rounds):
+            t0 = time.perf_counter()
+            cost = _pair_costs(px, py, rows, cols, self.metric, self.p)
+            sup, fr, gr, code, message = sparse_network_simplex(wa, wb, rows, cols, cost,
+                                                                self.max_iter)
+            t1 = time.perf_counter()
+            stat["simplex_s"] += t1 - t0
+            stat["rounds"] = rnd + 1
+            if message is not None:
+                return self._finish(px, py, wa, wb, sup, fr, gr, yt, False, message, stat,
+                                    start)
+            # pricing: every row's and every column's best partner over all pairs
+            hr, ar = self._ctransform(px, yt, gr)
+            hc, ac = self._ctransform(py, xt, fr)
+            tol = _tolerance(fr, gr)
+            bad_r = np.flatnonzero(hr - fr < -tol)
+            bad_c = np.flatnonzero(hc - gr < -tol)
+            stat["pricing_s"] += time.perf_counter() - t1
+            stat.setdefault("worst", []).append(float(min((hr - fr).min(), (hc - gr).min())))
+            if bad_r.size == 0 and bad_c.size == 0:
+                return self._finish(px, py, wa, wb, sup, fr, gr, yt, True, None, stat,
+                                    start, hr)
+            stat["added"] += int(bad_r.size + bad_c.size)
+            extra_r, extra_c = (self._candidates(xt, yt, hr, gr, self.refresh)
+                                if self.refresh else (bad_r[:0], bad_r[:0]))
+            rows, cols = _unique_pairs(np.concatenate([rows, bad_r, ac[bad_c], extra_r]),
+                                       np.concatenate([cols, ar[bad_r], bad_c, extra_c]), m)
+            stat["candidates"] = rows.size
+        return self._finish(px, py, wa, wb, sup, fr, gr, yt, False,
+                            f"pricing still found negative reduced costs after "
+                            f"{self.max_rounds} rounds", stat, start)
+
+    def _dense(self, px, py, wa, wb, stat, start) -> dict:
+        from scipy.spatial.distance import cdist
+
+        D = cdist(px, py, metric=self.grid.metric)
+        M = np.ascontiguousarray(D if self.p == 1.0 else D ** self.p)
+        _, (ii, jj, mass), f, g, code, message = network_simplex(wa, wb, M, self.max_iter)
+        stat.update(dense=True, rounds=1, candidates=M.size)
+        stat["time_s"] = time.perf_counter() - start
+        f2 = (M - g[None, :]).min(axis=1)      # the exact c-transform of g
+        return dict(rows=ii, cols=jj, mass=mass, cost=M[ii, jj], f=f2, g=g,
+                    converged=message is None, message=message)
+
+    def _finish(self, px, py, wa, wb, sup, fr, gr, yt, converged, message, stat, start,
+                h=None) -> dict:
+        ii, jj, mass = sup
+        if h is None:
+            h = self._ctransform(px, yt, gr)[0]
+        stat["time_s"] = time.perf_counter() - start
+        return dict(rows=ii, cols=jj, mass=mass,
+                    cost=_pair_costs(px, py, ii, jj, self.metric, self.p), f=h, g=gr,
+                    converged=converged, message=message)
+
+    # --------------------------------------------------------------- searches
+    def _ctransform(self, q, tree, g):
+        """``(min_j c(q_i, t_j) - g_j, argmin j)`` over all the tree's points, in the
+        callers' orders."""
+        val, arg = ctransform(q, tree, np.ascontiguousarray(g[tree.order]), self.metric,
+                              self.p)
+        return val, tree.order[arg]
+
+    def _candidates(self, xt, yt, f, g, k=None):
+        """The pairs with ``c - f - g`` below the threshold that keeps about
+        ``neighbours`` a row (``f``, ``g`` c-concave: every row and column has one at
+        0), in the callers' orders."""
+        fs, gs = np.ascontiguousarray(f[xt.order]), np.ascontiguousarray(g[yt.order])
+        thresh = _threshold(xt, yt, fs, gs, k or self.neighbours, self.metric, self.p)
+        indptr, idx, _ = support(xt, yt, fs, gs, thresh, self.metric, self.p)
+        rows = np.repeat(xt.order, np.diff(indptr))
+        return rows, yt.order[idx]
+
+
+def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
+    """The reduced-cost threshold at which sampled rows keep about ``k`` pairs on
+    average (bisection on a sample of rows)."""
+    from ..kernels import tree as kt
+    from ..geometry.cells import _linear
+
+    sample = np.unique(np.linspace(0, xt.n - 1, min(xt.n, _SAMPLE)).astype(np.int64))
+    q, fq = xt.x[sample], fs[sample]
+    gmax = yt.cell_max(gs)
+    beta, alpha = _linear(yt, gs, metric, p)
+    counts = np.empty(sample.size, np.int64)
+
+    def mean(t):
+        kt.support_count(q, yt.x, *yt.cells, gmax, beta, alpha, fq, gs, t, metric, p, 0,
+                         sample.size, counts)
+        return counts.mean()
+
+    lo, hi = 0.0, 2.0 ** p                # every scaled cost is below 2 ** p
+    if mean(hi) <= k:
+        return hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if mean(mid) > k:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-3 * hi:
+            break
+    return lo
+
+
+def _tolerance(f, g) -> float:
+    """A reduced cost below ``-tolerance`` is a violation, not rounding: the
+    potentials are sums along the simplex tree's paths, rounded at each step (about
+    5e-13 of the largest potential seen at 2,000 points)."""
+    big = max(float(np.abs(f).max()), float(np.abs(g).max()), 1.0)
+    return VIOLATION * big
+
+
+def _northwest(xt, yt, wa, wb):
+    """The north-west corner plan along the Morton order of both clouds."""
+    from ..kernels.transport import northwest
+
+    r, c = northwest(np.ascontiguousarray(wa[xt.order]), np.ascontiguousarray(wb[yt.order]))
+    return xt.order[r], yt.order[c]
+
+
+def _unique_pairs(rows, cols, m):
+    key = np.unique(rows.astype(np.int64) * m + cols.astype(np.int64))
+    return key // m, key % m
+
+
+def _pair_costs(px, py, rows, cols, metric, p):
+    from ..kernels.transport import pair_costs
+
+    return pair_costs(np.ascontiguousarray(px), np.ascontiguousarray(py),
+                      np.ascontiguousarray(rows, dtype=np.int64),
+                      np.ascontiguousarray(cols, dtype=np.int64), metric, float(p))
+
+
+def exact_multiscale(prob, start: float, max_iter: Optional[int], rtol: float):
+    """``method="exact", backend="multiscale"``: the :class:`~emdkit.Result` of the
+    solve above (see ``exact.exact``)."""
+    import scipy.sparse as sp
+
+    from ..bounds import _dual_objective, combine, relative_width
+    from ..geometry.clouds import scaled_coordinates
+    from ..kernels.ctransform import support_upper
+    from ._common import add_weight_gradient, make_result, torch_cost_on_pairs
+    from .oned import projection_lower
+
+    x, y, scale = scaled_coordinates(prob)
+    wa, wb = prob.weights()
+    grid = CellGrid(x, y, prob.metric, prob.p)
+    limit = max(10_000_000, 100 * (prob.n + prob.m)) if max_iter is None else max_iter
+    solver = MultiscaleExact(grid, max_iter=limit)
+    out = solver.solve(wa, wb)
+    ii, jj, mass, cost = out["rows"], out["cols"], out["mass"], out["cost"]
+    ia, ib = out["ia"], out["ib"]
+    metric, p = METRICS[prob.metric], prob.p
+    # every point's potentials: g, then f = its exact c-transform and g again the
+    # c-transform of f over the points with mass (a c-concave pair, the dual bound
+    # only rises); zero weights take theirs the same way
+    xt, yt = grid.tree(x[ia]), grid.tree(y[ib])
+    f = np.empty(prob.n)
+    f[:] = ctransform(x, yt, np.ascontiguousarray(out["g"][yt.order]), metric, p)[0]
+    g = ctransform(y, xt, np.ascontiguousarray(f[ia][xt.order]), metric, p)[0]
+    cmax = 2.0 ** p                         # every scaled distance is below 2
+    wa_l, wb_l = out["wa"], out["wb"]
+    lower = _dual_objective(wa_l, wb_l, (f[ia], g[ib]), cmax)
+    upper = support_upper(wa_l, wb_l, np.searchsorted(ia, ii), np.searchsorted(ib, jj),
+                          mass, cost, cmax)
+    from ..geometry.units import rooted_value
+
+    bounds = combine(rooted_value(lower, scale, p), rooted_value(upper, scale, p),
+                     projection_lower(prob))
+    value_scaled = float(mass @ cost)
+    converged = out["converged"]
+    info = {"backend": "multiscale", "cost_scale": scale,
+            "multiscale": {"levels": out["stats"]}}
+    from ..bounds import precision_message, within
+
+    if not converged:
+        from ._common import not_converged_message
+
+        info["warning"] = not_converged_message("exact", out["message"])
+    elif not within(bounds, rtol, value_scaled):
+        converged = False
+        info["warning"] = precision_message("exact", bounds, rtol)
+    info["bracket_width"] = relative_width(bounds)
+    plan = sp.csr_matrix((mass, (ii, jj)), shape=(prob.n, prob.m))
+
+    def torch_cost():
+        tc = torch_cost_on_pairs(prob, ii, jj, mass, scale)
+        return add_weight_gradient(prob, tc, f, g), scale
+
+    return make_result(prob, "exact", start, cost=value_scaled, scale=scale,
+                       torch_cost=torch_cost, plan=plan, potentials=(f, g),
+                       converged=converged, bounds=bounds, info=info)
