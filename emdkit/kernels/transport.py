@@ -72,3 +72,47 @@ def children_pairs(pi, pj, x_ptr, x_idx, y_ptr, y_idx):
                 rows[t], cols[t] = x_idx[u], y_idx[v]
                 t += 1
     return rows, cols
+
+
+@njit(cache=True)
+def split_merged(rows, mass, ptr, members, w):
+    """A plan on merged points back on the points: ``rows`` (sorted) are merged
+    points, each the points ``members[ptr[r]:ptr[r + 1]]`` of weights ``w``. For
+    each merged point, the north-west corner plan between its points (their weights
+    scaled to its entries' total) and its entries gives ``(points, entry index,
+    mass)``: at most (points + entries) triples, marginals kept."""
+    cap = rows.shape[0] + members.shape[0]
+    out_r = np.empty(cap, np.int64)
+    out_k = np.empty(cap, np.int64)
+    out_m = np.empty(cap)
+    t, k0 = 0, 0
+    while k0 < rows.shape[0]:
+        r = rows[k0]
+        k1 = k0
+        total = 0.0
+        while k1 < rows.shape[0] and rows[k1] == r:
+            total += mass[k1]
+            k1 += 1
+        u0, u1 = ptr[r], ptr[r + 1]
+        wsum = 0.0
+        for u in range(u0, u1):
+            wsum += w[members[u]]
+        u, k = u0, k0
+        ru, rk = w[members[u]] * (total / wsum), mass[k]
+        while u < u1 and k < k1:
+            out_r[t], out_k[t] = members[u], k
+            if ru <= rk:
+                out_m[t] = ru
+                rk -= ru
+                u += 1
+                if u < u1:
+                    ru = w[members[u]] * (total / wsum)
+            else:
+                out_m[t] = rk
+                ru -= rk
+                k += 1
+                if k < k1:
+                    rk = mass[k]
+            t += 1
+        k0 = k1
+    return out_r[:t], out_k[:t], out_m[:t]

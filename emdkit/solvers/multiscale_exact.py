@@ -50,6 +50,11 @@ DENSE_PAIRS = 4_000_000
 #: A reduced cost below ``-VIOLATION`` times the largest potential is a violation
 #: (see ``_tolerance``); the bracket, not this test, certifies the value.
 VIOLATION = 1e-11
+#: The children of the coarse plan's pairs are the candidates while they number at
+#: most this many per point (else clusters of nearly equal points: the curve's path).
+CHILDREN_MAX = 64
+#: The near-tight pairs are candidates while they number at most this many a row.
+CANDIDATES_MAX = 64
 #: Successive levels differ by at least this factor in cells (see ``_levels``).
 LEVEL_STEP = 4
 #: Rows sampled to set the candidates' threshold.
@@ -80,9 +85,13 @@ class MultiscaleExact:
     def solve(self, a: np.ndarray, b: np.ndarray) -> dict:
         grid = self.grid
         ia, ib = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
-        x, y, wa, wb = grid.x[ia], grid.y[ib], a[ia], b[ib]
+        wa, wb = a[ia], b[ib]
         wb = wb * (wa.sum() / wb.sum())
-        kx, ky = grid.keys(x), grid.keys(y)
+        # points repeated within a cloud are one point with their summed weight (an
+        # exact reduction; their ties would make every pair between them a candidate)
+        x, wa_m, kx, mx = _merged(grid, grid.x[ia], wa)
+        y, wb_m, ky, my = _merged(grid, grid.y[ib], wb)
+        wa_all, wb_all, wa, wb = wa, wb, wa_m, wb_m
         levels = ([] if x.shape[0] * y.shape[0] <= self.dense_pairs else
                   self._levels(kx, ky, x.shape[0], y.shape[0]))
         prev = None                 # (level, cell keys of x, of y, the level's solution)
@@ -97,8 +106,12 @@ class MultiscaleExact:
             converged = converged and out["converged"]
             message = message or out["message"]
             prev = (level, ckx, cky, out)
-        out.update(ia=ia, ib=ib, wa=wa, wb=wb, converged=converged, message=message,
-                   stats=self.stats)
+        out.update(ia=ia, ib=ib, wa=wa_all, wb=wb_all, converged=converged,
+                   message=message, stats=self.stats, x_merged=x, y_merged=y,
+                   wa_merged=wa, g_merged=out["g"], mx=mx, my=my)
+        if mx is not None or my is not None:
+            out["rows"], out["cols"], out["mass"], out["cost"], out["g"] = _split(
+                out, mx, my, wa_all, wb_all)
         out["rows"], out["cols"] = ia[out["rows"]], ib[out["cols"]]
         return out
 
@@ -137,6 +150,9 @@ class MultiscaleExact:
         xo, yo = np.argsort(px_, kind="stable"), np.argsort(py_, kind="stable")
         xp = np.searchsorted(px_[xo], np.arange(prev[1].size + 1))
         yp = np.searchsorted(py_[yo], np.arange(prev[2].size + 1))
+        sizes = np.diff(xp)[coarse["rows"]] * np.diff(yp)[coarse["cols"]]
+        if sizes.sum() > CHILDREN_MAX * (ckx.size + cky.size):
+            return coarse["g"][py_], None, None     # dense clusters: the curve's path
         rows, cols = children_pairs(coarse["rows"], coarse["cols"], xp, xo, yp, yo)
         return coarse["g"][py_], rows, cols
 
@@ -150,11 +166,10 @@ class MultiscaleExact:
         if n * m <= self.dense_pairs:
             return self._dense(px, py, wa, wb, stat, start)
         xt, yt = self.grid.tree(px), self.grid.tree(py)
-        if start_from is None:      # no coarser level: a feasible path along the curve
-            g0 = np.zeros(m)
+        g0, path_r, path_c = start_from if start_from is not None else (np.zeros(m),
+                                                                         None, None)
+        if path_r is None:          # no coarser plan: a feasible path along the curve
             path_r, path_c = _northwest(xt, yt, wa, wb)
-        else:
-            g0, path_r, path_c = start_from
         # a c-concave pair from the prolonged potential: f = g0^c, g = f^c
         f = self._ctransform(px, yt, g0)[0]
         g = self._ctransform(py, xt, f)[0]
@@ -230,15 +245,18 @@ class MultiscaleExact:
         ``neighbours`` a row (``f``, ``g`` c-concave: every row and column has one at
         0), in the callers' orders."""
         fs, gs = np.ascontiguousarray(f[xt.order]), np.ascontiguousarray(g[yt.order])
-        thresh = _threshold(xt, yt, fs, gs, k or self.neighbours, self.metric, self.p)
+        thresh, mean = _threshold(xt, yt, fs, gs, k or self.neighbours, self.metric,
+                                  self.p)
+        if mean > CANDIDATES_MAX:     # ties (clusters): the pricing adds what is needed
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         indptr, idx, _ = support(xt, yt, fs, gs, thresh, self.metric, self.p)
         rows = np.repeat(xt.order, np.diff(indptr))
         return rows, yt.order[idx]
 
 
 def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
-    """The reduced-cost threshold at which sampled rows keep about ``k`` pairs on
-    average (bisection on a sample of rows)."""
+    """``(threshold, mean pairs a row)``: the reduced-cost threshold at which sampled
+    rows keep about ``k`` pairs on average (bisection on a sample of rows)."""
     from ..kernels import tree as kt
     from ..geometry.cells import _linear
 
@@ -254,8 +272,9 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
         return counts.mean()
 
     lo, hi = 0.0, 2.0 ** p                # every scaled cost is below 2 ** p
-    if mean(hi) <= k:
-        return hi
+    top = mean(hi)
+    if top <= k:
+        return hi, top
     for _ in range(40):
         mid = 0.5 * (lo + hi)
         if mean(mid) > k:
@@ -264,7 +283,7 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
             lo = mid
         if hi - lo <= 1e-3 * hi:
             break
-    return lo
+    return lo, mean(lo)
 
 
 def _tolerance(f, g) -> float:
@@ -281,6 +300,56 @@ def _northwest(xt, yt, wa, wb):
 
     r, c = northwest(np.ascontiguousarray(wa[xt.order]), np.ascontiguousarray(wb[yt.order]))
     return xt.order[r], yt.order[c]
+
+
+def _on_points(n, live, inv, pot, pts, other, other_pot, metric, p):
+    """Every point's potential from the merged points' (``inv`` None: no merging);
+    the points of zero weight take the exact c-transform of the other side's."""
+    out = np.empty(n)
+    out[live] = pot if inv is None else pot[inv]
+    dead = np.ones(n, bool)
+    dead[live] = False
+    if dead.any():
+        out[dead] = ctransform(pts[dead], other,
+                               np.ascontiguousarray(other_pot[other.order]), metric, p)[0]
+    return out
+
+
+def _merged(grid, pts, w):
+    """``(points, weights, Morton keys, inverse)``: repeated points merged (weights
+    summed, ``inverse`` mapping each given point to its merged one), or the points
+    themselves and ``inverse`` None where none repeats."""
+    keys = grid.keys(pts)
+    if np.unique(keys).size == keys.size:       # distinct keys: distinct points
+        return pts, w, keys, None
+    u, inv = np.unique(pts, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    if u.shape[0] == pts.shape[0]:
+        return pts, w, keys, None
+    return u, np.bincount(inv, weights=w, minlength=u.shape[0]), grid.keys(u), inv
+
+
+def _split(out, mx, my, wa, wb):
+    """The merged solution on the given points (``kernels.transport.split_merged``
+    on each side): a plan again, with at most n + m more pairs; a merged point's
+    potential is its points'."""
+    rows, cols, mass, cost = out["rows"], out["cols"], out["mass"], out["cost"]
+    if mx is not None:
+        rows, cols, mass, cost = _split_side(rows, cols, mass, cost, mx, wa)
+    if my is not None:
+        cols, rows, mass, cost = _split_side(cols, rows, mass, cost, my, wb)
+    return rows, cols, mass, cost, (out["g"] if my is None else out["g"][my])
+
+
+def _split_side(rows, cols, mass, cost, inv, w):
+    from ..kernels.transport import split_merged
+
+    order = np.argsort(rows, kind="stable")
+    rows, cols, mass, cost = rows[order], cols[order], mass[order], cost[order]
+    members = np.argsort(inv, kind="stable")
+    ptr = np.searchsorted(inv[members], np.arange(int(inv.max()) + 2))
+    r, k, m_ = split_merged(rows, mass, ptr, members, w)
+    return r, cols[k], m_, cost[k]
 
 
 def _unique_pairs(rows, cols, m):
@@ -319,10 +388,13 @@ def exact_multiscale(prob, start: float, max_iter: Optional[int], rtol: float):
     # every point's potentials: g, then f = its exact c-transform and g again the
     # c-transform of f over the points with mass (a c-concave pair, the dual bound
     # only rises); zero weights take theirs the same way
-    xt, yt = grid.tree(x[ia]), grid.tree(y[ib])
-    f = np.empty(prob.n)
-    f[:] = ctransform(x, yt, np.ascontiguousarray(out["g"][yt.order]), metric, p)[0]
-    g = ctransform(y, xt, np.ascontiguousarray(f[ia][xt.order]), metric, p)[0]
+    # (on the merged points: a cell tree of repeated points would not split)
+    xm, ym = out["x_merged"], out["y_merged"]
+    xt, yt = grid.tree(xm), grid.tree(ym)
+    f_m = ctransform(xm, yt, np.ascontiguousarray(out["g_merged"][yt.order]), metric, p)[0]
+    g_m = ctransform(ym, xt, np.ascontiguousarray(f_m[xt.order]), metric, p)[0]
+    f, g = _on_points(prob.n, ia, out["mx"], f_m, x, yt, g_m, metric, p), None
+    g = _on_points(prob.m, ib, out["my"], g_m, y, xt, f_m, metric, p)
     cmax = 2.0 ** p                         # every scaled distance is below 2
     wa_l, wb_l = out["wa"], out["wb"]
     lower = _dual_objective(wa_l, wb_l, (f[ia], g[ib]), cmax)
