@@ -100,7 +100,7 @@ def _ctransforms(C, a, b, f):
     return (row_ctransform(C, g, b > 0), g), cmax
 
 
-def _dual_objective(a, b, pair, cmax: float) -> float:
+def dual_objective(a, b, pair, cmax: float) -> float:
     """Lower bound on ``min <P, C>``: ``<f, a> + <g, b>`` over the positive weights
     of a feasible pair (``_ctransforms``), less what its sums may round (a few units
     of roundoff of the largest terms, ``cmax`` the largest cost); 0.0 where a
@@ -129,7 +129,7 @@ def vertex_bracket(C, a, b, support, f, scale: float, p: float):
     ii, jj, mass = support
     with np.errstate(all="ignore"):
         pair, cmax = _ctransforms(C, a, b, f)
-        lo = _dual_objective(a, b, pair, cmax)
+        lo = dual_objective(a, b, pair, cmax)
         ii = np.ascontiguousarray(ii, dtype=np.int64)
         jj = np.ascontiguousarray(jj, dtype=np.int64)
         up = support_upper(a, b, ii, jj, np.ascontiguousarray(mass, dtype=np.float64),
@@ -145,7 +145,7 @@ def plan_bracket(C, a, b, P, f, scale: float, p: float):
     with np.errstate(all="ignore"):
         pair, cmax = _ctransforms(C, a, b, f)
         up = rounded_cost(C, a, b, P, cmax)
-        lo = _dual_objective(a, b, pair, cmax)
+        lo = dual_objective(a, b, pair, cmax)
     return rooted_value(lo, scale, p), rooted_value(up, scale, p)
 
 

@@ -137,3 +137,33 @@ def test_sparse_path_is_taken(rng, sparse_path):
     levels = emdkit.solve(x, y, backend="multiscale").info["multiscale"]["levels"]
     assert levels[-1]["level"] is None and "dense" not in levels[-1]
     assert levels[-1]["rounds"] >= 1 and levels[-1]["candidates"] < 400 * 330 / 4
+
+
+@pytest.mark.parametrize("shape", [(12, 15), (6, 5, 4)])
+def test_grid_w1_agrees_with_pot(rng, shape):
+    """W_1 cityblock between histograms on one grid: the min-cost flow on neighbours
+    (backend='grid', chosen by auto) against POT's dense solver; empty cells included."""
+    A, B = rng.random(shape), rng.random(shape) ** 3
+    A[A < 0.3] = 0.0
+    xa, wa = emdkit.grid(A, spacing=0.5, origin=-2.0)
+    xb, wb = emdkit.grid(B, spacing=0.5, origin=-2.0)
+    r = emdkit.solve(xa, xb, a_weights=wa, b_weights=wb, metric="cityblock", p=1)
+    assert r.info["backend"] == "grid" and r.plan is None and r.converged
+    ref = _pot(xa, xb, wa, wb, "cityblock", 1.0)
+    assert r.value == pytest.approx(ref, rel=REL)
+    lo, hi = r.bounds
+    assert lo <= ref * (1 + REL) and hi >= ref * (1 - REL) and r.info["bracket_width"] <= 1e-9
+    # the potentials are 1-Lipschitz (cityblock) and their objective is the lower end
+    f, g = r.potentials
+    D = cdist(xa, xb, "cityblock")
+    assert (f[:, None] + g[None, :] <= D + 1e-12).all()
+
+
+def test_grid_refusals_and_fallback(rng):
+    A = rng.random((8, 8))
+    xa, wa = emdkit.grid(A)
+    xb = xa + 0.3 * rng.random(xa.shape)          # off the grid
+    assert emdkit.solve(xa, xb, a_weights=wa, metric="cityblock", p=1
+                        ).info["backend"] == "dense"
+    with pytest.raises(ValueError, match=r"backend='grid' solves W_1 .*got p=2"):
+        emdkit.distance(xa, xa, metric="cityblock", p=2, backend="grid")

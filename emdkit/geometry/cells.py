@@ -64,13 +64,13 @@ def ctransform(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
     q = np.ascontiguousarray(q, dtype=np.float64)
     out, arg = np.empty(q.shape[0]), np.empty(q.shape[0], np.int64)
     gmax = ytree.cell_max(g)
-    beta, alpha = _linear(ytree, g, metric, p)
+    beta, alpha = linear_envelope(ytree, g, metric, p)
     parallel(lambda i0, i1: k.ctransform(q, ytree.x, *ytree.cells, gmax, beta, alpha, g,
                                           metric, p, i0, i1, out, arg), q.shape[0])
     return out, arg
 
 
-def _linear(tree: Tree, g, metric: int, p: float):
+def linear_envelope(tree: Tree, g, metric: int, p: float):
     """The cells' linear envelopes of ``g`` for p = 2 Euclidean, else empty (the
     searches then bound a cell by its largest ``g`` alone)."""
     if (metric, float(p)) == (0, 2.0):
@@ -86,7 +86,7 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
         raise ValueError(f"the multiscale kernel indexes columns in 32 bits; got "
                          f"{ytree.n:,} points")
     gmax = ytree.cell_max(g)
-    beta, alpha = _linear(ytree, g, metric, p)
+    beta, alpha = linear_envelope(ytree, g, metric, p)
     args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, beta, alpha, f, g, thresh,
                                                       metric, p)
     # the size of the support, estimated on evenly spaced rows before anything of

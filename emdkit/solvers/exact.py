@@ -26,7 +26,7 @@ _OPTIMAL = 1
 EXACT_RTOL = 1e-6
 
 
-BACKENDS = ("auto", "dense", "multiscale")
+BACKENDS = ("auto", "dense", "multiscale", "grid")
 #: ``backend="auto"`` takes the multiscale solver from this many pairs n m (it was
 #: 1.0-2x faster than the dense one at 4096 + 4096 2-D points, 6x at 10^4,
 #: ``emdkit.bench.exact_bench``) and wherever the dense matrices would not fit.
@@ -52,11 +52,15 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
 
     Other Parameters
     ----------------
-    backend : {"auto", "dense", "multiscale"}, default "auto"
+    backend : {"auto", "dense", "multiscale", "grid"}, default "auto"
         ``dense``: the full cost matrix, any metric, O(n m) memory. ``multiscale``:
         named metrics in at most 5 dimensions, O((n + m) k) memory; the plan is a
         ``scipy.sparse`` CSR matrix (``emdkit.solvers.multiscale_exact`` tells
-        how). ``auto``: multiscale where it applies and n m is at least
+        how). ``grid``: W_1 with ``metric="cityblock"`` between histograms on one
+        regular grid (``emdkit.grid``), a min-cost flow between neighbouring cells
+        (``emdkit.solvers.grid_flow``); numpy input, no plan (``Result.plan`` is
+        None; the potentials are the certificate's). ``auto``: grid where it
+        applies, else multiscale where it applies and n m is at least
         ``4096 * 4096`` or the dense matrices would not fit, else dense.
     max_iter : int, optional
         Iteration limit of the network simplex (of each of its solves, multiscale);
@@ -82,10 +86,13 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
     compiled()                  # POT and numba imported before the clock starts:
     from ..kernels import ctransform  # noqa: F401   Result.time is the solve's
     start = time.perf_counter()
-    if _backend(prob, backend, memory_limit) == "multiscale":
+    backend = _backend(prob, backend, memory_limit)
+    if backend == "multiscale":
         from .multiscale_exact import exact_multiscale
 
         return exact_multiscale(prob, start, max_iter, EXACT_RTOL)
+    if isinstance(backend, tuple):
+        return _grid(prob, backend, start, max_iter)
     max_iter = 1_000_000 if max_iter is None else max_iter
     check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
     Mt = None
@@ -128,7 +135,20 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
 def _backend(prob, backend: str, memory_limit) -> str:
     """The backend a solve takes (see ``exact``), or a ValueError naming why the one
     asked for does not apply."""
+    from . import grid_flow
+
     fits = not (callable(prob.metric) or prob.dim > MULTISCALE_MAX_DIM)
+    if backend in ("grid", "auto") and not prob.torch:
+        lattice = grid_flow.lattice(prob)
+        if lattice is not None:
+            return lattice
+    if backend == "grid":
+        raise ValueError(
+            "backend='grid' solves W_1 (p=1) with metric='cityblock' between numpy "
+            "histograms on one regular grid (emdkit.grid) of at most "
+            f"{grid_flow.CELLS_PER_POINT} cells per point; got p={prob.p:g}, "
+            f"metric={prob.metric!r}" + (", torch input" if prob.torch else "")
+            + "; use backend='multiscale' or 'dense'")
     if backend == "multiscale":
         if callable(prob.metric):
             raise ValueError("backend='multiscale' needs a named metric ('euclidean', "
@@ -148,6 +168,26 @@ def _backend(prob, backend: str, memory_limit) -> str:
     except ProblemTooLargeError:        # the dense matrices would not fit
         return "multiscale"
     return "dense"
+
+
+def _grid(prob, lattice, start, max_iter):
+    """``backend="grid"``: the min-cost flow's Result (``grid_flow``)."""
+    from . import grid_flow
+
+    limit = max(10_000_000, 100 * (prob.n + prob.m)) if max_iter is None else max_iter
+    value, lower, upper, phi, converged, message, stats = grid_flow.solve(
+        prob, lattice, limit)
+    bounds = combine(lower, upper, projection_lower(prob))
+    info = dict(stats, backend="grid")
+    if not converged:
+        info["warning"] = not_converged_message("exact", message)
+    elif not within(bounds, EXACT_RTOL, value):
+        converged = False
+        info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
+    info["bracket_width"] = relative_width(bounds)
+    f, g = phi[lattice[3]], -phi[lattice[4]]
+    return make_result(prob, "exact", start, cost=value, scale=1.0, plan=None,
+                       potentials=(f, g), converged=converged, bounds=bounds, info=info)
 
 
 def _support_cost(prob, M, support):

@@ -258,12 +258,12 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
     """``(threshold, mean pairs a row)``: the reduced-cost threshold at which sampled
     rows keep about ``k`` pairs on average (bisection on a sample of rows)."""
     from ..kernels import tree as kt
-    from ..geometry.cells import _linear
+    from ..geometry.cells import linear_envelope
 
     sample = np.unique(np.linspace(0, xt.n - 1, min(xt.n, _SAMPLE)).astype(np.int64))
     q, fq = xt.x[sample], fs[sample]
     gmax = yt.cell_max(gs)
-    beta, alpha = _linear(yt, gs, metric, p)
+    beta, alpha = linear_envelope(yt, gs, metric, p)
     counts = np.empty(sample.size, np.int64)
 
     def mean(t):
@@ -370,7 +370,7 @@ def exact_multiscale(prob, start: float, max_iter: Optional[int], rtol: float):
     solve above (see ``exact.exact``)."""
     import scipy.sparse as sp
 
-    from ..bounds import _dual_objective, combine, relative_width
+    from ..bounds import dual_objective, combine, relative_width
     from ..geometry.clouds import scaled_coordinates
     from ..kernels.ctransform import support_upper
     from ._common import add_weight_gradient, make_result, torch_cost_on_pairs
@@ -397,7 +397,7 @@ def exact_multiscale(prob, start: float, max_iter: Optional[int], rtol: float):
     g = _on_points(prob.m, ib, out["my"], g_m, y, xt, f_m, metric, p)
     cmax = 2.0 ** p                         # every scaled distance is below 2
     wa_l, wb_l = out["wa"], out["wb"]
-    lower = _dual_objective(wa_l, wb_l, (f[ia], g[ib]), cmax)
+    lower = dual_objective(wa_l, wb_l, (f[ia], g[ib]), cmax)
     upper = support_upper(wa_l, wb_l, np.searchsorted(ia, ii), np.searchsorted(ib, jj),
                           mass, cost, cmax)
     from ..geometry.units import rooted_value
