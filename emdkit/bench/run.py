@@ -95,6 +95,8 @@ SUITES: List[Suite] = [
            lambda m, c: m.run(c.quick)),
     _suite("multiscale", "large clouds (multiscale)", "multiscale_bench",
            lambda m, c: m.run(c.quick)),
+    _suite("exact_scale", "exact at scale (multiscale, grid)", "exact_bench",
+           lambda m, c: m.run(c.quick)),
     _suite("cost", "cost matrices (cost=)", "cost_bench", lambda m, c: m.run(c.quick)),
     _suite("many", "many distributions (pairwise)", "many_bench",
            lambda m, c: m.run(c.quick)),
