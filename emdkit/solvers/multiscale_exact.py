@@ -13,12 +13,12 @@ join near points. The solver goes coarse to fine on the grid of nested cells of
    ``c_ij - f_i - g_j`` is below a threshold set for about ``neighbours`` pairs per
    point (``geometry.cells.support``), with the north-west corner plan along the
    Morton curve so that the restricted problem is always feasible;
-3. the LP restricted to the candidates is solved by POT's network simplex on an edge
-   list (``_simplex.sparse_network_simplex``);
+3. the LP restricted to the candidates is solved by a network simplex on the arc
+   list that keeps its basis (``sparse_simplex.SparseSimplex``);
 4. pricing: for every point, the smallest reduced cost over *all* partners, by branch
    and bound on the cell tree (exact c-transforms of the restricted duals). Rows and
    columns with a negative one get their best partner added and the LP is solved
-   again, until none is left.
+   again from the last basis (a few pivots, not a cold solve), until none is left.
 
 When no pair of the full problem prices negative beyond rounding, the restricted plan
 is optimal for the full problem. The certificate does not rely on that test: the lower
@@ -29,7 +29,6 @@ marginals, so the bracket holds whatever stopped the loop.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Optional
 
@@ -37,8 +36,11 @@ import numpy as np
 
 from ..geometry.cells import METRICS, ctransform, support
 from ..geometry.multiscale import CellGrid
-from ._simplex import network_simplex, sparse_network_simplex
+from ._simplex import network_simplex
+from .sparse_simplex import SparseSimplex
 
+_CODES = {0: "the candidate pairs admit no plan", 2: "problem unbounded",
+          3: "the network simplex reached max_iter"}
 #: Candidate pairs per point on each level (besides the feasible path and the pairs
 #: added by pricing).
 NEIGHBOURS = 8
@@ -49,14 +51,14 @@ MAX_ROUNDS = 50
 DENSE_PAIRS = 4_000_000
 #: A reduced cost below ``-VIOLATION`` times the largest potential is a violation
 #: (see ``_tolerance``); the bracket, not this test, certifies the value.
-VIOLATION = 1e-11
+VIOLATION = 1e-13
 #: The children of the coarse plan's pairs are the candidates while they number at
 #: most this many per point (else clusters of nearly equal points: the curve's path).
 CHILDREN_MAX = 64
 #: The near-tight pairs are candidates while they number at most this many a row.
 CANDIDATES_MAX = 64
 #: Successive levels differ by at least this factor in cells (see ``_levels``).
-LEVEL_STEP = 4
+LEVEL_STEP = 2
 #: Rows sampled to set the candidates' threshold.
 _SAMPLE = 512
 
@@ -75,7 +77,6 @@ class MultiscaleExact:
                  dense_pairs: Optional[int] = None):
         self.grid, self.max_iter = grid, int(max_iter)
         self.dense_pairs = int(DENSE_PAIRS if dense_pairs is None else dense_pairs)
-        self.refresh = 0
         self.neighbours, self.max_rounds = int(neighbours), int(max_rounds)
         self.metric = METRICS[grid.metric]
         self.p = grid.p
@@ -175,19 +176,21 @@ class MultiscaleExact:
         g = self._ctransform(py, xt, f)[0]
         rows, cols = (self._candidates(xt, yt, f, g) if self.neighbours else
                       (path_r[:0], path_c[:0]))
-        rows, cols = _unique_pairs(np.concatenate([rows, path_r]),
-                                   np.concatenate([cols, path_c]), m)
-        stat.update(candidates=rows.size, rounds=0, added=0, simplex_s=0.0, pricing_s=0.0)
+        rows, cols = np.concatenate([rows, path_r]), np.concatenate([cols, path_c])
+        stat.update(candidates=0, rounds=0, added=0, pivots=0, simplex_s=0.0,
+                    pricing_s=0.0)
+        lp = SparseSimplex(wa, wb, capacity=2 * rows.size)
         for rnd in range(self.max_rounds):
             t0 = time.perf_counter()
-            cost = _pair_costs(px, py, rows, cols, self.metric, self.p)
-            sup, fr, gr, code, message = sparse_network_simplex(wa, wb, rows, cols, cost,
-                                                                self.max_iter)
+            stat["candidates"] += lp.add(rows, cols, _pair_costs(px, py, rows, cols,
+                                                                 self.metric, self.p))
+            code = lp.solve(self.max_iter)      # warm: from the last round's basis
+            fr, gr = _centred(*lp.duals())
             t1 = time.perf_counter()
             stat["simplex_s"] += t1 - t0
-            stat["rounds"] = rnd + 1
-            if message is not None:
-                return self._finish(px, py, wa, wb, sup, fr, gr, yt, False, message, stat,
+            stat["rounds"], stat["pivots"] = rnd + 1, lp.iterations
+            if code != 1:
+                return self._finish(px, py, lp.plan(), gr, yt, False, _CODES[code], stat,
                                     start)
             # pricing: every row's and every column's best partner over all pairs
             hr, ar = self._ctransform(px, yt, gr)
@@ -196,17 +199,17 @@ class MultiscaleExact:
             bad_r = np.flatnonzero(hr - fr < -tol)
             bad_c = np.flatnonzero(hc - gr < -tol)
             stat["pricing_s"] += time.perf_counter() - t1
-            stat.setdefault("worst", []).append(float(min((hr - fr).min(), (hc - gr).min())))
             if bad_r.size == 0 and bad_c.size == 0:
-                return self._finish(px, py, wa, wb, sup, fr, gr, yt, True, None, stat,
-                                    start, hr)
-            stat["added"] += int(bad_r.size + bad_c.size)
-            extra_r, extra_c = (self._candidates(xt, yt, hr, gr, self.refresh)
-                                if self.refresh else (bad_r[:0], bad_r[:0]))
-            rows, cols = _unique_pairs(np.concatenate([rows, bad_r, ac[bad_c], extra_r]),
-                                       np.concatenate([cols, ar[bad_r], bad_c, extra_c]), m)
-            stat["candidates"] = rows.size
-        return self._finish(px, py, wa, wb, sup, fr, gr, yt, False,
+                return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
+            rows = np.concatenate([bad_r, ac[bad_c]])
+            cols = np.concatenate([ar[bad_r], bad_c])
+            new = lp.add(rows, cols, _pair_costs(px, py, rows, cols, self.metric, self.p))
+            if new == 0:        # the violations are rounding on pairs already there
+                return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
+            stat["added"] += new
+            stat["candidates"] += new
+            rows = cols = rows[:0]
+        return self._finish(px, py, lp.plan(), gr, yt, False,
                             f"pricing still found negative reduced costs after "
                             f"{self.max_rounds} rounds", stat, start)
 
@@ -222,7 +225,7 @@ class MultiscaleExact:
         return dict(rows=ii, cols=jj, mass=mass, cost=M[ii, jj], f=f2, g=g,
                     converged=message is None, message=message)
 
-    def _finish(self, px, py, wa, wb, sup, fr, gr, yt, converged, message, stat, start,
+    def _finish(self, px, py, sup, gr, yt, converged, message, stat, start,
                 h=None) -> dict:
         ii, jj, mass = sup
         if h is None:
@@ -240,13 +243,12 @@ class MultiscaleExact:
                               self.p)
         return val, tree.order[arg]
 
-    def _candidates(self, xt, yt, f, g, k=None):
+    def _candidates(self, xt, yt, f, g):
         """The pairs with ``c - f - g`` below the threshold that keeps about
         ``neighbours`` a row (``f``, ``g`` c-concave: every row and column has one at
         0), in the callers' orders."""
         fs, gs = np.ascontiguousarray(f[xt.order]), np.ascontiguousarray(g[yt.order])
-        thresh, mean = _threshold(xt, yt, fs, gs, k or self.neighbours, self.metric,
-                                  self.p)
+        thresh, mean = _threshold(xt, yt, fs, gs, self.neighbours, self.metric, self.p)
         if mean > CANDIDATES_MAX:     # ties (clusters): the pricing adds what is needed
             return np.empty(0, np.int64), np.empty(0, np.int64)
         indptr, idx, _ = support(xt, yt, fs, gs, thresh, self.metric, self.p)
@@ -271,25 +273,34 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
                          sample.size, counts)
         return counts.mean()
 
-    lo, hi = 0.0, 2.0 ** p                # every scaled cost is below 2 ** p
-    top = mean(hi)
-    if top <= k:
-        return hi, top
-    for _ in range(40):
+    # from a small threshold up by fourfold steps (a large one counts whole rows),
+    # then a few bisections: about k is enough
+    top = 2.0 ** p                        # every scaled cost is below 2 ** p
+    lo, hi = 0.0, 1e-8 * top
+    while hi < top and mean(hi) <= k:
+        lo, hi = hi, min(4.0 * hi, top)
+    if hi >= top and mean(top) <= k:
+        return top, mean(top)
+    for _ in range(6):
         mid = 0.5 * (lo + hi)
         if mean(mid) > k:
             hi = mid
         else:
             lo = mid
-        if hi - lo <= 1e-3 * hi:
-            break
     return lo, mean(lo)
 
 
+def _centred(f, g):
+    """``(f + c, g - c)`` (the same reduced costs) with ``f`` and ``g`` of equal mean:
+    the network simplex's potentials carry the artificial arcs' cost as an offset."""
+    c = 0.5 * (float(g.mean()) - float(f.mean()))
+    return f + c, g - c
+
+
 def _tolerance(f, g) -> float:
-    """A reduced cost below ``-tolerance`` is a violation, not rounding: the
-    potentials are sums along the simplex tree's paths, rounded at each step (about
-    5e-13 of the largest potential seen at 2,000 points)."""
+    """A reduced cost below ``-tolerance`` is a violation, not rounding (the
+    potentials are sums along the simplex tree's paths). Where rounding alone prices
+    a pair negative, the pair is already an arc and the loop stops there (``_level``)."""
     big = max(float(np.abs(f).max()), float(np.abs(g).max()), 1.0)
     return VIOLATION * big
 
@@ -350,11 +361,6 @@ def _split_side(rows, cols, mass, cost, inv, w):
     ptr = np.searchsorted(inv[members], np.arange(int(inv.max()) + 2))
     r, k, m_ = split_merged(rows, mass, ptr, members, w)
     return r, cols[k], m_, cost[k]
-
-
-def _unique_pairs(rows, cols, m):
-    key = np.unique(rows.astype(np.int64) * m + cols.astype(np.int64))
-    return key // m, key % m
 
 
 def _pair_costs(px, py, rows, cols, metric, p):
