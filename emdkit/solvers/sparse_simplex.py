@@ -25,6 +25,7 @@ class SparseSimplex:
     >>> import numpy as np
     >>> s = SparseSimplex(np.array([0.5, 0.5]), np.array([0.5, 0.5]))
     >>> s.add(np.array([0, 0, 1]), np.array([0, 1, 1]), np.array([1.0, 0.0, 1.0]))
+    3
     >>> s.solve()
     1
     >>> s.plan()[2].tolist(), s.cost()
