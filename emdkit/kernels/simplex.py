@@ -91,10 +91,10 @@ def potentials(root, cost, src, parent, pred, pi, child, nxt, depth, stack):
 
 @njit(cache=True)
 def run(n_arcs, src, dst, cost, flow, state, parent, pred, up, depth, pi, child, nxt,
-        prv, stack, path, eps, max_iter, next_arc):
+        prv, stack, path, eps, max_iter, next_arc, block_factor=1.0):
     """Pivot until no arc prices below ``-eps``: ``(code, iterations, next_arc)``,
     code 1 optimal, 3 iteration limit, 2 unbounded."""
-    block = max(int(np.sqrt(n_arcs)), 10)
+    block = max(int(block_factor * np.sqrt(n_arcs)), 10)
     it = 0
     while it < max_iter:
         # ---- entering arc: block search from where the last search stopped

@@ -73,11 +73,12 @@ class MultiscaleExact:
     """
 
     def __init__(self, grid: CellGrid, max_iter: int = 100_000_000,
-                 neighbours: int = NEIGHBOURS, max_rounds: int = MAX_ROUNDS,
+                 neighbours: Optional[int] = None, max_rounds: int = MAX_ROUNDS,
                  dense_pairs: Optional[int] = None):
         self.grid, self.max_iter = grid, int(max_iter)
         self.dense_pairs = int(DENSE_PAIRS if dense_pairs is None else dense_pairs)
-        self.neighbours, self.max_rounds = int(neighbours), int(max_rounds)
+        self.neighbours = int(NEIGHBOURS if neighbours is None else neighbours)
+        self.max_rounds = int(max_rounds)
         self.metric = METRICS[grid.metric]
         self.p = grid.p
         self.stats: list = []

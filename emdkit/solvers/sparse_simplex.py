@@ -17,6 +17,9 @@ from ..kernels import simplex as k
 ART_START, ART_RAISE = 4.0, 16.0
 #: A reduced cost below ``-EPS`` times the largest cost enters the basis.
 EPS = 1e-14
+#: The block search scans this many times sqrt(arcs) arcs a pivot (LEMON: 1.0;
+#: 0.1 was 1.5-2x faster on 3e4 2-D points, at about as many pivots).
+BLOCK = 0.1
 
 
 class SparseSimplex:
@@ -114,7 +117,7 @@ class SparseSimplex:
                 self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
                 self.parent, self.pred, self.up, self.depth, self.pi, self.child,
                 self.nxt, self.prv, self.stack, self.path, eps,
-                max(max_iter - self.iterations, 0), self.next_arc)
+                max(max_iter - self.iterations, 0), self.next_arc, BLOCK)
             self.iterations += it
             if code != 1:
                 return code
@@ -125,7 +128,7 @@ class SparseSimplex:
                 self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
                 self.parent, self.pred, self.up, self.depth, self.pi, self.child,
                 self.nxt, self.prv, self.stack, self.path, eps,
-                max(max_iter - self.iterations, 0), self.next_arc)
+                max(max_iter - self.iterations, 0), self.next_arc, BLOCK)
             self.iterations += it
             if code != 1:
                 return code
