@@ -19,11 +19,13 @@ import numpy as np
 
 from ..table import markdown
 
-FULL = {"iid": [(4096, True, True), (10_000, True, False), (30_000, False, False)],
+FULL = {"iid": [(4096, True, True), (10_000, True, True), (30_000, False, False),
+                (100_000, False, False)],
+        "iid3": [(30_000, False, False), (100_000, False, False)],
         "images": 64, "classes": ("white noise", "GRF rough", "GRF smooth", "Cauchy",
                                   "disc"),
         "grid": [128, 256]}
-QUICK = {"iid": [(1024, True, True)], "images": 24, "classes": ("GRF smooth",),
+QUICK = {"iid": [(1024, True, True)], "iid3": [], "images": 24, "classes": ("GRF smooth",),
          "grid": [32]}
 
 
@@ -61,6 +63,41 @@ def _row(problem, n, ours, pot=None, lazy=None):
     return row
 
 
+def _peak_mb():
+    """The process's peak resident memory so far (MB; Linux), or None."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _in_child(n, d, p) -> dict:
+    """One multiscale solve of iid N(0, I) clouds in a fresh process (``--child``):
+    its time, value, bracket and the process's peak resident memory."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "emdkit.bench.exact_bench", "--child",
+                          str(n), str(d), str(p)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(n, d, p) -> dict:
+    import emdkit
+
+    rng = np.random.default_rng(1)
+    emdkit.solve(rng.normal(size=(300, d)), rng.normal(size=(300, d)),
+                 backend="multiscale")                      # compiled, untimed
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    row = _row(f"iid N(0, I) {d}-D, W_{p}", n,
+               _timed(lambda: emdkit.solve(x, y, p=p, backend="multiscale")))
+    row["peak_mb"] = _peak_mb()
+    return row
+
+
 def _lazy(x, y, u, p):
     import ot
 
@@ -80,15 +117,20 @@ def run(quick: bool = False) -> List[dict]:
     emdkit.solve(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)),
                  backend="multiscale")                      # compiled, untimed
     rows = []
-    for n, dense, lazy in grid["iid"]:
-        x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    for d, n, dense, lazy in ([(2,) + c for c in grid["iid"]] +
+                              [(3,) + c for c in grid["iid3"]]):
+        if not (dense or lazy):     # alone in a fresh process: its own peak memory
+            for p in ((2, 1) if d == 2 else (2,)):
+                rows.append(_in_child(n, d, p))
+            continue
+        x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d))
         u = np.full(n, 1.0 / n)
-        for p in (2, 1):
+        for p in ((2, 1) if d == 2 else (2,)):
             ours = _timed(lambda: emdkit.solve(x, y, p=p, backend="multiscale"))
             pot = _timed(lambda: ot.emd2(u, u, cdist(x, y) ** p, numItermax=10 ** 9) **
                          (1 / p)) if dense else None
             lz = _timed(lambda: _lazy(x, y, u, p)) if lazy else None
-            rows.append(_row(f"iid N(0, I) 2-D, W_{p}", n, ours, pot, lz))
+            rows.append(_row(f"iid N(0, I) {d}-D, W_{p}", n, ours, pot, lz))
     s = grid["images"]
     for kind in grid["classes"]:
         A, B = image(kind, s, rng), image(kind, s, rng)
@@ -115,11 +157,13 @@ def report(rows: List[dict]) -> str:
     def f(v, fmt):
         return "—" if v is None else format(v, fmt)
     body = [[r["problem"], f"{r['n']:,}", r["backend"], f(r["emdkit_s"], ".2f"),
+             f(r.get("peak_mb"), ".0f"),
              f(r.get("pot_s"), ".2f"),
              f(r["pot_s"] / r["emdkit_s"], ".1f") if "pot_s" in r else "—",
              f(r.get("lazy_s"), ".2f"), f(r.get("pot_rel"), ".0e"), f(r["bracket"], ".0e")]
             for r in rows]
-    return "\n".join(markdown(["problem", "n", "backend", "emdkit s", "POT emd2 s",
+    return "\n".join(markdown(["problem", "n", "backend", "emdkit s", "peak MB",
+                               "POT emd2 s",
                      "POT / emdkit", "POT lazy s", "|diff| / POT", "bracket width"], body))
 
 
@@ -129,7 +173,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--publish", default=None)
+    ap.add_argument("--child", nargs=3, type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(*args.child)))
+        return 0
     rows = run(args.quick)
     text = report(rows)
     print(text)

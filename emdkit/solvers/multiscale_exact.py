@@ -58,7 +58,7 @@ CHILDREN_MAX = 64
 #: The near-tight pairs are candidates while they number at most this many a row.
 CANDIDATES_MAX = 64
 #: Successive levels differ by at least this factor in cells (see ``_levels``).
-LEVEL_STEP = 2
+LEVEL_STEP = 1.5
 #: Rows sampled to set the candidates' threshold.
 _SAMPLE = 512
 
