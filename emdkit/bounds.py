@@ -102,18 +102,20 @@ def _ctransforms(C, a, b, f):
 
 def dual_objective(a, b, pair, cmax: float) -> float:
     """Lower bound on ``min <P, C>``: ``<f, a> + <g, b>`` over the positive weights
-    of a feasible pair (``_ctransforms``), less what its sums may round (a few units
-    of roundoff of the largest terms, ``cmax`` the largest cost); 0.0 where a
-    potential is not finite."""
+    of a feasible pair (``_ctransforms``), less what it may round: each product's
+    rounding (the sum itself is exactly rounded, ``math.fsum``: no term grows with the
+    number of points) and what the c-transforms may round (a few units of roundoff of
+    the largest terms, ``cmax`` the largest cost, once: the weights sum to 1); 0.0
+    where a potential is not finite."""
     f, g = pair
     live_a, live_b = a > 0, b > 0
     fa, gb = f[live_a], g[live_b]
     if not (np.isfinite(fa).all() and np.isfinite(gb).all()):
         return 0.0
-    n, m = f.shape[0], g.shape[0]
-    lower = float(a[live_a] @ fa + b[live_b] @ gb)
+    ta, tb = a[live_a] * fa, b[live_b] * gb
+    lower = math.fsum(ta) + math.fsum(tb)
     big = cmax + float(np.abs(fa).max()) + float(np.abs(gb).max())
-    slack = 4.0 * (n + m) * U * float(a[live_a] @ np.abs(fa) + b[live_b] @ np.abs(gb))
+    slack = 4.0 * U * (float(np.abs(ta).sum()) + float(np.abs(tb).sum()))
     return max(lower - slack - 4.0 * U * big, 0.0)
 
 

@@ -54,8 +54,8 @@ def support_upper(a, b, ii, jj, mass, cost, cmax):
     ``cost``): the plan rounded
     onto the marginals (rows scaled down to ``a``, then columns to ``b``, as
     ``bounds.rounded_cost`` does on a dense plan; the deficits, of the order of rounding for a vertex,
-    moved at the largest cost ``cmax``), with ``bounds``' rounding allowance.
-    O(n + m + support)."""
+    moved at the largest cost ``cmax``), summed with compensation (so the rounding
+    allowance does not grow with the number of pairs). O(n + m + support)."""
     n, m = a.shape[0], b.shape[0]
     U = 2.0 ** -53
     rows = np.zeros(n)
@@ -72,12 +72,19 @@ def support_upper(a, b, ii, jj, mass, cost, cmax):
     for j in range(m):
         if cols[j] > b[j]:
             y[j] = b[j] / cols[j]
-    total = 0.0
+    total, comp = 0.0, 0.0          # Neumaier's compensated sum: error 2 U |total|
     moved = np.zeros(n)
     for k in range(ii.shape[0]):
         t = mass[k] * x[ii[k]] * y[jj[k]]
-        total += t * cost[k]
+        term = t * cost[k]
+        s = total + term
+        if abs(total) >= abs(term):
+            comp += (total - s) + term
+        else:
+            comp += (term - s) + total
+        total = s
         moved[ii[k]] += t
+    total += comp
     short_a = 0.0
     for i in range(n):
         short_a += max(a[i] - moved[i], 0.0)
@@ -87,4 +94,5 @@ def support_upper(a, b, ii, jj, mass, cost, cmax):
     miss = abs(short_a - short_b)
     if miss <= 4.0 * (n + m) * U:
         miss = 0.0
-    return (total + (short_b + miss) * cmax) * (1.0 + 4.0 * (n + m) * U)
+    # each term rounds by 3 U (two products and the cost's), the sum by 2 U
+    return (total + (short_b + miss) * cmax) * (1.0 + 8.0 * U)
