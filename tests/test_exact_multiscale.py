@@ -167,3 +167,13 @@ def test_grid_refusals_and_fallback(rng):
                         ).info["backend"] == "dense"
     with pytest.raises(ValueError, match=r"backend='grid' solves W_1 .*got p=2"):
         emdkit.distance(xa, xa, metric="cityblock", p=2, backend="grid")
+
+
+def test_iteration_limit_is_reported(rng, sparse_path):
+    """max_iter reached: converged=False and a RuntimeWarning, the bracket still valid."""
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(330, 2))
+    with pytest.warns(RuntimeWarning, match=r"'exact' did not converge.*max_iter"):
+        r = emdkit.solve(x, y, p=2, backend="multiscale", max_iter=50)
+    assert r.converged is False
+    ref = _pot(x, y, np.ones(400), np.ones(330), "euclidean", 2)
+    assert r.bounds[0] <= ref * (1 + REL) and r.bounds[1] >= ref * (1 - REL)

@@ -65,7 +65,8 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
         applies, else multiscale where it applies and n m is above 4 million or
         the dense matrices would not fit, else dense.
     max_iter : int, optional
-        Iteration limit of the network simplex (of each of its solves, multiscale);
+        Iteration limit of the network simplex (multiscale and grid: on each level,
+        all pricing rounds together);
         default 1,000,000 dense, ``max(10^7, 100 (n + m))`` multiscale. Reaching it
         gives ``converged=False`` and a ``RuntimeWarning``.
     memory_limit : float, optional

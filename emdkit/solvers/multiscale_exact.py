@@ -30,7 +30,7 @@ marginals, so the bracket holds whatever stopped the loop.
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -160,7 +160,9 @@ class MultiscaleExact:
 
     def _level(self, px, py, wa, wb, start_from, level) -> dict:
         """The exact LP between ``px`` (weights ``wa``) and ``py`` (``wb``): dense
-        where small, else restricted to candidates from ``g0`` and priced."""
+        where small, else restricted to candidates (from the coarser level's plan and
+        potentials, ``start_from``, or the curve's path) and priced; the network
+        simplex makes at most ``max_iter`` pivots on the level, all rounds together."""
         start = time.perf_counter()
         n, m = px.shape[0], py.shape[0]
         stat = {"level": level, "n": n, "m": m}
@@ -257,7 +259,7 @@ class MultiscaleExact:
         return rows, yt.order[idx]
 
 
-def _threshold(xt, yt, fs, gs, k, metric, p) -> float:
+def _threshold(xt, yt, fs, gs, k, metric, p) -> Tuple[float, float]:
     """``(threshold, mean pairs a row)``: the reduced-cost threshold at which sampled
     rows keep about ``k`` pairs on average (bisection on a sample of rows)."""
     from ..kernels import tree as kt
