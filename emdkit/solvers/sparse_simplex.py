@@ -113,23 +113,13 @@ class SparseSimplex:
         if self.art != start:
             self._set_art(start)
         while True:
-            code, it, self.next_arc = k.run(
-                self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
-                self.parent, self.pred, self.up, self.depth, self.pi, self.child,
-                self.nxt, self.prv, self.stack, self.path, eps,
-                max(max_iter - self.iterations, 0), self.next_arc, BLOCK)
-            self.iterations += it
+            code = self._pivots(eps, max_iter)
             if code != 1:
                 return code
             # the potentials again from the tree (each pivot's shift rounds), then
             # whatever that re-prices
             self._potentials()
-            code, it, self.next_arc = k.run(
-                self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
-                self.parent, self.pred, self.up, self.depth, self.pi, self.child,
-                self.nxt, self.prv, self.stack, self.path, eps,
-                max(max_iter - self.iterations, 0), self.next_arc, BLOCK)
-            self.iterations += it
+            code = self._pivots(eps, max_iter)
             if code != 1:
                 return code
             art_flow = self.flow[:self.n + self.m].max()
@@ -138,6 +128,16 @@ class SparseSimplex:
             if self.art > 2.0 * (self.n + self.m + 1) * (self.cmax + 1.0):
                 return 0    # beyond any augmenting path's cost: the arcs are not enough
             self._set_art(self.art * ART_RAISE)
+
+    def _pivots(self, eps: float, max_iter: int) -> int:
+        """Pivot from the current basis (``kernels.simplex.run``); its code."""
+        code, it, self.next_arc = k.run(
+            self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
+            self.parent, self.pred, self.up, self.depth, self.pi, self.child, self.nxt,
+            self.prv, self.stack, self.path, eps, max(max_iter - self.iterations, 0),
+            self.next_arc, BLOCK)
+        self.iterations += it
+        return code
 
     # ---------------------------------------------------------------- results
     def plan(self):
