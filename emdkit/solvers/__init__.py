@@ -49,9 +49,11 @@ def _keyword_only(func) -> Tuple[str, ...]:
 
 
 REGISTRY: Dict[str, MethodSpec] = {
-    "exact": MethodSpec(exact.exact, "linear programme by network simplex (POT's ot.emd); "
-                               "exact W_p for any metric with a certified bracket, "
-                               "O(n m) memory", exact.CHECKS),
+    "exact": MethodSpec(exact.exact, "linear programme by network simplex; exact W_p "
+                               "for any metric with a certified bracket: dense (POT's "
+                               "ot.emd, O(n m) memory), multiscale (large clouds up to "
+                               "5-D, sparse) or grid (W_1 cityblock on a grid)",
+                               exact.CHECKS),
     "1d": MethodSpec(oned.oned, "closed form through quantile functions (numba); exact "
                            "for 1-D samples, O((n+m) log(n+m))", oned.CHECKS),
     "sinkhorn": MethodSpec(sinkhorn.sinkhorn, "entropic OT, log-stabilised with epsilon scaling; "
