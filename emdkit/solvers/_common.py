@@ -105,6 +105,25 @@ def renormalised(w: np.ndarray) -> np.ndarray:
     return w / total if total > 0 else np.full(w.shape[0], 1.0 / w.shape[0])
 
 
+def check_certified(info: dict, method: str, detail: Optional[str], bounds, value: float,
+                    rtol: float) -> bool:
+    """Whether a solve converged, its warning in ``info`` where not: ``detail`` says
+    why the solver stopped early (None: it finished); a finished solve whose
+    certified bracket is wider than ``rtol`` (``bounds.within``, ``value`` its own
+    scaled cost) has not converged either. ``info["bracket_width"]`` records the
+    bracket's relative width."""
+    from ..bounds import precision_message, relative_width, within
+
+    converged = detail is None
+    if not converged:
+        info["warning"] = not_converged_message(method, detail)
+    elif not within(bounds, rtol, value):
+        converged = False
+        info["warning"] = precision_message(method, bounds, rtol)
+    info["bracket_width"] = relative_width(bounds)
+    return converged
+
+
 def not_converged_message(method: str, detail: str) -> str:
     """The text of the RuntimeWarning that ``emdkit.solve`` issues."""
     return (f"emdkit method {method!r} did not converge: {detail}. The value is not "

@@ -13,11 +13,10 @@ from ..geometry.units import lost_below
 from .options import choice, positive
 from ..geometry.units import rooted_value
 from .oned import projection_lower
-from ..bounds import (U, combine, precision_message,
-                      relative_width, vertex_bracket, within)
+from ..bounds import U, combine, vertex_bracket
 from ..result import Result
 from ._simplex import compiled, network_simplex
-from ._common import (add_weight_gradient, make_result, not_converged_message,
+from ._common import (add_weight_gradient, check_certified, make_result,
                       torch_cost_from_plan, torch_cost_on_pairs)
 
 _OPTIMAL = 1
@@ -89,13 +88,15 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
     compiled()                  # POT and numba imported before the clock starts:
     from ..kernels import ctransform  # noqa: F401   Result.time is the solve's
     start = time.perf_counter()
-    backend = _backend(prob, backend, memory_limit)
-    if backend == "multiscale":
+    backend, lattice = _backend(prob, backend, memory_limit)
+    if backend != "dense":
+        # the sparse solvers' default limit: their problems are large by design
+        limit = max(10_000_000, 100 * (prob.n + prob.m)) if max_iter is None else max_iter
+        if backend == "grid":
+            return _grid(prob, lattice, start, limit)
         from .multiscale_exact import exact_multiscale
 
-        return exact_multiscale(prob, start, max_iter, EXACT_RTOL)
-    if isinstance(backend, tuple):
-        return _grid(prob, backend, start, max_iter)
+        return exact_multiscale(prob, start, limit, EXACT_RTOL)
     max_iter = 1_000_000 if max_iter is None else max_iter
     check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
     Mt = None
@@ -107,11 +108,7 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
     wa, wb = prob.weights()
     # duals (f, g) of the scaled problem
     plan, support, f, g, code, reason = network_simplex(wa, wb, M, max_iter)
-    converged = code == _OPTIMAL
     info = {"backend": "dense", "result_code": code, "cost_scale": scale}
-    if not converged:
-        info["warning"] = not_converged_message(
-            "exact", f"the network simplex stopped with '{reason}' (max_iter={max_iter})")
     ii, jj, mass = support
     cost, cost_scale = float(mass @ M[ii, jj]), scale
     lost = _support_cost(prob, M, support)
@@ -120,10 +117,10 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
         cost, cost_scale, true_upper = lost
         upper = max(upper, true_upper)
     bounds = combine(lower, upper, projection_lower(prob))
-    if converged and not within(bounds, EXACT_RTOL, cost):
-        converged = False
-        info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
-    info["bracket_width"] = relative_width(bounds)
+    converged = check_certified(
+        info, "exact", None if code == _OPTIMAL else
+        f"the network simplex stopped with '{reason}' (max_iter={max_iter})",
+        bounds, cost, EXACT_RTOL)
 
     def torch_cost():
         tc = (torch_cost_from_plan(prob, plan, scale, Mt) if lost is None else
@@ -135,16 +132,17 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
                        potentials=(f, g), converged=converged, bounds=bounds, info=info)
 
 
-def _backend(prob, backend: str, memory_limit) -> str:
-    """The backend a solve takes (see ``exact``), or a ValueError naming why the one
-    asked for does not apply."""
+def _backend(prob, backend: str, memory_limit):
+    """``(backend, lattice)``: the backend a solve takes (see ``exact``) and, for
+    ``"grid"``, the lattice (``grid_flow.lattice``; else None); or a ValueError
+    naming why the one asked for does not apply."""
     from . import grid_flow
 
     fits = not (callable(prob.metric) or prob.dim > MULTISCALE_MAX_DIM)
     if backend in ("grid", "auto") and not prob.torch:
         lattice = grid_flow.lattice(prob)
         if lattice is not None:
-            return lattice
+            return "grid", lattice
     if backend == "grid":
         raise ValueError(
             "backend='grid' solves W_1 (p=1) with metric='cityblock' between numpy "
@@ -161,33 +159,26 @@ def _backend(prob, backend: str, memory_limit) -> str:
             raise ValueError(f"backend='multiscale' works up to {MULTISCALE_MAX_DIM} "
                              f"dimensions (its cell tree prunes less beyond), got "
                              f"{prob.dim}; use backend='dense'")
-        return backend
+        return backend, None
     if backend == "dense" or not fits:
-        return "dense"
+        return "dense", None
     if float(prob.n) * prob.m > AUTO_MULTISCALE_PAIRS:
-        return "multiscale"
+        return "multiscale", None
     try:
         check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
     except ProblemTooLargeError:        # the dense matrices would not fit
-        return "multiscale"
-    return "dense"
+        return "multiscale", None
+    return "dense", None
 
 
-def _grid(prob, lattice, start, max_iter):
+def _grid(prob, lattice, start, max_iter: int):
     """``backend="grid"``: the min-cost flow's Result (``grid_flow``)."""
     from . import grid_flow
 
-    limit = max(10_000_000, 100 * (prob.n + prob.m)) if max_iter is None else max_iter
-    value, lower, upper, phi, converged, message, stats = grid_flow.solve(
-        prob, lattice, limit)
+    value, lower, upper, phi, message, stats = grid_flow.solve(prob, lattice, max_iter)
     bounds = combine(lower, upper, projection_lower(prob))
     info = dict(stats, backend="grid")
-    if not converged:
-        info["warning"] = not_converged_message("exact", message)
-    elif not within(bounds, EXACT_RTOL, value):
-        converged = False
-        info["warning"] = precision_message("exact", bounds, EXACT_RTOL)
-    info["bracket_width"] = relative_width(bounds)
+    converged = check_certified(info, "exact", message, bounds, value, EXACT_RTOL)
     f, g = phi[lattice[3]], -phi[lattice[4]]
     return make_result(prob, "exact", start, cost=value, scale=1.0, plan=None,
                        potentials=(f, g), converged=converged, bounds=bounds, info=info)

@@ -56,8 +56,9 @@ def lattice(prob) -> Optional[tuple]:
 
 
 def solve(prob, grid: tuple, max_iter: int):
-    """``(value, lower, upper, phi on the cells, converged, message, stats)`` for W_1
-    on the lattice ``grid`` (``lattice``'s tuple), in the data's units."""
+    """``(value, lower, upper, phi on the cells, message, stats)`` for W_1 on the
+    lattice ``grid`` (``lattice``'s tuple), in the data's units; ``message`` None
+    where the network simplex finished."""
     from ._simplex import sparse_network_simplex
 
     _, spacing, shape, ix, iy = grid
@@ -96,8 +97,8 @@ def solve(prob, grid: tuple, max_iter: int):
     dual = phi * (a - b)
     lower = math.fsum(dual) - 4 * U * float(np.abs(phi) @ (a + b))
     stats = {"cells": n_cells, "arcs": int(src.size), "result_code": code}
-    return (value * scale, max(lower, 0.0) * scale, upper * scale, phi * scale,
-            message is None, message, stats)
+    return (value * scale, max(lower, 0.0) * scale, upper * scale, phi * scale, message,
+            stats)
 
 
 def _arc_cost(r, c, shape, h):

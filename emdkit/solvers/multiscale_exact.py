@@ -34,7 +34,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..bounds import combine, dual_objective
 from ..geometry.cells import METRICS, ctransform, support
+from ..geometry.units import rooted_value
 from ..geometry.multiscale import CellGrid
 from ._simplex import network_simplex
 from .sparse_simplex import SparseSimplex
@@ -67,9 +69,12 @@ class MultiscaleExact:
     """The exact solver on a :class:`~emdkit.geometry.multiscale.CellGrid`.
 
     ``solve(a, b)`` returns a dict: ``rows, cols, mass`` (the plan's support in the
-    caller's order), ``cost`` (the pair costs, scaled), ``f, g`` (row and column
-    potentials, every point's, scaled: ``f`` the exact c-transform of ``g``),
-    ``converged`` and ``message`` and the per-level ``stats``.
+    caller's order; ``live_rows``, ``live_cols`` among the points of positive
+    weight), ``cost`` (the pair costs, scaled), ``f_merged, g_merged`` (the
+    potentials of the points with repeats merged, ``x_merged``, ``y_merged``, scaled:
+    ``f`` the exact c-transform of ``g``; ``mx``, ``my`` map the points of positive
+    weight to them, None where nothing merged), ``converged`` and ``message`` and the
+    per-level ``stats``.
     """
 
     def __init__(self, grid: CellGrid, max_iter: int = 100_000_000,
@@ -110,10 +115,11 @@ class MultiscaleExact:
             prev = (level, ckx, cky, out)
         out.update(ia=ia, ib=ib, wa=wa_all, wb=wb_all, converged=converged,
                    message=message, stats=self.stats, x_merged=x, y_merged=y,
-                   wa_merged=wa, g_merged=out["g"], mx=mx, my=my)
+                   f_merged=out["f"], g_merged=out["g"], mx=mx, my=my)
         if mx is not None or my is not None:
             out["rows"], out["cols"], out["mass"], out["cost"], out["g"] = _split(
                 out, mx, my, wa_all, wb_all)
+        out["live_rows"], out["live_cols"] = out["rows"], out["cols"]
         out["rows"], out["cols"] = ia[out["rows"]], ib[out["cols"]]
         return out
 
@@ -316,14 +322,16 @@ def _northwest(xt, yt, wa, wb):
     return xt.order[r], yt.order[c]
 
 
-def _on_points(n, live, inv, pot, pts, other, other_pot, metric, p):
+def _on_points(n, live, inv, pot, pts, other_tree, other_pot, metric, p):
     """Every point's potential from the merged points' (``inv`` None: no merging);
-    the points of zero weight take the exact c-transform of the other side's."""
+    the points of zero weight take the exact c-transform of the other side's (over
+    ``other_tree()``, built only for them)."""
     out = np.empty(n)
     out[live] = pot if inv is None else pot[inv]
     dead = np.ones(n, bool)
     dead[live] = False
     if dead.any():
+        other = other_tree()
         out[dead] = ctransform(pts[dead], other,
                                np.ascontiguousarray(other_pot[other.order]), metric, p)[0]
     return out
@@ -374,59 +382,44 @@ def _pair_costs(px, py, rows, cols, metric, p):
                       np.ascontiguousarray(cols, dtype=np.int64), metric, float(p))
 
 
-def exact_multiscale(prob, start: float, max_iter: Optional[int], rtol: float):
+def exact_multiscale(prob, start: float, max_iter: int, rtol: float):
     """``method="exact", backend="multiscale"``: the :class:`~emdkit.Result` of the
     solve above (see ``exact.exact``)."""
     import scipy.sparse as sp
 
-    from ..bounds import dual_objective, combine, relative_width
     from ..geometry.clouds import scaled_coordinates
     from ..kernels.ctransform import support_upper
-    from ._common import add_weight_gradient, make_result, torch_cost_on_pairs
+    from ._common import (add_weight_gradient, check_certified, make_result,
+                          torch_cost_on_pairs)
     from .oned import projection_lower
 
     x, y, scale = scaled_coordinates(prob)
     wa, wb = prob.weights()
     grid = CellGrid(x, y, prob.metric, prob.p)
-    limit = max(10_000_000, 100 * (prob.n + prob.m)) if max_iter is None else max_iter
-    solver = MultiscaleExact(grid, max_iter=limit)
-    out = solver.solve(wa, wb)
+    out = MultiscaleExact(grid, max_iter=max_iter).solve(wa, wb)
     ii, jj, mass, cost = out["rows"], out["cols"], out["mass"], out["cost"]
     ia, ib = out["ia"], out["ib"]
     metric, p = METRICS[prob.metric], prob.p
-    # every point's potentials: g, then f = its exact c-transform and g again the
-    # c-transform of f over the points with mass (a c-concave pair, the dual bound
-    # only rises); zero weights take theirs the same way
-    # (on the merged points: a cell tree of repeated points would not split)
-    xm, ym = out["x_merged"], out["y_merged"]
-    xt, yt = grid.tree(xm), grid.tree(ym)
-    f_m = ctransform(xm, yt, np.ascontiguousarray(out["g_merged"][yt.order]), metric, p)[0]
+    # every point's potentials: f is already the exact c-transform of g; g again the
+    # c-transform of f (a c-concave pair: the dual bound only rises); zero weights
+    # take theirs the same way. On the merged points: a cell tree of repeated points
+    # would not split.
+    xm, ym, f_m = out["x_merged"], out["y_merged"], out["f_merged"]
+    xt = grid.tree(xm)
     g_m = ctransform(ym, xt, np.ascontiguousarray(f_m[xt.order]), metric, p)[0]
-    f, g = _on_points(prob.n, ia, out["mx"], f_m, x, yt, g_m, metric, p), None
-    g = _on_points(prob.m, ib, out["my"], g_m, y, xt, f_m, metric, p)
+    f = _on_points(prob.n, ia, out["mx"], f_m, x, lambda: grid.tree(ym), g_m, metric, p)
+    g = _on_points(prob.m, ib, out["my"], g_m, y, lambda: xt, f_m, metric, p)
     cmax = 2.0 ** p                         # every scaled distance is below 2
-    wa_l, wb_l = out["wa"], out["wb"]
-    lower = dual_objective(wa_l, wb_l, (f[ia], g[ib]), cmax)
-    upper = support_upper(wa_l, wb_l, np.searchsorted(ia, ii), np.searchsorted(ib, jj),
-                          mass, cost, cmax)
-    from ..geometry.units import rooted_value
-
+    lower = dual_objective(out["wa"], out["wb"], (f[ia], g[ib]), cmax)
+    upper = support_upper(out["wa"], out["wb"], out["live_rows"], out["live_cols"], mass,
+                          cost, cmax)
     bounds = combine(rooted_value(lower, scale, p), rooted_value(upper, scale, p),
                      projection_lower(prob))
     value_scaled = float(mass @ cost)
-    converged = out["converged"]
     info = {"backend": "multiscale", "cost_scale": scale,
             "multiscale": {"levels": out["stats"]}}
-    from ..bounds import precision_message, within
-
-    if not converged:
-        from ._common import not_converged_message
-
-        info["warning"] = not_converged_message("exact", out["message"])
-    elif not within(bounds, rtol, value_scaled):
-        converged = False
-        info["warning"] = precision_message("exact", bounds, rtol)
-    info["bracket_width"] = relative_width(bounds)
+    converged = check_certified(info, "exact", None if out["converged"] else out["message"],
+                                bounds, value_scaled, rtol)
     plan = sp.csr_matrix((mass, (ii, jj)), shape=(prob.n, prob.m))
 
     def torch_cost():
