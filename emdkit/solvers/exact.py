@@ -77,8 +77,9 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
     Notes
     -----
     Cost, dense: O(n m) memory, roughly O(n^2 m) to O(n^3) time in practice.
-    Multiscale: O((n + m) k) memory; the time is a few network simplex solves on
-    about 10 (n + m) pairs (see the benchmark report for figures against POT).
+    Multiscale: O((n + m) k) memory, about 10 candidate pairs a point; on each level
+    one network simplex solve, kept warm while pricing adds pairs (see the benchmark
+    report, ``emdkit.bench.exact_bench``, for figures against POT).
 
     Where the plan moves mass between distinct points so close that their cost
     underflowed in the matrix (below about 1e-154 of the largest distance: the
