@@ -20,6 +20,8 @@ import numpy as np
 from numba import njit
 
 BASIC, LOWER = 0, 1
+#: The block search's size is reconsidered every this many pivots (``run``).
+ADAPT = 256
 
 
 @njit(cache=True)
@@ -91,11 +93,19 @@ def potentials(root, cost, src, parent, pred, pi, child, nxt, depth, stack):
 
 @njit(cache=True)
 def run(n_arcs, src, dst, cost, flow, state, parent, pred, up, depth, pi, child, nxt,
-        prv, stack, path, eps, max_iter, next_arc, block_factor=1.0):
-    """Pivot until no arc prices below ``-eps``: ``(code, iterations, next_arc)``,
-    code 1 optimal, 3 iteration limit, 2 unbounded."""
-    block = max(int(block_factor * np.sqrt(n_arcs)), 10)
+        prv, stack, path, eps, max_iter, next_arc, block):
+    """Pivot until no arc prices below ``-eps``: ``(code, iterations, next_arc,
+    block)``, code 1 optimal, 3 iteration limit, 2 unbounded.
+
+    ``block`` arcs are scanned for the best entering arc (more while none prices
+    negative). It adapts to the problem: every ``ADAPT`` pivots it grows when
+    re-hanging subtrees costs more than twice the scanning (a better entering arc saves
+    pivots) and shrinks when it costs less than half, within ``[10, sqrt(arcs)]``; the
+    block reached is returned for the next call."""
+    top_block = max(int(np.sqrt(n_arcs)), 10)
+    block = min(max(block, 10), top_block)
     it = 0
+    scanned, moved = 0, 0
     while it < max_iter:
         # ---- entering arc: block search from where the last search stopped
         best, ein = -eps, -1
@@ -115,20 +125,30 @@ def run(n_arcs, src, dst, cost, flow, state, parent, pred, up, depth, pi, child,
                     break
                 cnt = block
         if ein < 0:
-            return 1, it, next_arc
+            return 1, it, next_arc, block
+        scanned += e - next_arc if e > next_arc else e - next_arc + n_arcs
         next_arc = e
         it += 1
-        if not _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi,
-                      child, nxt, prv, stack, path):
-            return 2, it, next_arc
-    return 3, it, next_arc
+        size = _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi,
+                      child, nxt, prv, stack, path)
+        if size < 0:
+            return 2, it, next_arc, block
+        moved += size
+        if it % ADAPT == 0:
+            if moved > 2 * scanned:
+                block = min(block + block // 2, top_block)
+            elif 2 * moved < scanned:
+                block = max(block - block // 3, 10)
+            scanned, moved = 0, 0
+    return 3, it, next_arc, block
 
 
 @njit(cache=True)
 def _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi, child, nxt, prv,
            stack, path):
     """Arc ``ein`` enters the basis: the flow around its cycle, the leaving arc, the
-    tree re-hung. False where the cycle has no arc to leave (unbounded)."""
+    tree re-hung. The number of nodes re-hung, or -1 where the cycle has no arc to
+    leave (unbounded)."""
     first, second = src[ein], dst[ein]
     # ---- join: the deepest common ancestor
     u, v = first, second
@@ -153,7 +173,7 @@ def _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi, child,
             delta, uout, side = flow[pred[u]], u, 2
         u = parent[u]
     if uout < 0:
-        return False
+        return -1
     # ---- flows around the cycle
     if delta > 0:
         flow[ein] += delta
@@ -200,12 +220,13 @@ def _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi, child,
         sigma = pi[v_in] - cost[ein] - pi[u_in]
     else:
         sigma = pi[v_in] + cost[ein] - pi[u_in]
-    top = 0
+    top, size = 0, 0
     stack[top] = u_in
     top += 1
     while top > 0:
         top -= 1
         w = stack[top]
+        size += 1
         pi[w] += sigma
         depth[w] = depth[parent[w]] + 1
         c = child[w]
@@ -213,5 +234,5 @@ def _pivot(ein, src, dst, cost, flow, state, parent, pred, up, depth, pi, child,
             stack[top] = c
             top += 1
             c = nxt[c]
-    return True
+    return size
 

@@ -17,8 +17,10 @@ from ..kernels import simplex as k
 ART_START, ART_RAISE = 4.0, 16.0
 #: A reduced cost below ``-EPS`` times the largest cost enters the basis.
 EPS = 1e-14
-#: The block search scans this many times sqrt(arcs) arcs a pivot (LEMON: 1.0;
-#: 0.1 was 1.5-2x faster on 3e4 2-D points, at about as many pivots).
+#: The block search starts at this many times sqrt(arcs) arcs a pivot (LEMON: 1.0)
+#: and adapts (``kernels.simplex.run``): 0.1 was 1.2x faster than 1.0 on 3e4 iid 2-D
+#: points (cheap, mostly degenerate pivots), 1.0 was 1.2x faster than 0.1 on 128 x 128
+#: images (large subtrees re-hung a pivot).
 BLOCK = 0.1
 
 
@@ -50,6 +52,7 @@ class SparseSimplex:
         self.stack, self.path = np.empty(N, np.int64), np.empty(N, np.int64)
         self.n_arcs, self.next_arc, self.iterations = n + m, 0, 0
         self.cmax, self.art = 0.0, 1.0
+        self.block = 0                          # the search's block (0: not set yet)
         self.keys = np.empty(0, np.int64)       # the real arcs' i * m + j, sorted
         k.init(n, m, self.a, self.b, self.art, self.src, self.dst, self.cost_, self.flow,
                self.state, self.parent, self.pred, self.up, self.depth, self.pi,
@@ -131,11 +134,13 @@ class SparseSimplex:
 
     def _pivots(self, eps: float, max_iter: int) -> int:
         """Pivot from the current basis (``kernels.simplex.run``); its code."""
-        code, it, self.next_arc = k.run(
+        if self.block == 0:
+            self.block = int(BLOCK * np.sqrt(self.n_arcs))
+        code, it, self.next_arc, self.block = k.run(
             self.n_arcs, self.src, self.dst, self.cost_, self.flow, self.state,
             self.parent, self.pred, self.up, self.depth, self.pi, self.child, self.nxt,
             self.prv, self.stack, self.path, eps, max(max_iter - self.iterations, 0),
-            self.next_arc, BLOCK)
+            self.next_arc, self.block)
         self.iterations += it
         return code
 
