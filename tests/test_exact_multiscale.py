@@ -177,3 +177,38 @@ def test_iteration_limit_is_reported(rng, sparse_path):
     assert r.converged is False
     ref = _pot(x, y, np.ones(400), np.ones(330), "euclidean", 2)
     assert r.bounds[0] <= ref * (1 + REL) and r.bounds[1] >= ref * (1 - REL)
+
+
+@pytest.mark.parametrize("priced", [False, True])
+def test_sparse_simplex_against_pot(rng, priced):
+    """The network simplex on an arc list, cold and with prices shaping its artificial
+    start, arcs added between solves: the optimum of POT's dense LP on the same arcs
+    (the others cost 1e3, far above any path through the given ones, so POT's optimum
+    uses them only if the given arcs admit no plan, which the arcs here always do).
+    Costs are below 3 and the LPs small: 1e-12 is many times their rounding."""
+    from emdkit.solvers.sparse_simplex import SparseSimplex
+
+    n, m = 30, 40
+    a, b = rng.random(n) + 0.1, rng.random(m) + 0.1
+    b *= a.sum() / b.sum()
+    C = rng.random((n, m)) * 3.0
+    keep = rng.random((n, m)) < 0.25
+    keep[np.arange(n), np.arange(n) % m] = True       # every row and column an arc
+    keep[np.arange(m) % n, np.arange(m)] = True
+    rows, cols = np.nonzero(keep)
+    half = rng.random(rows.size) < 0.5
+    prices = (rng.normal(size=n), rng.normal(size=m)) if priced else None
+    s = SparseSimplex(a, b, prices=prices)
+    assert s.add(rows[half], cols[half], C[rows[half], cols[half]]) == half.sum()
+    s.solve()
+    assert s.add(rows, cols, C[rows, cols]) == (~half).sum()     # the rest, warm
+    assert s.solve() == 1
+    M = np.where(keep, C, 1e3)
+    want = ot.emd2(a, b, M, numItermax=10 ** 7)
+    r, c, mass = s.plan()
+    assert keep[r, c].all()
+    np.testing.assert_allclose(np.bincount(r, mass, n), a, atol=1e-12)
+    np.testing.assert_allclose(np.bincount(c, mass, m), b, atol=1e-12)
+    assert s.cost() == pytest.approx(want, rel=1e-12)
+    f, g = s.duals()
+    assert (C[rows, cols] - f[rows] - g[cols]).min() > -1e-12     # dual feasible

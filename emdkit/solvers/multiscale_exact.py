@@ -188,7 +188,7 @@ class MultiscaleExact:
         rows, cols = np.concatenate([rows, path_r]), np.concatenate([cols, path_c])
         stat.update(candidates=0, rounds=0, added=0, pivots=0, simplex_s=0.0,
                     pricing_s=0.0)
-        lp = SparseSimplex(wa, wb, capacity=2 * rows.size)
+        lp = SparseSimplex(wa, wb, capacity=2 * rows.size, prices=_centred(f, g))
         for rnd in range(self.max_rounds):
             t0 = time.perf_counter()
             stat["candidates"] += lp.add(rows, cols, _pair_costs(px, py, rows, cols,

@@ -37,8 +37,12 @@ class SparseSimplex:
     ([0.5, 0.5], 1.0)
     """
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, capacity: int = 0):
+    def __init__(self, a: np.ndarray, b: np.ndarray, capacity: int = 0, prices=None):
         self.n, self.m = n, m = a.shape[0], b.shape[0]
+        # the artificial arcs' costs: one constant plus, where given, the prices
+        # (f, g): a real arc then first prices at c_ij - f_i - g_j less a constant
+        self.shape = (np.zeros(n + m) if prices is None else
+                      np.concatenate([prices[0], prices[1]]).astype(np.float64))
         self.a, self.b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         N = n + m + 1
         cap = max(capacity, 4 * (n + m)) + n + m
@@ -98,7 +102,7 @@ class SparseSimplex:
 
     def _set_art(self, art):
         self.art = art
-        self.cost_[:self.n + self.m] = art
+        self.cost_[:self.n + self.m] = art + self.shape
         self._potentials()
 
     def _potentials(self):
