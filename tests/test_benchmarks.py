@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from emdkit.bench import run, speed
@@ -242,3 +243,16 @@ def test_compare_runs_tables_emdkits_own_times(tmp_path, capsys):
     assert "WassersteinLoss n = 300, solver 'torch' | 1.5 | 0.75 | 0.50 |" in out
     assert "POT" not in out
     assert compare_runs.main(paths[:1]) == 2
+
+
+def test_real_images_of_the_exact_suite():
+    # the real pairs come from the images scikit-image ships (the bench extra)
+    pytest.importorskip("skimage", reason="scikit-image (the bench extra) is not installed")
+    from emdkit.bench import exact_bench
+
+    for kind, specs in exact_bench.REAL.items():
+        A, B = (exact_bench.real_image(spec, 16) for spec in specs)
+        for im in (A, B):
+            assert im.shape == (16, 16) and im.min() >= 0.0 and im.max() <= 1.0
+            assert im.std() > 0.01, kind        # an image, not a constant
+        assert not np.allclose(A, B), kind
