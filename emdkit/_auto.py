@@ -5,15 +5,25 @@ The choice rests on a cost model fitted to measurements on this project's machin
 ``benchmarks/results/auto_model.json``, whose ``model`` section these constants copy;
 a test checks that they agree):
 
-- time ``= c * (n m) ** alpha * (d / 2) ** beta`` seconds, per method and p (p <= 1.5
-  uses the p = 1 fit, larger p the p = 2 fit), ``sinkhorn`` measured with
-  ``rtol=0.01``;
-- peak memory ``= bytes_per_pair * n m`` (resident, measured in a fresh process).
+- the dense routes, ``exact`` (``backend="dense"``) and ``sinkhorn`` (measured with
+  ``rtol=0.01``): time ``= c * (n m) ** alpha * (d / 2) ** beta`` seconds, per
+  method and p (p <= 1.5 uses the p = 1 fit, larger p the p = 2 fit); peak memory
+  ``= bytes_per_pair * n m`` (resident, measured in a fresh process);
+- ``exact`` with ``backend="multiscale"`` (named metric, up to 5 dimensions, more
+  than ``DENSE_PAIRS`` pairs: below, it is the dense LP): time
+  ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, where
+  ``ratio`` (``solvers.oned.spacing_ratio``, a probe of O(n log n)) is how many
+  spacings of the points W_p reaches: fitted on shifted and on iid pairs, whose
+  times differed by up to 11x at one size;
+  memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP.
 
-1-D samples with a named metric go to the closed form (exact, O(n log n)). Otherwise
-the fastest method whose memory fits is run; a problem that fits no dense method goes
-to Sinkhorn's sparse multiscale backend in up to 5 dimensions (numpy input, named
-metric), and is refused at once otherwise, with the figures and what to do instead.
+1-D samples with a named metric go to the closed form (exact, O(n log n)); W_1 with
+the cityblock metric between numpy histograms on one grid to ``exact``'s grid
+backend (a min-cost flow on neighbour arcs, exact and faster than any other route).
+Otherwise the route predicted fastest among those whose memory fits is run; a
+problem that fits none goes to Sinkhorn's sparse multiscale backend in up to 5
+dimensions (numpy input, named metric), and is refused at once otherwise, with the
+figures and what to do instead.
 """
 
 from __future__ import annotations
@@ -29,17 +39,36 @@ MODEL = {
     "sinkhorn/p=1": {"c": 3.59483e-07, "alpha": 0.994137, "beta": 0.0871151},
     "sinkhorn/p=2": {"c": 2.97529e-06, "alpha": 0.812292, "beta": 0.463596},
     "sinkhorn/bytes_per_pair": 25.5721,
+    "exact-multiscale/p=1": {"c": 1.67875e-06, "alpha": 1.29859, "beta": 1.17905,
+                             "gamma": 0.570794},
+    "exact-multiscale/p=2": {"c": 9.2089e-06, "alpha": 1.17311, "beta": 1.05784,
+                             "gamma": 0.0767551},
+    "exact-multiscale/bytes_per_point": 580.352,
 }
+#: The routes, as named in ``info["reason"]``: (method, its options).
+ROUTES = {"exact": ("exact", {"backend": "dense"}),
+          "exact multiscale": ("exact", {"backend": "multiscale"}),
+          "sinkhorn": ("sinkhorn", {})}
 #: The torch path of Sinkhorn keeps (4 + d) more dense (n, m) tensors.
 _TORCH_EXTRA_MATRICES = 4
 
 
-def predict_seconds(method: str, n: int, m: int, d: int, p: float) -> float:
+def predict_seconds(method: str, n: int, m: int, d: int, p: float,
+                    ratio: float = 0.0) -> float:
+    """``method``: ``"exact"`` (dense), ``"sinkhorn"`` (dense, ``rtol=0.01``) or
+    ``"exact-multiscale"`` (which also sees ``ratio``, ``solvers.oned.spacing_ratio``)."""
     fit = MODEL[f"{method}/p={1 if p <= 1.5 else 2}"]
-    return fit["c"] * float(n * m) ** fit["alpha"] * (max(d, 1) / 2.0) ** fit["beta"]
+    size = float(n + m) if method == "exact-multiscale" else float(n) * float(m)
+    t = fit["c"] * size ** fit["alpha"] * (max(d, 1) / 2.0) ** fit["beta"]
+    return t * (1.0 + ratio) ** fit.get("gamma", 0.0)
 
 
 def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
+    if method == "exact-multiscale":
+        from .solvers.multiscale_exact import DENSE_PAIRS
+
+        return (MODEL["exact-multiscale/bytes_per_point"] * float(n + m)
+                + MODEL["exact/bytes_per_pair"] * DENSE_PAIRS)
     need = MODEL[f"{method}/bytes_per_pair"] * float(n) * float(m)
     if torch and method == "sinkhorn":
         need += 8.0 * (_TORCH_EXTRA_MATRICES + d) * n * m
@@ -53,19 +82,43 @@ def _multiscale_applies(prob) -> bool:
     return prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric) and not prob.torch
 
 
+def _exact_multiscale_applies(prob) -> bool:
+    """``exact``'s multiscale backend: a named metric, up to 5 dimensions, and more
+    pairs than its coarsest level solves densely (below, it is the dense LP)."""
+    from .solvers.exact import MULTISCALE_MAX_DIM
+    from .solvers.multiscale_exact import DENSE_PAIRS
+
+    return (prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric)
+            and float(prob.n) * prob.m > DENSE_PAIRS)
+
+
 def choose(prob, rtol: float, memory_limit: Optional[float]):
     """``(method, options, reason)`` for ``method="auto"``, or raise
     :class:`emdkit.ProblemTooLargeError` when no method fits in memory."""
     from .memory import ProblemTooLargeError, fmt_bytes, available_memory
+    from .solvers.oned import spacing_ratio
 
     if prob.dim == 1 and not callable(prob.metric):
         return "1d", {}, "1-D samples with a named metric: the closed form is exact"
+    if prob.p == 1.0 and prob.metric == "cityblock" and not prob.torch:
+        from .solvers.grid_flow import lattice
+
+        if lattice(prob) is not None:
+            return "exact", {"backend": "grid"}, (
+                "W_1 with the cityblock metric between histograms on one grid: exact's "
+                "min-cost flow on the grid's neighbour arcs")
     limit = memory_limit if memory_limit is not None else available_memory()
     limit = math.inf if limit is None else limit
-    preds = {}
-    for method in ("exact", "sinkhorn"):
-        preds[method] = (predict_seconds(method, prob.n, prob.m, prob.dim, prob.p),
-                         predict_bytes(method, prob.n, prob.m, prob.dim, prob.torch))
+    preds, ratio = {}, None
+    for route in ROUTES:
+        if route == "exact multiscale":
+            if not _exact_multiscale_applies(prob):
+                continue
+            ratio = spacing_ratio(prob)
+        key = route.replace(" ", "-")
+        preds[route] = (predict_seconds(key, prob.n, prob.m, prob.dim, prob.p,
+                                        ratio or 0.0),
+                        predict_bytes(key, prob.n, prob.m, prob.dim, prob.torch))
     figures = "; ".join(f"{k} about {t:.3g} s and {fmt_bytes(b)}"
                         for k, (t, b) in preds.items())
     fits = [k for k, (_, b) in preds.items() if b <= limit]
@@ -86,10 +139,13 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
             f"'max-sliced' (a certified lower bound on W_p), or subsample both "
             f"clouds.")
     best = min(fits, key=lambda k: preds[k][0])
-    reason = (f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: predicted {figures}; "
+    probe = "" if ratio is None else f"W_p reaches {ratio:.3g} spacings; "
+    reason = (f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: {probe}predicted "
+              f"{figures}; "
               f"{best} is the fastest that fits in {fmt_bytes(limit)} and certifies "
               f"rtol={rtol:g}")
-    options = {"rtol": rtol} if best == "sinkhorn" else {}
+    method, options = ROUTES[best]
+    options = dict(options, rtol=rtol) if method == "sinkhorn" else dict(options)
     if memory_limit is not None:
         options["memory_limit"] = memory_limit
-    return best, options, reason
+    return method, options, reason

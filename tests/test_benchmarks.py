@@ -114,7 +114,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
                     "## Certified brackets", "## auto against exact and sinkhorn",
                     "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy",
                     "## Large clouds: the multiscale Sinkhorn backend",
-                    "## Many distributions", "## Training loss"):
+                    "## Many distributions", "## Training loss",
+                    "## Exact W_p at scale", "## auto beside every certified route"):
         assert heading in text
 
 

@@ -1,15 +1,23 @@
 """The measurements behind ``method="auto"``'s cost model, and the check that it pays.
 
-    python -m emdkit.bench.auto_model            # about 6 minutes on 2 cores
-    python -m emdkit.bench.auto_model --check    # only the 5000 x 5000 comparison
+    python -m emdkit.bench.auto_model               # about 10 minutes on 2 cores
+    python -m emdkit.bench.auto_model --multiscale  # only exact's multiscale route
+    python -m emdkit.bench.auto_model --check       # only the 5000 x 5000 comparison
 
-For ``exact`` and for ``sinkhorn`` with ``rtol=0.01`` (what ``auto`` would run), on
-pairs of 2-D and 10-D Gaussian clouds (the second shifted by one unit along the
-first axis, so W_p is of the order of the spread), p = 1 and 2, n = m from 250 to
-4000: the best of ``reps`` wall-clock times, and the peak resident memory of one run
-in a fresh child process (Linux ``VmHWM``, reset before the run). A log-log fit
-``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
-``bytes = k * n m`` per method (k at the largest n), are written to ``--out`` (default
+For ``exact`` (``backend="dense"``) and for ``sinkhorn`` with ``rtol=0.01`` (what
+``auto`` would run), on pairs of 2-D and 10-D Gaussian clouds (the second shifted by
+one unit along the first axis, so W_p is of the order of the spread), p = 1 and 2,
+n = m from 250 to 4000: the best of ``reps`` wall-clock times, and the peak resident
+memory of one run in a fresh child process (Linux ``VmHWM``, reset before the run).
+A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
+``bytes = k * n m`` per method (k at the largest n). For ``exact`` with
+``backend="multiscale"``: 2-D and 3-D, shifted pairs and iid pairs (two samples of
+one Gaussian), n = m from 2500 to 10,000, one run each, ``time = c * (n + m) **
+alpha * (d / 2) ** beta * (1 + ratio) ** gamma`` per p (``ratio``:
+``solvers.oned.spacing_ratio``, how many spacings W_p reaches; a shifted pair
+took up to 11x longer than an iid one), and the memory per point between 20,000 and
+60,000 points.
+All are written to ``--out`` (default
 ``benchmarks/results/auto_model.json``, the published fit, from the repository root);
 ``emdkit/_auto.py`` holds the
 same numbers (a test checks they agree). ``--check`` then times ``auto``, ``exact``
@@ -38,34 +46,39 @@ from ._child import run_child
 #: Where the fit is written: the repository's published results, run from its root.
 OUT = Path("benchmarks") / "results" / "auto_model.json"
 SIZES = (250, 500, 1000, 2000, 4000)
+MULTISCALE_SIZES = (2500, 5000, 10_000)
+#: What each measured route runs (``emdkit.solve`` method and options).
+RUNS = {"exact": ("exact", {"backend": "dense"}), "sinkhorn": ("sinkhorn", {"rtol": 0.01}),
+        "exact-multiscale": ("exact", {"backend": "multiscale"})}
 
 
-def pair(n: int, d: int, seed: int = 0):
+def pair(n: int, d: int, seed: int = 0, shift: float = 1.0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d))
     y = rng.normal(size=(n, d))
-    y[:, 0] += 1.0
+    y[:, 0] += shift
     return x, y
 
 
-def run_once(method: str, n: int, d: int, p: float) -> float:
-    x, y = pair(n, d)
-    opts = {"rtol": 0.01} if method == "sinkhorn" else {}
+def run_once(route: str, n: int, d: int, p: float, shift: float = 1.0) -> float:
+    x, y = pair(n, d, shift=shift)
+    method, opts = RUNS[route]
     start = time.perf_counter()
     r = emdkit.solve(x, y, method, p=p, **opts)
     elapsed = time.perf_counter() - start
     if not r.converged:
-        raise RuntimeError(f"{method} n={n} d={d} p={p} did not converge")
+        raise RuntimeError(f"{route} n={n} d={d} p={p} did not converge")
     return elapsed
 
 
 _PEAK = """
 import sys, numpy as np, emdkit
-from emdkit.bench.auto_model import pair
-method, n, d, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+from emdkit.bench.auto_model import pair, RUNS
+route, n, d, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 x, y = pair(n, d)
-opts = {"rtol": 0.01} if method == "sinkhorn" else {}
-emdkit.solve(x[:50], y[:50], method, p=p, **opts)        # imports and compilation
+method, opts = RUNS[route]
+w = 2100 if route == "exact-multiscale" else 50         # through the sparse path
+emdkit.solve(x[:w], y[:w], method, p=p, **opts)          # imports and compilation
 def rss(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -84,19 +97,22 @@ def peak_bytes(method: str, n: int, d: int, p: float) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def fit(rows, key):
-    """Least squares of log(time) on log(n m) and log(d / 2): (c, alpha, beta)."""
-    A = np.column_stack([np.ones(len(rows)), np.log([r["pairs"] for r in rows]),
-                         np.log([r["d"] / 2 for r in rows])])
+def fit(rows, key, size="pairs", ratio=False):
+    """Least squares of log(time) on log(size) (n m, or n + m: ``size="points"``),
+    log(d / 2) and, with ``ratio``, log(1 + ratio): (c, alpha, beta[, gamma])."""
+    cols = [np.ones(len(rows)), np.log([r[size] for r in rows]),
+            np.log([r["d"] / 2 for r in rows])]
+    if ratio:
+        cols.append(np.log1p([r["ratio"] for r in rows]))
     y = np.log([r[key] for r in rows])
-    (logc, alpha, beta), *_ = np.linalg.lstsq(A, y, rcond=None)
-    return float(math.exp(logc)), float(alpha), float(beta)
+    coef, *_ = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)
+    return (float(math.exp(coef[0])),) + tuple(float(c) for c in coef[1:])
 
 
 def measure(reps: int = 2) -> dict:
     emdkit.solve(*pair(50, 2), "sinkhorn", rtol=0.01)      # warm up
     rows = []
-    for method in ("exact", "sinkhorn"):
+    for method in ("exact", "sinkhorn"):       # the dense routes
         for p in (1.0, 2.0):
             for d in (2, 10):
                 for n in SIZES:
@@ -124,6 +140,47 @@ def measure(reps: int = 2) -> dict:
         model[f"{method}/bytes_per_pair"] = per[-1]
     return {"rows": rows, "memory": memory, "model": model,
             "versions": {"numpy": np.__version__, "emdkit": emdkit.__version__}}
+
+
+def _ratio(n, d, p, shift):
+    """``solvers.oned.spacing_ratio`` of the measured pair."""
+    from ..solvers.oned import spacing_ratio
+    from ..geometry.problem import prepare
+
+    return spacing_ratio(prepare(*pair(n, d, shift=shift), p=p))
+
+
+def measure_multiscale(reps: int = 1) -> dict:
+    """``exact``'s multiscale route: times, memory and the fit (see the docstring)."""
+    emdkit.solve(*pair(2100, 2), "exact", backend="multiscale")     # compiled
+    rows = []
+    for p in (1.0, 2.0):
+        for d in (2, 3):
+            for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
+                for n in MULTISCALE_SIZES:
+                    t = min(run_once("exact-multiscale", n, d, p, shift)
+                            for _ in range(reps))
+                    ratio = _ratio(n, d, p, shift)
+                    rows.append({"method": "exact-multiscale", "p": p, "d": d, "n": n,
+                                 "pair": kind, "points": 2 * n, "ratio": ratio,
+                                 "seconds": t})
+                    print(f"exact-multiscale p={p:g} d={d} {kind:7s} n={n:6d} "
+                          f"ratio {ratio:7.2f} {t:8.3f} s", flush=True)
+    memory = []
+    for n in (20_000, 60_000):
+        b = peak_bytes("exact-multiscale", n, 2, 2.0)
+        memory.append({"method": "exact-multiscale", "n": n, "points": 2 * n, "bytes": b})
+        print(f"exact-multiscale n={n:6d} peak {b / 2 ** 20:8.1f} MiB", flush=True)
+    model = {}
+    for p in (1.0, 2.0):
+        c, alpha, beta, gamma = fit([r for r in rows if r["p"] == p], "seconds",
+                                    "points", ratio=True)
+        model[f"exact-multiscale/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
+                                              "gamma": gamma}
+    (m1, m2) = memory
+    model["exact-multiscale/bytes_per_point"] = ((m2["bytes"] - m1["bytes"])
+                                                 / (m2["points"] - m1["points"]))
+    return {"rows": rows, "memory": memory, "model": model}
 
 
 def check(reps: int = 5, n: int = 5000) -> dict:
@@ -155,12 +212,20 @@ def check(reps: int = 5, n: int = 5000) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only the 5000^2 comparison")
+    ap.add_argument("--multiscale", action="store_true",
+                    help="only exact's multiscale route (merged into the file)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"the JSON file (default {OUT})")
     args = ap.parse_args(argv)
     out = args.out
     data = json.loads(out.read_text()) if out.exists() else {}
-    if not args.check:
+    if not (args.check or args.multiscale):
         data.update(measure())
+    if not args.check:
+        ms = measure_multiscale()
+        for key in ("rows", "memory"):
+            data[key] = [r for r in data.get(key, [])
+                         if r["method"] != "exact-multiscale"] + ms[key]
+        data.setdefault("model", {}).update(ms["model"])
     data["check"] = check()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))

@@ -236,6 +236,12 @@ def report(rows: List[dict]) -> str:
                                "lazy / emdkit", "|diff| / POT", "bracket width"], body))
 
 
+def section(rows: List[dict]) -> List[str]:
+    """The suite's section of the benchmark report (``emdkit bench``): lines."""
+    return (["## Exact W_p at scale: the multiscale and grid backends", "",
+             __doc__.split("\n\n")[1], ""] + report(rows).splitlines() + [""])
+
+
 def plot(rows: List[dict], path: str) -> None:
     """Time against n, 2-D iid W_2: emdkit's multiscale beside POT's dense and lazy
     network simplex (log-log), saved to ``path``."""
