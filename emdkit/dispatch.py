@@ -91,7 +91,9 @@ def solve_problem(prob, method: str, options: Mapping[str, Any], *,
         rest = dict(options)
         rtol, memory_limit = rest.pop("rtol"), rest.pop("memory_limit", None)
         chosen, own, reason = choose(prob, rtol, memory_limit)
-        options = {**check_method_options(chosen, rest), **own}
+        # an option the caller gave (a backend, say) is theirs to keep; the route's
+        # own options fill in the rest
+        options = {**own, **check_method_options(chosen, rest)}
     # numpy's floating-point warnings are the methods' business: overflow and
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
     # must mean one thing, that the value is not to be trusted

@@ -122,6 +122,10 @@ def test_method_auto_takes_the_sparse_routes(rng):
     assert r.method == "exact" and r.info["backend"] == "multiscale"
     assert "exact multiscale is the fastest" in r.info["reason"]
     assert r.converged and r.info["bracket_width"] <= 1e-9
+    # a backend the caller names is kept, not replaced by the route's
+    dense = emdkit.solve(x, y, "auto", p=2, backend="dense")
+    assert dense.method == "exact" and dense.info["backend"] == "dense"
+    assert dense.value == pytest.approx(r.value, rel=1e-12)
 
 
 def test_spacing_ratio_tells_iid_from_shifted(rng):
