@@ -15,7 +15,10 @@ a test checks that they agree):
   ``ratio`` (``solvers.oned.spacing_ratio``, a probe of O(n log n)) is how many
   spacings of the points W_p reaches: fitted on shifted and on iid pairs, whose
   times differed by up to 11x at one size;
-  memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP.
+  memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
+- ``sinkhorn(rtol=..., backend="multiscale")`` (numpy input, the same reach, p > 1.5):
+  the same form, fitted at p = 2 on the same pairs (it is fast where W_p reaches far,
+  slow on two samples of one distribution: the reverse of the exact solver).
 
 1-D samples with a named metric go to the closed form (exact, O(n log n)); W_1 with
 the cityblock metric between numpy histograms on one grid to ``exact``'s grid
@@ -44,21 +47,26 @@ MODEL = {
     "exact-multiscale/p=2": {"c": 9.2089e-06, "alpha": 1.17311, "beta": 1.05784,
                              "gamma": 0.0767551},
     "exact-multiscale/bytes_per_point": 580.352,
+    "sinkhorn-multiscale/p=2": {"c": 0.00238033, "alpha": 0.77083, "beta": -0.167414,
+                                "gamma": -0.360319},
+    "sinkhorn-multiscale/bytes_per_point": 321.331,
 }
 #: The routes, as named in ``info["reason"]``: (method, its options).
 ROUTES = {"exact": ("exact", {"backend": "dense"}),
           "exact multiscale": ("exact", {"backend": "multiscale"}),
-          "sinkhorn": ("sinkhorn", {})}
+          "sinkhorn": ("sinkhorn", {}),
+          "sinkhorn multiscale": ("sinkhorn", {"backend": "multiscale"})}
 #: The torch path of Sinkhorn keeps (4 + d) more dense (n, m) tensors.
 _TORCH_EXTRA_MATRICES = 4
 
 
 def predict_seconds(method: str, n: int, m: int, d: int, p: float,
                     ratio: float = 0.0) -> float:
-    """``method``: ``"exact"`` (dense), ``"sinkhorn"`` (dense, ``rtol=0.01``) or
-    ``"exact-multiscale"`` (which also sees ``ratio``, ``solvers.oned.spacing_ratio``)."""
+    """``method``: ``"exact"`` (dense), ``"sinkhorn"`` (dense, ``rtol=0.01``),
+    ``"exact-multiscale"`` or ``"sinkhorn-multiscale"`` (the sparse ones also see
+    ``ratio``, ``solvers.oned.spacing_ratio``)."""
     fit = MODEL[f"{method}/p={1 if p <= 1.5 else 2}"]
-    size = float(n + m) if method == "exact-multiscale" else float(n) * float(m)
+    size = float(n + m) if method.endswith("multiscale") else float(n) * float(m)
     t = fit["c"] * size ** fit["alpha"] * (max(d, 1) / 2.0) ** fit["beta"]
     return t * (1.0 + ratio) ** fit.get("gamma", 0.0)
 
@@ -69,6 +77,8 @@ def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
 
         return (MODEL["exact-multiscale/bytes_per_point"] * float(n + m)
                 + MODEL["exact/bytes_per_pair"] * DENSE_PAIRS)
+    if method == "sinkhorn-multiscale":
+        return MODEL["sinkhorn-multiscale/bytes_per_point"] * float(n + m)
     need = MODEL[f"{method}/bytes_per_pair"] * float(n) * float(m)
     if torch and method == "sinkhorn":
         need += 8.0 * (_TORCH_EXTRA_MATRICES + d) * n * m
@@ -111,9 +121,13 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     limit = math.inf if limit is None else limit
     preds, ratio = {}, None
     for route in ROUTES:
-        if route == "exact multiscale":
-            if not _exact_multiscale_applies(prob):
-                continue
+        if route == "exact multiscale" and not _exact_multiscale_applies(prob):
+            continue
+        if route == "sinkhorn multiscale" and not (
+                _multiscale_applies(prob) and _exact_multiscale_applies(prob)
+                and prob.p > 1.5):
+            continue        # fitted at p = 2 only: p = 1 is several times slower there
+        if route.endswith("multiscale") and ratio is None:
             ratio = spacing_ratio(prob)
         key = route.replace(" ", "-")
         preds[route] = (predict_seconds(key, prob.n, prob.m, prob.dim, prob.p,

@@ -1,7 +1,7 @@
 """The measurements behind ``method="auto"``'s cost model, and the check that it pays.
 
     python -m emdkit.bench.auto_model               # about 10 minutes on 2 cores
-    python -m emdkit.bench.auto_model --multiscale  # only exact's multiscale route
+    python -m emdkit.bench.auto_model --multiscale  # only the two sparse routes
     python -m emdkit.bench.auto_model --check       # only the 5000 x 5000 comparison
 
 For ``exact`` (``backend="dense"``) and for ``sinkhorn`` with ``rtol=0.01`` (what
@@ -16,7 +16,8 @@ one Gaussian), n = m from 2500 to 10,000, one run each, ``time = c * (n + m) **
 alpha * (d / 2) ** beta * (1 + ratio) ** gamma`` per p (``ratio``:
 ``solvers.oned.spacing_ratio``, how many spacings W_p reaches; a shifted pair
 took up to 11x longer than an iid one), and the memory per point between 20,000 and
-60,000 points.
+60,000 points. The same for ``sinkhorn(rtol=0.01, backend="multiscale")`` at p = 2
+(at p = 1 it is several times slower, and ``auto`` does not send p = 1 there).
 All are written to ``--out`` (default
 ``benchmarks/results/auto_model.json``, the published fit, from the repository root);
 ``emdkit/_auto.py`` holds the
@@ -47,9 +48,12 @@ from ._child import run_child
 OUT = Path("benchmarks") / "results" / "auto_model.json"
 SIZES = (250, 500, 1000, 2000, 4000)
 MULTISCALE_SIZES = (2500, 5000, 10_000)
+#: The sparse routes measured by ``measure_multiscale``.
+SPARSE = ("exact-multiscale", "sinkhorn-multiscale")
 #: What each measured route runs (``emdkit.solve`` method and options).
 RUNS = {"exact": ("exact", {"backend": "dense"}), "sinkhorn": ("sinkhorn", {"rtol": 0.01}),
-        "exact-multiscale": ("exact", {"backend": "multiscale"})}
+        "exact-multiscale": ("exact", {"backend": "multiscale"}),
+        "sinkhorn-multiscale": ("sinkhorn", {"rtol": 0.01, "backend": "multiscale"})}
 
 
 def pair(n: int, d: int, seed: int = 0, shift: float = 1.0):
@@ -77,7 +81,7 @@ from emdkit.bench.auto_model import pair, RUNS
 route, n, d, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 x, y = pair(n, d)
 method, opts = RUNS[route]
-w = 2100 if route == "exact-multiscale" else 50         # through the sparse path
+w = 2100 if route.endswith("multiscale") else 50      # through the sparse path
 emdkit.solve(x[:w], y[:w], method, p=p, **opts)          # imports and compilation
 def rss(key):
     for line in open("/proc/self/status"):
@@ -150,36 +154,40 @@ def _ratio(n, d, p, shift):
     return spacing_ratio(prepare(*pair(n, d, shift=shift), p=p))
 
 
-def measure_multiscale(reps: int = 1) -> dict:
-    """``exact``'s multiscale route: times, memory and the fit (see the docstring)."""
-    emdkit.solve(*pair(2100, 2), "exact", backend="multiscale")     # compiled
+def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
+    """A sparse route's times, memory and fit (see the docstring): ``exact``'s
+    multiscale backend at p = 1 and 2, or the multiscale ``sinkhorn(rtol=0.01)``
+    (``"sinkhorn-multiscale"``) at p = 2 only (``auto`` does not send p = 1 there)."""
+    method, opts = RUNS[route]
+    w = pair(2100, 2)
+    emdkit.solve(w[0], w[1], method, **opts)                        # compiled
+    ps = (1.0, 2.0) if route == "exact-multiscale" else (2.0,)
     rows = []
-    for p in (1.0, 2.0):
+    for p in ps:
         for d in (2, 3):
             for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
                 for n in MULTISCALE_SIZES:
-                    t = min(run_once("exact-multiscale", n, d, p, shift)
-                            for _ in range(reps))
+                    t = min(run_once(route, n, d, p, shift) for _ in range(reps))
                     ratio = _ratio(n, d, p, shift)
-                    rows.append({"method": "exact-multiscale", "p": p, "d": d, "n": n,
+                    rows.append({"method": route, "p": p, "d": d, "n": n,
                                  "pair": kind, "points": 2 * n, "ratio": ratio,
                                  "seconds": t})
-                    print(f"exact-multiscale p={p:g} d={d} {kind:7s} n={n:6d} "
+                    print(f"{route} p={p:g} d={d} {kind:7s} n={n:6d} "
                           f"ratio {ratio:7.2f} {t:8.3f} s", flush=True)
     memory = []
     for n in (20_000, 60_000):
-        b = peak_bytes("exact-multiscale", n, 2, 2.0)
-        memory.append({"method": "exact-multiscale", "n": n, "points": 2 * n, "bytes": b})
-        print(f"exact-multiscale n={n:6d} peak {b / 2 ** 20:8.1f} MiB", flush=True)
+        b = peak_bytes(route, n, 2, 2.0)
+        memory.append({"method": route, "n": n, "points": 2 * n, "bytes": b})
+        print(f"{route} n={n:6d} peak {b / 2 ** 20:8.1f} MiB", flush=True)
     model = {}
-    for p in (1.0, 2.0):
+    for p in ps:
         c, alpha, beta, gamma = fit([r for r in rows if r["p"] == p], "seconds",
                                     "points", ratio=True)
-        model[f"exact-multiscale/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
-                                              "gamma": gamma}
+        model[f"{route}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
+                                     "gamma": gamma}
     (m1, m2) = memory
-    model["exact-multiscale/bytes_per_point"] = ((m2["bytes"] - m1["bytes"])
-                                                 / (m2["points"] - m1["points"]))
+    model[f"{route}/bytes_per_point"] = ((m2["bytes"] - m1["bytes"])
+                                         / (m2["points"] - m1["points"]))
     return {"rows": rows, "memory": memory, "model": model}
 
 
@@ -212,20 +220,21 @@ def check(reps: int = 5, n: int = 5000) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only the 5000^2 comparison")
-    ap.add_argument("--multiscale", action="store_true",
-                    help="only exact's multiscale route (merged into the file)")
+    ap.add_argument("--multiscale", nargs="*", default=None, choices=SPARSE,
+                    help="only these sparse routes (default both; merged into the file)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"the JSON file (default {OUT})")
     args = ap.parse_args(argv)
     out = args.out
     data = json.loads(out.read_text()) if out.exists() else {}
-    if not (args.check or args.multiscale):
+    if not args.check and args.multiscale is None:
         data.update(measure())
     if not args.check:
-        ms = measure_multiscale()
-        for key in ("rows", "memory"):
-            data[key] = [r for r in data.get(key, [])
-                         if r["method"] != "exact-multiscale"] + ms[key]
-        data.setdefault("model", {}).update(ms["model"])
+        for route in args.multiscale or SPARSE:
+            ms = measure_multiscale(route)
+            for key in ("rows", "memory"):
+                data[key] = [r for r in data.get(key, [])
+                             if r["method"] != route] + ms[key]
+            data.setdefault("model", {}).update(ms["model"])
     data["check"] = check()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))
