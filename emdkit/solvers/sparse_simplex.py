@@ -30,6 +30,11 @@ BLOCK = 0.1
 class SparseSimplex:
     """The transport LP between ``a`` (n,) and ``b`` (m,), positive, of equal sums.
 
+    ``prices``: optional potentials ``(f, g)`` (a coarser solution's, carried down):
+    the artificial arcs then cost a constant plus them, so that a real arc first
+    prices at ``c_ij - f_i - g_j`` less a constant and the first pivots bring in the
+    pairs those potentials make tight. Any prices give the same optimum.
+
     >>> import numpy as np
     >>> s = SparseSimplex(np.array([0.5, 0.5]), np.array([0.5, 0.5]))
     >>> s.add(np.array([0, 0, 1]), np.array([0, 1, 1]), np.array([1.0, 0.0, 1.0]))
