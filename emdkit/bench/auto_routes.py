@@ -13,7 +13,6 @@ exact value (``exact``'s, certified to 1e-9).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
@@ -21,6 +20,7 @@ from typing import List
 
 import numpy as np
 
+from . import publish_table
 from ..table import markdown
 
 RTOL = 0.01
@@ -135,14 +135,8 @@ def main(argv=None) -> int:
     text = report(rows)
     print(text)
     if args.publish:
-        import os
-
-        os.makedirs(args.publish, exist_ok=True)
-        with open(os.path.join(args.publish, "auto_routes.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        with open(os.path.join(args.publish, "auto_routes.md"), "w") as fh:
-            fh.write("# auto beside every certified route\n\n"
-                     + __doc__.split("\n\n")[2] + "\n\n" + text + "\n")
+        publish_table(args.publish, "auto_routes", "auto beside every certified route",
+                      __doc__.split("\n\n")[2], rows, text)
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import List
 
 import numpy as np
 
-from . import peer
+from . import peer, publish_table
 from ..table import markdown
 
 FULL = {"iid": [(4096, True, True), (10_000, True, True), (30_000, False, True),
@@ -286,12 +286,9 @@ def main(argv=None) -> int:
     if args.publish:
         import os
 
-        os.makedirs(args.publish, exist_ok=True)
-        with open(os.path.join(args.publish, "exact_scale.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        with open(os.path.join(args.publish, "exact_scale.md"), "w") as fh:
-            fh.write("# Exact W_p at scale\n\n" + (__doc__.split("\n\n")[1]) + "\n\n" + text
-                     + "\n\n![time against n](exact_scale.png)\n")
+        publish_table(args.publish, "exact_scale", "Exact W_p at scale",
+                      __doc__.split("\n\n")[1], rows, text,
+                      "\n![time against n](exact_scale.png)\n")
         plot(rows, os.path.join(args.publish, "exact_scale.png"))
     return 0
 
