@@ -177,8 +177,16 @@ def run(quick: bool = False) -> List[dict]:
             lz = _timed(lambda: _lazy(x, y, u, p)) if lazy else None
             rows.append(_row(f"iid N(0, I) {d}-D, W_{p}", n, ours, pot, lz))
     s = grid["images"]
-    for kind in grid["classes"]:
-        A, B = image(kind, s, rng), image(kind, s, rng)
+    small = [(kind, image(kind, s, rng), image(kind, s, rng)) for kind in grid["classes"]]
+    large = [(s_, "GRF smooth", image("GRF smooth", s_, rng), image("GRF smooth", s_, rng))
+             for s_ in grid["grid"]]
+    real = peer("skimage") is not None
+    if real:
+        small += [(f"{kind} (real)", *(real_image(spec, s) for spec in REAL[kind]))
+                  for kind in grid["real"]]
+        large += [(s_, f"{kind} (real)", *(real_image(spec, s_) for spec in REAL[kind]))
+                  for s_ in grid["real_grid"] for kind in grid["real"]]
+    for label, A, B in small:           # beside POT's dense solver
         xa, wa = emdkit.grid(A)
         xb, wb = emdkit.grid(B)
         for p, metric in ((2, "euclidean"), (1, "euclidean"), (1, "cityblock")):
@@ -187,29 +195,11 @@ def run(quick: bool = False) -> List[dict]:
             M = cdist(xa, xb, metric) ** p
             pot = _timed(lambda: ot.emd2(wa / wa.sum(), wb / wb.sum(), M,
                                          numItermax=10 ** 9) ** (1 / p))
-            rows.append(_row(f"{s}x{s} {kind}, W_{p} {metric}", xa.shape[0], ours, pot))
-    large = [(s, "GRF smooth", image("GRF smooth", s, rng), image("GRF smooth", s, rng))
-             for s in grid["grid"]]
-    if peer("skimage") is None:
+            rows.append(_row(f"{s}x{s} {label}, W_{p} {metric}", xa.shape[0], ours, pot))
+    if not real:
         rows.append({"problem": "real images: scikit-image is not installed (the bench "
                      "extra has it), not run", "n": 0, "backend": "—", "emdkit_s": None,
                      "value": None, "bracket": None})
-    else:
-        s = grid["images"]
-        for kind in grid["real"]:
-            A, B = (real_image(spec, s) for spec in REAL[kind])
-            xa, wa = emdkit.grid(A)
-            xb, wb = emdkit.grid(B)
-            for p, metric in ((2, "euclidean"), (1, "euclidean"), (1, "cityblock")):
-                ours = _timed(lambda: emdkit.solve(xa, xb, a_weights=wa, b_weights=wb,
-                                                   p=p, metric=metric))
-                M = cdist(xa, xb, metric) ** p
-                pot = _timed(lambda: ot.emd2(wa / wa.sum(), wb / wb.sum(), M,
-                                             numItermax=10 ** 9) ** (1 / p))
-                rows.append(_row(f"{s}x{s} {kind} (real), W_{p} {metric}", xa.shape[0],
-                                 ours, pot))
-        large += [(s, f"{kind} (real)", *(real_image(spec, s) for spec in REAL[kind]))
-                  for s in grid["real_grid"] for kind in grid["real"]]
     for s, label, A, B in large:
         xa, wa = emdkit.grid(A)
         xb, wb = emdkit.grid(B)
