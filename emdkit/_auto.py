@@ -103,20 +103,24 @@ def _exact_multiscale_applies(prob) -> bool:
 
 
 def choose(prob, rtol: float, memory_limit: Optional[float]):
-    """``(method, options, reason)`` for ``method="auto"``, or raise
-    :class:`emdkit.ProblemTooLargeError` when no method fits in memory."""
+    """``(method, options, reason, record)`` for ``method="auto"``, or raise
+    :class:`emdkit.ProblemTooLargeError` when no method fits in memory. ``record``
+    goes into ``Result.info``: ``route`` (the route's name), and where routes were
+    compared, ``predicted_s`` (each one's predicted seconds) and ``spacing_ratio``
+    (the probe)."""
     from .memory import ProblemTooLargeError, fmt_bytes, available_memory
     from .solvers.oned import spacing_ratio
 
     if prob.dim == 1 and not callable(prob.metric):
-        return "1d", {}, "1-D samples with a named metric: the closed form is exact"
+        return "1d", {}, "1-D samples with a named metric: the closed form is exact", {
+            "route": "1d"}
     if prob.p == 1.0 and prob.metric == "cityblock" and not prob.torch:
         from .solvers.grid_flow import lattice
 
         if lattice(prob) is not None:
             return "exact", {"backend": "grid"}, (
                 "W_1 with the cityblock metric between histograms on one grid: exact's "
-                "min-cost flow on the grid's neighbour arcs")
+                "min-cost flow on the grid's neighbour arcs"), {"route": "exact grid"}
     limit = memory_limit if memory_limit is not None else available_memory()
     limit = math.inf if limit is None else limit
     preds, ratio = {}, None
@@ -135,6 +139,9 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
                         predict_bytes(key, prob.n, prob.m, prob.dim, prob.torch))
     figures = "; ".join(f"{k} about {t:.3g} s and {fmt_bytes(b)}"
                         for k, (t, b) in preds.items())
+    record = {"predicted_s": {k: t for k, (t, _) in preds.items()}}
+    if ratio is not None:
+        record["spacing_ratio"] = ratio
     fits = [k for k, (_, b) in preds.items() if b <= limit]
     if not fits and _multiscale_applies(prob):
         options = {"rtol": rtol, "backend": "multiscale"}
@@ -143,7 +150,8 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
         return "sinkhorn", options, (
             f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: no dense method fits in "
             f"{fmt_bytes(limit)} (predicted {figures}); the multiscale Sinkhorn keeps "
-            f"O((n + m) k) pairs and certifies rtol={rtol:g}")
+            f"O((n + m) k) pairs and certifies rtol={rtol:g}"), dict(
+                record, route="sinkhorn multiscale")
     if not fits:
         raise ProblemTooLargeError(
             f"method='auto' cannot certify W_p within rtol={rtol:g} for {prob.n} x "
@@ -162,4 +170,4 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     options = dict(options, rtol=rtol) if method == "sinkhorn" else dict(options)
     if memory_limit is not None:
         options["memory_limit"] = memory_limit
-    return method, options, reason
+    return method, options, reason, dict(record, route=best)

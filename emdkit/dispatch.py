@@ -16,6 +16,7 @@ name by :func:`normalise_method`, its options by :func:`check_options`), then ca
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any, Dict, Mapping
 
@@ -90,10 +91,15 @@ def solve_problem(prob, method: str, options: Mapping[str, Any], *,
 
         rest = dict(options)
         rtol, memory_limit = rest.pop("rtol"), rest.pop("memory_limit", None)
-        chosen, own, reason = choose(prob, rtol, memory_limit)
+        start = time.perf_counter()
+        chosen, own, reason, record = choose(prob, rtol, memory_limit)
+        record["choice_s"] = time.perf_counter() - start
         # an option the caller gave (a backend, say) is theirs to keep; the route's
         # own options fill in the rest
         options = {**own, **check_method_options(chosen, rest)}
+        if options.get("backend", "dense") != own.get("backend", "dense"):
+            record["route"] = chosen + ("" if options["backend"] == "dense"
+                                        else f" {options['backend']}")
     # numpy's floating-point warnings are the methods' business: overflow and
     # underflow are expected and handled inside, and a RuntimeWarning from emdkit
     # must mean one thing, that the value is not to be trusted
@@ -103,7 +109,7 @@ def solve_problem(prob, method: str, options: Mapping[str, Any], *,
         if live is not None:
             result = expand(result, full, live[1], live[2])
     if reason is not None:
-        result.info.update(requested="auto", reason=reason)
+        result.info.update(requested="auto", reason=reason, **record)
         _check_auto_promise(result, rtol)
     _check_value(result)
     if not result.converged:

@@ -17,7 +17,10 @@ class Result:
         (same device and dtype, differentiable) for torch input.
     method : str
         The method that computed it. For ``method="auto"`` this is the method chosen;
-        ``info["requested"]`` is then ``"auto"`` and ``info["reason"]`` says why.
+        ``info["requested"]`` is then ``"auto"``, ``info["reason"]`` says why,
+        ``info["route"]`` names the route (``"exact multiscale"``, say),
+        ``info["predicted_s"]`` holds each compared route's predicted seconds and
+        ``info["choice_s"]`` the seconds spent choosing (the probe and the model).
     p : float
         The order: the ground cost is ``metric(x, y) ** p``.
     metric : str or callable

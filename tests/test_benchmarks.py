@@ -99,6 +99,9 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     monkeypatch.setattr(sinkhorn_matched, "run", lambda sizes, reps: {"skipped": "test"})
     monkeypatch.setattr(sinkhorn_robustness, "run", lambda quick: {
         "count": 1, "failures": [], "seconds": 0.0})
+    from emdkit.bench import auto_grid
+
+    monkeypatch.setattr(auto_grid, "QUICK", auto_grid.QUICK[:1])
     first_pair = list(brackets.pairs(True))[:1]
     monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
     assert run.main(["--quick", "--out", str(tmp_path)]) == 0
@@ -115,7 +118,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
                     "## Sinkhorn robustness sweep", "## Sinkhorn at matched accuracy",
                     "## Large clouds: the multiscale Sinkhorn backend",
                     "## Many distributions", "## Training loss",
-                    "## Exact W_p at scale", "## auto beside every certified route"):
+                    "## Exact W_p at scale", "## auto beside every certified route",
+                    "## auto on a held-out grid"):
         assert heading in text
 
 
@@ -192,6 +196,9 @@ def test_robustness_sweep_quick_run_converges():
 def test_only_runs_the_named_suites_and_render_rewrites_the_report(tmp_path, monkeypatch):
     from emdkit.bench import brackets
 
+    from emdkit.bench import auto_grid
+
+    monkeypatch.setattr(auto_grid, "QUICK", auto_grid.QUICK[:1])
     first_pair = list(brackets.pairs(True))[:1]
     monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
     assert run.main(["--quick", "--only", "brackets", "--out", str(tmp_path)]) == 0
@@ -257,3 +264,39 @@ def test_real_images_of_the_exact_suite():
             assert im.shape == (16, 16) and im.min() >= 0.0 and im.max() <= 1.0
             assert im.std() > 0.01, kind        # an image, not a constant
         assert not np.allclose(A, B), kind
+
+
+def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):
+    from emdkit.bench import auto_grid
+
+    spec = {"kind": "shifted", "n": 400, "d": 1, "p": 2}
+    monkeypatch.setattr(auto_grid, "QUICK", [spec, dict(spec, kind="iid")])
+    monkeypatch.setattr(auto_grid, "ROUTES", {k: auto_grid.ROUTES[k] for k in ("1d", "exact")})
+    calls = []
+    real = auto_grid.Worker.run
+
+    def run_once(self, spec, route, timeout):
+        # the first problem's exact route is given no time at all: the worker is
+        # stopped, the route reported as past its limit, and a fresh worker serves on
+        calls.append(route)
+        return real(self, spec, route, 0.0 if len(calls) == 2 else timeout)
+    monkeypatch.setattr(auto_grid.Worker, "run", run_once)
+    res = auto_grid.run(quick=True, progress=lambda line: None)
+    stopped, served = res["rows"]
+    assert calls == ["auto", "exact", "auto", "exact"]
+    assert stopped["routes"]["exact"] == {"seconds": None, "past_s": auto_grid.FLOOR}
+    assert served["routes"]["exact"]["converged"]
+    for row in res["rows"]:
+        assert row["auto"]["route"] == "1d" and row["best"] in ("1d", "exact")
+        own = row["routes"]["1d"]["seconds"]
+        assert own == row["auto"]["seconds"] - row["auto"]["choice_s"]
+        assert row["ratio"] == row["auto"]["seconds"] / row["best_s"] >= 1.0
+        assert row["in_bracket"]
+    # the closed form against the LP (another route) on the second problem: rounding
+    assert served["rel_err"] < 1e-12
+    assert served["routes"]["exact"]["value"] == pytest.approx(
+        served["auto"]["value"], rel=1e-12)
+    assert res["summary"]["problems"] == 2 and res["summary"]["timed_out"] == 0
+    text = "\n".join(auto_grid.report(res))
+    within = sum(row["ratio"] <= 1.25 for row in res["rows"]) / 2
+    assert "> 5 |" in text and f"on {100 * within:.0f}% of 2 problems" in text

@@ -114,7 +114,7 @@ def test_method_auto_takes_the_sparse_routes(rng):
     xb, wb = emdkit.grid(B)
     r = emdkit.solve(xa, xb, "auto", a_weights=wa, b_weights=wb, metric="cityblock", p=1)
     assert r.method == "exact" and r.info["backend"] == "grid"
-    assert "grid" in r.info["reason"]
+    assert "grid" in r.info["reason"] and r.info["route"] == "exact grid"
     ref = _pot(xa, xb, wa, wb, "cityblock", 1.0)
     assert r.value == pytest.approx(ref, rel=1e-12)
     x, y = rng.normal(size=(2500, 2)), rng.normal(size=(2500, 2))
@@ -122,6 +122,12 @@ def test_method_auto_takes_the_sparse_routes(rng):
     assert r.method == "exact" and r.info["backend"] == "multiscale"
     assert "exact multiscale is the fastest" in r.info["reason"]
     assert r.converged and r.info["bracket_width"] <= 1e-9
+    # the record: the route, every compared route's prediction, the probe, the time
+    # the choice took (a small part of the solve)
+    pred = r.info["predicted_s"]
+    assert r.info["route"] == "exact multiscale" == min(pred, key=pred.get)
+    assert set(pred) == {"exact", "exact multiscale", "sinkhorn", "sinkhorn multiscale"}
+    assert r.info["spacing_ratio"] > 0 and 0 < r.info["choice_s"] < 0.1
     # a translated copy (W_2 = 2 exactly, 283 spacings): the multiscale Sinkhorn,
     # predicted 2.4x faster than the multiscale exact solver there
     big = rng.normal(size=(10_000, 2))
@@ -133,6 +139,7 @@ def test_method_auto_takes_the_sparse_routes(rng):
     # a backend the caller names is kept, not replaced by the route's
     dense = emdkit.solve(x, y, "auto", p=2, backend="dense")
     assert dense.method == "exact" and dense.info["backend"] == "dense"
+    assert dense.info["route"] == "exact"
     assert dense.value == pytest.approx(r.value, rel=1e-12)
 
 

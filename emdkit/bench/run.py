@@ -107,6 +107,8 @@ SUITES: List[Suite] = [
            report="report_check"),
     _suite("auto_routes", "auto beside every route", "auto_routes",
            lambda m, c: m.run(c.quick), report="section"),
+    _suite("auto_grid", "auto on a held-out grid", "auto_grid",
+           lambda m, c: m.run(c.quick, progress=lambda line: None), report="section"),
     _suite("scaling", "scaling", "scaling",
            lambda m, c: m.run(c.quick, progress=_ticking(c), torch_ok=c.torch_ok),
            ticks=lambda c: _cells("scaling", c)),
