@@ -36,6 +36,37 @@ def test_groupsort_critic_is_one_lipschitz():
         assert g.norm(dim=1).max().item() <= 1.0 + 1e-4
 
 
+def test_ortho_linear_warm_iterations_and_retraction():
+    # cold from a raw weight; after retract_ the raw weight is orthonormal and the
+    # warm forward pass (one differentiated iteration, more after a step) keeps it so
+    torch.manual_seed(0)
+    for shape in ((16, 5), (1, 16), (32, 32)):
+        layer = wgan.OrthoLinear(shape[1], shape[0]).double()
+        k = min(shape)
+        # the cold forward pass: spectral norm at most 1 (1-Lipschitz)
+        assert float(torch.linalg.matrix_norm(layer.ortho_weight(), 2)) <= 1 + 1e-12
+        layer.retract_()
+        w = layer.weight
+        gram = w @ w.t() if shape[0] < shape[1] else w.t() @ w
+        assert torch.allclose(gram, torch.eye(k, dtype=torch.float64), atol=1e-12)
+        with torch.no_grad():
+            layer.weight.add_(1e-3 * torch.randn(shape, dtype=torch.float64))  # a step
+        w = layer.ortho_weight()
+        gram = w @ w.t() if shape[0] < shape[1] else w.t() @ w
+        assert torch.allclose(gram, torch.eye(k, dtype=torch.float64), atol=1e-12)
+        # the gradient through the warm iteration at an orthonormal W lies in the
+        # tangent space: W^T G + G^T W = 0 (for W with orthonormal columns)
+        layer.retract_()
+        layer.weight.grad = None
+        target = torch.randn(shape, dtype=torch.float64)
+        (layer.ortho_weight() * target).sum().backward()
+        W, G = layer.weight.detach(), layer.weight.grad
+        if shape[0] < shape[1]:
+            W, G = W.t(), G.t()
+        sym = W.t() @ G + G.t() @ W
+        assert float(sym.abs().max()) < 1e-10 * float(G.abs().max())
+
+
 def test_critic_loss_generator_loss_formulas():
     f = wgan.make_critic(3, lipschitz="gp", seed=1)
     real, fake = torch.randn(32, 3), torch.randn(32, 3)

@@ -241,6 +241,9 @@ def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_s
     pa = _batch_probs(wa, ia_tr, xa.dtype, dev)
     pb = _batch_probs(wb, ib_tr, xb.dtype, dev)
     ta, tb = torch.as_tensor(ia_tr, device=dev), torch.as_tensor(ib_tr, device=dev)
+    # GroupSort critics: the weights retracted onto the orthonormal matrices after
+    # each step, so that the forward pass's Björck iterations start warm
+    ortho = [m for m in f.modules() if isinstance(m, wgan.OrthoLinear)]
     curve = []
     for step in range(steps):
         ra = xa[ta[torch.multinomial(pa, batch_size, replacement=True, generator=gen)]]
@@ -255,6 +258,8 @@ def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_s
         opt.step()
         if lipschitz == "clip":
             wgan.clip_weights(f, 0.01)
+        for layer in ortho:
+            layer.retract_()
         if step % max(1, steps // 100) == 0 or step == steps - 1:
             curve.append((step, objective))
         if bar is not None:
@@ -272,10 +277,12 @@ def _batch_probs(w, idx, dtype, dev):
 def _bootstrap(fa, fb, va, vb, rng, n_boot, confidence, unit):
     """Percentile interval of the held-out estimate over resampled test points."""
     stats = np.empty(n_boot)
-    for k in range(n_boot):
-        ia = rng.choice(fa.shape[0], fa.shape[0], p=va)
-        ib = rng.choice(fb.shape[0], fb.shape[0], p=vb)
-        stats[k] = fa[ia].mean() - fb[ib].mean()
+    na, nb = fa.shape[0], fb.shape[0]
+    block = max(1, int(4e6 // max(na, nb)))         # resamples drawn at once, as counts
+    for k in range(0, n_boot, block):
+        r = min(block, n_boot - k)
+        stats[k:k + r] = (rng.multinomial(na, va, size=r) @ fa / na
+                          - rng.multinomial(nb, vb, size=r) @ fb / nb)
     lo, hi = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
     return unit * float(lo), unit * float(hi)
 
