@@ -12,7 +12,9 @@ memory of one run in a fresh child process (Linux ``VmHWM``, reset before the ru
 A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
 ``bytes = k * n m`` per method (k at the largest n). For ``exact`` with
 ``backend="multiscale"``: 2-D and 3-D, shifted pairs and iid pairs (two samples of
-one Gaussian), n = m from 2500 to 10,000, one run each, ``time = c * (n + m) **
+one Gaussian), n = m from 2500 to 10,000, and pairs of images (``FIT_IMAGES``: white
+noise, rough and smooth random fields, Cauchy densities at 64 x 64, a mostly empty
+disc at 192 x 192), one run each, ``time = c * (n + m) **
 alpha * (d / 2) ** beta * (1 + ratio) ** gamma`` per p (``ratio``:
 ``solvers.oned.spacing_ratio``, how many spacings W_p reaches; a shifted pair
 took up to 11x longer than an iid one), and the memory per point between 20,000 and
@@ -146,34 +148,55 @@ def measure(reps: int = 2) -> dict:
             "versions": {"numpy": np.__version__, "emdkit": emdkit.__version__}}
 
 
-def _ratio(n, d, p, shift):
-    """``solvers.oned.spacing_ratio`` of the measured pair."""
-    from ..solvers.oned import spacing_ratio
-    from ..geometry.problem import prepare
+#: Image pairs in the sparse routes' fits: two draws of one class (``exact_bench.image``)
+#: at ``s`` x ``s`` pixels; the disc (mostly empty) at 192 px a side, so that its
+#: ~4,600 pixels pass the dense threshold.
+FIT_IMAGES = (("white noise", 64), ("GRF rough", 64), ("GRF smooth", 64),
+              ("Cauchy", 64), ("disc", 192))
 
-    return spacing_ratio(prepare(*pair(n, d, shift=shift), p=p))
+
+def _sparse_problems(d_list=(2, 3)):
+    """``(label, d, x, y, a_weights, b_weights)``: shifted and iid Gaussian pairs at
+    ``MULTISCALE_SIZES``, then the image pairs of ``FIT_IMAGES``."""
+    for d in d_list:
+        for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
+            for n in MULTISCALE_SIZES:
+                yield (f"{kind} n={n}", d) + pair(n, d, shift=shift) + (None, None)
+    from .exact_bench import image
+
+    rng = np.random.default_rng(11)
+    for kind, s in FIT_IMAGES:
+        (x, a), (y, b) = (emdkit.grid(image(kind, s, rng)) for _ in range(2))
+        yield (f"{s}x{s} {kind}", 2, x, y, a, b)
 
 
 def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
     """A sparse route's times, memory and fit (see the docstring): ``exact``'s
     multiscale backend at p = 1 and 2, or the multiscale ``sinkhorn(rtol=0.01)``
     (``"sinkhorn-multiscale"``) at p = 2 only (``auto`` does not send p = 1 there)."""
+    from ..geometry.problem import prepare
+    from ..solvers.oned import spacing_ratio
+
     method, opts = RUNS[route]
     w = pair(2100, 2)
     emdkit.solve(w[0], w[1], method, **opts)                        # compiled
     ps = (1.0, 2.0) if route == "exact-multiscale" else (2.0,)
     rows = []
     for p in ps:
-        for d in (2, 3):
-            for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
-                for n in MULTISCALE_SIZES:
-                    t = min(run_once(route, n, d, p, shift) for _ in range(reps))
-                    ratio = _ratio(n, d, p, shift)
-                    rows.append({"method": route, "p": p, "d": d, "n": n,
-                                 "pair": kind, "points": 2 * n, "ratio": ratio,
-                                 "seconds": t})
-                    print(f"{route} p={p:g} d={d} {kind:7s} n={n:6d} "
-                          f"ratio {ratio:7.2f} {t:8.3f} s", flush=True)
+        for label, d, x, y, a, b in _sparse_problems():
+            ts = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                r = emdkit.solve(x, y, method, p=p, a_weights=a, b_weights=b, **opts)
+                ts.append(time.perf_counter() - start)
+                if not r.converged:
+                    raise RuntimeError(f"{route} {label} d={d} p={p} did not converge")
+            ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
+            rows.append({"method": route, "p": p, "d": d, "n": x.shape[0],
+                         "pair": label, "points": x.shape[0] + y.shape[0],
+                         "ratio": ratio, "seconds": min(ts)})
+            print(f"{route} p={p:g} d={d} {label:18s} ratio {ratio:7.2f} "
+                  f"{min(ts):8.3f} s", flush=True)
     memory = []
     for n in (20_000, 60_000):
         b = peak_bytes(route, n, 2, 2.0)
