@@ -110,7 +110,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     assert set(results["scaling"]) >= {"1d", "exact", "sinkhorn", "sliced"}
     for method in results["scaling"].values():
         assert all(r["seconds"]["emdkit"] > 0 for r in method["rows"])
-    for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png"):
+    for png in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png",
+                "auto_grid.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
     text = (tmp_path / "report.md").read_text()
     for heading in ("# Speed", "## Scaling", "# Agreement", "### Findings", "## Training trace",
@@ -196,9 +197,6 @@ def test_robustness_sweep_quick_run_converges():
 def test_only_runs_the_named_suites_and_render_rewrites_the_report(tmp_path, monkeypatch):
     from emdkit.bench import brackets
 
-    from emdkit.bench import auto_grid
-
-    monkeypatch.setattr(auto_grid, "QUICK", auto_grid.QUICK[:1])
     first_pair = list(brackets.pairs(True))[:1]
     monkeypatch.setattr(brackets, "pairs", lambda quick: first_pair)
     assert run.main(["--quick", "--only", "brackets", "--out", str(tmp_path)]) == 0
@@ -228,7 +226,7 @@ def test_the_published_report_is_rendered_from_its_results():
         pytest.skip("the published results are in the source repository only")
     results = json.loads((published / "results.json").read_text())
     figures = [f for f in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png",
-                           "multiscale.png",
+                           "multiscale.png", "auto_grid.png",
                            results["training"]["plot"]) if (published / f).exists()]
     assert run.report(results, figures) == (published / "report.md").read_text()
 

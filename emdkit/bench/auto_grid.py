@@ -29,11 +29,11 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from . import publish_table
 from ..table import markdown
 
 RTOL = 0.01
@@ -353,25 +353,19 @@ def section(res: dict) -> List[str]:
             + report(res) + [""])
 
 
-def main(argv=None) -> int:
-    import argparse
-    import os
+def publish(res: dict, out) -> None:
+    """Into ``out/results.json`` as the ``auto_grid`` section (the report re-rendered),
+    with its plot ``out/auto_grid.png``."""
+    from .run import publish_section
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--publish", default=None)
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    res = run(args.quick)
-    res["seconds"] = time.perf_counter() - t0
-    text = "\n".join(report(res))
-    print(text)
-    if args.publish:
-        publish_table(args.publish, "auto_grid", "auto on a held-out grid",
-                      __doc__.split("\n\n")[2], res, text,
-                      "\n![auto / best against the best time](auto_grid.png)\n")
-        plot(res, os.path.join(args.publish, "auto_grid.png"))
-    return 0
+    publish_section(out, "auto_grid", res, "auto held-out grid", "auto_grid",
+                    draw=lambda r, folder: plot(r, str(Path(folder) / "auto_grid.png")))
+
+
+def main(argv=None) -> int:
+    from .run import section_main
+
+    return section_main(argv, __doc__, run, report, publish, "auto held-out grid")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,11 @@ def all_plots(results: dict, out: Path) -> List[Path]:
         paths.append(error_vs_d(results["agreement"], out / "error_vs_d.png"))
     if (results.get("multiscale") or {}).get("rows"):
         paths.append(multiscale_plot(results["multiscale"], out / "multiscale.png"))
+    if (results.get("auto_grid") or {}).get("rows"):
+        from .auto_grid import plot as auto_grid_plot
+
+        auto_grid_plot(results["auto_grid"], str(out / "auto_grid.png"))
+        paths.append(out / "auto_grid.png")
     plot = (results.get("training") or {}).get("plot")
     if plot and (out / plot).exists():
         paths.append(out / plot)       # drawn by the WGAN example itself

@@ -381,6 +381,7 @@ def render(out: Path) -> int:
     """Rewrite ``out/report.md`` from ``out/results.json`` and the plots present."""
     results = json.loads((out / "results.json").read_text())
     names = ["scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png",
+             "auto_grid.png",
              (results.get("training") or {}).get("plot")]
     figures = [name for name in names if name and (out / name).exists()]
     (out / "report.md").write_text(report(results, figures))
