@@ -42,8 +42,12 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
 
     What the estimate is, and is not: a lower bound on W_1 in expectation *only* for
     a truly 1-Lipschitz critic (``lipschitz="groupsort"``, by construction;
-    ``info["max_grad_norm"]``, the largest gradient norm of ``f`` on the test points,
-    above 1 means the constraint is violated and the value can exceed W_1). It
+    ``info["max_grad_norm"]``, the largest gradient norm of ``f`` on the held-out
+    points and on random interpolates between them, above 1 means the constraint is
+    violated and the value can exceed W_1). A weight-clipped critic is K-Lipschitz
+    for an unknown K: ``value / info["max_grad_norm"]`` is its estimate rescaled to
+    1-Lipschitz, on the assumption that K is reached at those points (a lower bound
+    on K, so the rescaled value can exceed W_1). It
     carries sample error (``Result.ci``, a bootstrap interval over the test points,
     covers that part only) and optimisation error (``info["curve"]`` shows whether
     training had levelled off). It estimates W_1 between the *distributions*, as
@@ -180,7 +184,7 @@ def _fit_folds(xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit):
         with torch.no_grad():
             fa_parts.append(f(xa[ta]).double().cpu().numpy())
             fb_parts.append(f(xb[tb]).double().cpu().numpy())
-        grad_max = max(grad_max, _max_grad_norm(f, torch.cat([xa[ta], xb[tb]])))
+        grad_max = max(grad_max, _max_grad_norm(f, _probe_points(xa[ta], xb[tb], rng)))
         fits.append((f, ia_te, ib_te))
     return (fits, np.concatenate(fa_parts), np.concatenate(fb_parts), curve, grad_max,
             levelled)
@@ -285,6 +289,20 @@ def _bootstrap(fa, fb, va, vb, rng, n_boot, confidence, unit):
                           - rng.multinomial(nb, vb, size=r) @ fb / nb)
     lo, hi = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
     return unit * float(lo), unit * float(hi)
+
+
+def _probe_points(pa, pb, rng):
+    """Where the critic's gradient norm is measured: the held-out points of both
+    samples and as many random interpolates between them (WGAN-GP's sampling),
+    where a clipped or penalised critic is steepest."""
+    import torch
+
+    k = min(pa.shape[0], pb.shape[0])
+    ia, ib = rng.permutation(pa.shape[0])[:k], rng.permutation(pb.shape[0])[:k]
+    t = torch.as_tensor(rng.random((k, 1)), dtype=pa.dtype, device=pa.device)
+    mid = t * pa[torch.as_tensor(ia, device=pa.device)] + (1 - t) * pb[
+        torch.as_tensor(ib, device=pb.device)]
+    return torch.cat([pa, pb, mid])
 
 
 def _max_grad_norm(f, x):
