@@ -52,11 +52,46 @@ def test_agreement_cell_and_report():
     assert res["sliced / c_d"]["value"] == pytest.approx(
         res["sliced"]["value"] / agreement.c_d(2))
     assert agreement.c_d(2) == pytest.approx(2 / 3.141592653589793)   # 0.637
+    # a second draw: other samples and seeds; the cell keeps medians and the spread
+    other = agreement.measure_cell("translation", 2, 60, critic_steps=20,
+                                   modes=("groupsort",), draw=1)
+    assert other["results"]["exact"]["value"] != res["exact"]["value"]
+    both = agreement.combine([cell, other])
+    assert both["n_draws"] == 2 and len(both["draws"]) == 2
+    for m, r in both["results"].items():
+        errs = sorted(c["results"][m]["err_vs_truth"] for c in (cell, other))
+        assert r["err_vs_truth"] == pytest.approx(sum(errs) / 2)     # median of two
+        assert r["spread_truth"] == errs
     study = {"grid": {"families": ["translation"], "dims": [2], "sizes": [60],
-                      "critic_steps": 20, "modes": ["groupsort"]}, "cells": [cell]}
+                      "critic_steps": 20, "modes": ["groupsort"], "draws": 2},
+             "cells": [both]}
     text = "\n".join(agreement.report(study))
     assert "### translation" in text and "critic-groupsort" in text
-    assert any("Sinkhorn (default epsilon) is within" in f for f in agreement.findings(study))
+    lo, hi = both["results"]["exact"]["spread_truth"]
+    assert f"({lo:+.0%} to {hi:+.0%})" in text
+    found = agreement.findings(study)
+    assert any("Sinkhorn (default epsilon) is within" in f for f in found)
+    assert "median over the 2 draws" in found[0]
+    # a threshold that one draw meets and the other misses is named
+    near, far = sorted(abs(c["results"]["exact"]["err_vs_truth"]) for c in (cell, other))
+    assert agreement._crosses(both, "exact", "err_vs_truth", (near + far) / 2)
+    assert not agreement._crosses(both, "exact", "err_vs_truth", far * 2)
+
+
+def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):
+    pytest.importorskip("torch", reason="the critic needs torch")
+    from emdkit.bench import agreement
+
+    monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
+                                                 draws=2))
+    monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
+    monkeypatch.setattr(agreement, "MODES", ("groupsort",))
+    serial = agreement.run(True)
+    pooled = agreement.run(True, workers=2)
+    assert pooled["grid"]["workers"] == 2 and serial["grid"]["workers"] == 1
+    [a], [b] = serial["cells"], pooled["cells"]
+    for m in a["results"]:      # seeded draws: the same values in either process
+        assert [dr[m]["value"] for dr in a["draws"]] == [dr[m]["value"] for dr in b["draws"]]
 
 
 @pytest.mark.slow   # whole-suite / many-process run: CI's `pytest -m slow`

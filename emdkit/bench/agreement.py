@@ -23,8 +23,9 @@ from ..table import markdown
 
 FAMILIES = ("translation", "gaussian-scale", "lipschitz-rays")
 MODES = ("groupsort", "gp", "spectral", "clip")
-FULL = dict(dims=(1, 2, 5, 10, 32, 128), sizes=(250, 1000, 4000), critic_steps=None)
-QUICK = dict(dims=(1, 2, 10), sizes=(250,), critic_steps=200)
+FULL = dict(dims=(1, 2, 5, 10, 32, 128), sizes=(250, 1000, 4000), critic_steps=None,
+            draws=5)
+QUICK = dict(dims=(1, 2, 10), sizes=(250,), critic_steps=200, draws=2)
 #: The critic the others are compared with.
 REFERENCE_CRITIC = "critic-groupsort"
 
@@ -36,10 +37,12 @@ def c_d(d: int) -> float:
     return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
 
 
-def _pair(family: str, n: int, d: int):
+def _pair(family: str, n: int, d: int, draw: int = 0):
+    """Draw ``draw`` of the family's pair: its own samples (seed ``draw``) of one
+    population (for lipschitz-rays the potential stays ``law_seed=0``)."""
     kwargs = {"translation": dict(shift=1.0), "gaussian-scale": dict(s=2.0),
               "lipschitz-rays": dict(mean_move=1.0)}[family]
-    return datasets.FAMILIES[family](n, d, seed=0, **kwargs)
+    return datasets.FAMILIES[family](n, d, seed=draw, **kwargs)
 
 
 def _timed(fn):
@@ -51,22 +54,24 @@ def _timed(fn):
 
 
 def measure_cell(family: str, d: int, n: int, critic_steps: Optional[int],
-                 modes: Sequence[str] = MODES, torch_ok: bool = True) -> dict:
-    """Every method on one draw of one (family, d, n)."""
-    pair = _pair(family, n, d)
+                 modes: Sequence[str] = MODES, torch_ok: bool = True,
+                 draw: int = 0) -> dict:
+    """Every method on draw ``draw`` of one (family, d, n): the samples and the
+    methods' seeds (sliced, max-sliced, the critic's) are the draw's."""
+    pair = _pair(family, n, d, draw)
     truth = pair.truth(1)
     x, y = pair.x, pair.y
     runs = {
         "exact": lambda: emdkit.solve(x, y, "exact"),
         "sinkhorn": lambda: emdkit.solve(x, y, "sinkhorn"),
-        "sliced": lambda: emdkit.solve(x, y, "sliced", seed=0),
-        "max-sliced": lambda: emdkit.solve(x, y, "max-sliced", seed=0),
+        "sliced": lambda: emdkit.solve(x, y, "sliced", seed=draw),
+        "max-sliced": lambda: emdkit.solve(x, y, "max-sliced", seed=draw),
     }
     if torch_ok:
         opts = {} if critic_steps is None else {"steps": critic_steps}
         for mode in modes:
             runs[f"critic-{mode}"] = (lambda mode=mode: emdkit.solve(
-                x, y, "critic", lipschitz=mode, seed=0, **opts))
+                x, y, "critic", lipschitz=mode, seed=draw, **opts))
     out: Dict[str, dict] = {}
     for name, fn in runs.items():
         r, secs, warned = _timed(fn)
@@ -94,19 +99,91 @@ def measure_cell(family: str, d: int, n: int, critic_steps: Optional[int],
         rec["err_vs_exact"] = rec["value"] / ex - 1.0
         if ref is not None and ref > 0:
             rec["err_vs_critic"] = rec["value"] / ref - 1.0
-    return {"family": family, "d": d, "n": n, "truth": truth, "results": out}
+    return {"family": family, "d": d, "n": n, "draw": draw, "truth": truth,
+            "results": out}
 
 
-def run(quick: bool, progress=None, torch_ok: bool = True) -> dict:
+#: What a cell keeps of each draw, per method.
+_PER_DRAW = ("value", "err_vs_truth", "err_vs_exact", "err_vs_critic", "seconds")
+
+
+def combine(draws: List[dict]) -> dict:
+    """One cell from its draws: per method the median of each error and of the time
+    (what the tables, findings and plots read), ``spread_truth`` / ``spread_exact``
+    (the draws' smallest and largest error) and the draws themselves."""
+    import statistics
+
+    first = draws[0]
+    results = {}
+    for m in first["results"]:
+        per = [dr["results"][m] for dr in draws]
+        rec = {"converged": all(r["converged"] for r in per),
+               "warnings": sorted({w for r in per for w in r["warnings"]})}
+        for key in _PER_DRAW:
+            vals = [r[key] for r in per if r.get(key) is not None]
+            if len(vals) == len(per):
+                rec[key] = statistics.median(vals)
+        for key, name in (("err_vs_truth", "spread_truth"), ("err_vs_exact", "spread_exact")):
+            rec[name] = [min(r[key] for r in per), max(r[key] for r in per)]
+        if per[0].get("max_grad_norm") is not None:
+            rec["max_grad_norm"] = max(r["max_grad_norm"] for r in per)
+        results[m] = rec
+    return {"family": first["family"], "d": first["d"], "n": first["n"],
+            "truth": first["truth"], "n_draws": len(draws), "results": results,
+            "draws": [{m: {k: r.get(k) for k in _PER_DRAW if r.get(k) is not None}
+                       for m, r in dr["results"].items()} for dr in draws]}
+
+
+def _task(args):
+    """One draw of one cell (a worker process: one torch and one BLAS thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return measure_cell(*args)
+
+
+def _workers(wanted: Optional[int]) -> int:
+    """Processes for the draws: ``wanted``, else one per core up to 2; 1 inside a
+    daemonic process (a Dask worker cannot start its own)."""
+    import multiprocessing as mp
+    import os
+
+    if mp.current_process().daemon:
+        return 1
+    return wanted if wanted is not None else min(2, os.cpu_count() or 1)
+
+
+def run(quick: bool, progress=None, torch_ok: bool = True,
+        workers: Optional[int] = None) -> dict:
+    """Every (family, d, n) cell, ``draws`` times, on ``workers`` processes (default
+    1 for the quick grid, else one per core up to 2: two draws at a time, so the
+    seconds are those of a machine with both cores busy)."""
     grid = QUICK if quick else FULL
     cells = [(f, d, n) for f in FAMILIES for d in grid["dims"] for n in grid["sizes"]]
-    results: List[dict] = []
-    for k, (f, d, n) in enumerate(cells):
+    tasks = [(f, d, n, grid["critic_steps"], MODES, torch_ok, k)
+             for f, d, n in cells for k in range(grid["draws"])]
+    workers = _workers(1 if quick and workers is None else workers)
+    done: Dict[tuple, List[dict]] = {}
+
+    def take(k, result):
         if progress is not None:
-            progress(f"agreement {f} d={d} n={n}", k, len(cells))
-        results.append(measure_cell(f, d, n, grid["critic_steps"], torch_ok=torch_ok))
+            progress(f"agreement {result['family']} d={result['d']} n={result['n']} "
+                     f"draw {result['draw'] + 1}", k, len(tasks))
+        done.setdefault((result["family"], result["d"], result["n"]), []).append(result)
+    if workers <= 1:
+        for k, t in enumerate(tasks):
+            take(k, measure_cell(*t))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            for k, result in enumerate(pool.map(_task, tasks)):
+                take(k, result)
+    results = [combine(sorted(done[c], key=lambda r: r["draw"])) for c in cells]
     return {"grid": {"families": list(FAMILIES), "dims": list(grid["dims"]),
-                     "sizes": list(grid["sizes"]),
+                     "sizes": list(grid["sizes"]), "draws": grid["draws"],
+                     "workers": workers,
                      "critic_steps": grid["critic_steps"] or "default (1000)",
                      "modes": list(MODES) if torch_ok else []},
             "cells": results}
@@ -130,7 +207,10 @@ def _methods(study) -> List[str]:
 
 def findings(study) -> List[str]:
     """Plain-words statements, computed from the measurements."""
-    cells, lines = study["cells"], []
+    cells = study["cells"]
+    lines = [f"- Every statement is on the median over the {study['grid'].get('draws', 1)} "
+             f"draws of each cell; where some draws fall on the other side of a "
+             f"threshold the cell is named."]
     dims, sizes = study["grid"]["dims"], study["grid"]["sizes"]
     critics = [m for m in _methods(study) if m.startswith("critic")]
     for m in critics:
@@ -141,11 +221,14 @@ def findings(study) -> List[str]:
                 for tol in (0.05, 0.10):
                     per_n = []
                     for n in sizes:
-                        ok = [d for d in dims if abs(_cell(study, family, d, n)["results"]
-                                                     [m][key]) <= tol]
+                        cells_n = {d: _cell(study, family, d, n) for d in dims}
+                        ok = [d for d in dims if abs(cells_n[d]["results"][m][key]) <= tol]
                         anywhere = anywhere or bool(ok)
                         good = _largest_prefix(dims, ok)
-                        per_n.append(f"n = {n:,}: " + (f"d <= {good}" if good else "no d"))
+                        cross = [d for d in dims if _crosses(cells_n[d], m, key, tol)]
+                        per_n.append(f"n = {n:,}: " + (f"d <= {good}" if good else "no d")
+                                     + (f" (draws on both sides at d = "
+                                        f"{', '.join(map(str, cross))})" if cross else ""))
                     parts.append(f"within {tol:.0%} of {ref} for " + ", ".join(per_n))
             if anywhere:
                 lines.append(f"- {family}, {m}: " + "; ".join(parts) + ".")
@@ -180,6 +263,13 @@ def findings(study) -> List[str]:
     return lines
 
 
+def _crosses(cell, method, key, tol) -> bool:
+    """Whether some of the cell's draws are within ``tol`` and some beyond."""
+    inside = [abs(dr[method][key]) <= tol for dr in cell.get("draws", [])
+              if key in dr.get(method, {})]
+    return any(inside) and not all(inside)
+
+
 def _largest_prefix(dims, ok):
     good = None
     for d in dims:
@@ -198,7 +288,9 @@ def report(study) -> List[str]:
     g = study["grid"]
     lines = ["## Agreement: every method against the truth, exact, and the critic", "",
              f"Grid: families {', '.join(g['families'])}; d in {g['dims']}; n in "
-             f"{g['sizes']} (n + n samples, one seeded draw per cell); critic steps "
+             f"{g['sizes']} (n + n samples; {g.get('draws', 1)} independent draws per "
+             f"cell, samples and the methods' seeds, {g.get('workers', 1)} at a time); "
+             f"critic steps "
              f"{g['critic_steps']}, modes {', '.join(g['modes']) or 'none (no torch)'}. "
              "W_1 throughout (p = 1, Euclidean). Errors are relative: value / reference "
              "- 1. *sliced / c_d* divides the sliced W_1 by c_d = Gamma(d/2) / (sqrt(pi) "
@@ -219,19 +311,26 @@ def report(study) -> List[str]:
                             [[c["d"], f"{c['n']:,}"] + [f(c) for f in cell_text]
                              for c in cells], align="r" * (2 + len(first) + len(methods)))
 
+        def spread(c, m, key):
+            r = c["results"][m]
+            lo, hi = r.get(f"spread_{key}", (None, None))
+            text = f"{r[f'err_vs_{key}']:+.1%}"
+            return text if lo is None or c.get("n_draws", 1) < 2 else (
+                f"{text} ({lo:+.0%} to {hi:+.0%})")
         lines += [f"### {family}", "",
-                  "Error against the population truth (and against exact on the samples):",
-                  ""] + table(["truth"], [lambda c: f"{c['truth']:.3f}"] + [
-                      lambda c, m=m: f"{c['results'][m]['err_vs_truth']:+.1%} "
-                                     f"({c['results'][m]['err_vs_exact']:+.1%})"
-                      for m in methods])
+                  "Error against the population truth: the median over the draws "
+                  "(smallest to largest):", ""] + table(
+                      ["truth"], [lambda c: f"{c['truth']:.3f}"] + [
+                          lambda c, m=m: spread(c, m, "truth") for m in methods])
+        lines += ["", "Error against exact on the samples (median, smallest to largest):",
+                  ""] + table([], [lambda c, m=m: spread(c, m, "exact") for m in methods])
         if with_critic:
             lines += ["", "Error against the GroupSort critic's estimate "
                           f"({REFERENCE_CRITIC}):", ""] + table([], [
                               lambda c, m=m: f"{c['results'][m]['err_vs_critic']:+.1%}"
                               if "err_vs_critic" in c["results"][m] else "-"
                               for m in methods])
-        lines += ["", "Seconds per method:", ""] + table([], [
+        lines += ["", "Seconds per method (median over the draws):", ""] + table([], [
             lambda c, m=m: f"{c['results'][m]['seconds']:.2f}" for m in methods]) + [""]
     return lines
 

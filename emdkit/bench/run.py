@@ -75,7 +75,7 @@ def _cells(module, ctx):
         return sum(len(v) for k, v in grid.items() if ctx.torch_ok or k != "critic")
     ag = _module("agreement")
     grid = ag.QUICK if ctx.quick else ag.FULL
-    return len(ag.FAMILIES) * len(grid["dims"]) * len(grid["sizes"])
+    return len(ag.FAMILIES) * len(grid["dims"]) * len(grid["sizes"]) * grid["draws"]
 
 
 def _ticking(ctx):
