@@ -83,7 +83,7 @@ def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):
     from emdkit.bench import agreement
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
-                                                 draws=2))
+                                                 draws=2, korotin_n=None, digits=()))
     monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
     monkeypatch.setattr(agreement, "MODES", ("groupsort",))
     serial = agreement.run(True)
@@ -92,6 +92,36 @@ def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):
     [a], [b] = serial["cells"], pooled["cells"]
     for m in a["results"]:      # seeded draws: the same values in either process
         assert [dr[m]["value"] for dr in a["draws"]] == [dr[m]["value"] for dr in b["draws"]]
+
+
+def test_agreement_korotin_table_and_digits(monkeypatch):
+    pytest.importorskip("torch", reason="the critic needs torch")
+    pytest.importorskip("sklearn", reason="the digits come with scikit-learn (bench extra)")
+    from emdkit.bench import agreement
+
+    monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
+                                                 draws=2, korotin_n=40,
+                                                 digits=("digits 4 vs 4 moved",)))
+    monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
+    monkeypatch.setattr(agreement, "MODES", ("gp", "clip"))
+    study = agreement.run(True)
+    k64, k4 = study["korotin"]
+    assert (k64["family"], k64["d"], k4["family"]) == ("lipschitz-rays:64", 128,
+                                                       "lipschitz-rays:4")
+    assert k64["truth"] == 1.0 and k64["n_draws"] == 2
+    [moved] = study["digits"]
+    assert "err_vs_truth" not in moved["results"]["exact"]      # no population truth
+    text = "\n".join(agreement.section(study))
+    # the published figures beside ours: WGAN-GP 0.711 of 1.045 is -32%
+    assert "WGAN-GP: -32% (0.711 of 1.045)" in text and "WGAN-GP: -0.6%" in text
+    assert "(WGAN-LP: no emdkit mode)" in text
+    assert "| 4 vs 4 moved | " in text and "within 10% of exact (median)" in text
+    # the moved copy: every image one pixel to the right, the first column empty
+    four, shifted = agreement.digits_pair("digits 4 vs 4 moved", 0)
+    a, b = four.reshape(-1, 8, 8), shifted.reshape(-1, 8, 8)
+    assert (b[:, :, 0] == 0).all() and (b[:, :, 1:] == a[:, :, :-1]).all()
+    halves = agreement.digits_pair("digits halves", 3)
+    assert halves[0].shape[0] + halves[1].shape[0] == 1797
 
 
 @pytest.mark.slow   # whole-suite / many-process run: CI's `pytest -m slow`
