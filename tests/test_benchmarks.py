@@ -71,7 +71,7 @@ def test_agreement_cell_and_report():
     assert f"({lo:+.0%} to {hi:+.0%})" in text
     found = agreement.findings(study)
     assert any("Sinkhorn (default epsilon) is within" in f for f in found)
-    assert "median over the 2 draws" in found[0]
+    assert "median over the 2 independent draws" in found[0]
     # a threshold that one draw meets and the other misses is named
     near, far = sorted(abs(c["results"]["exact"]["err_vs_truth"]) for c in (cell, other))
     assert agreement._crosses(both, "exact", "err_vs_truth", (near + far) / 2)
@@ -291,9 +291,19 @@ def test_the_published_report_is_rendered_from_its_results():
         pytest.skip("the published results are in the source repository only")
     results = json.loads((published / "results.json").read_text())
     figures = [f for f in ("scaling.png", "agreement_heatmap.png", "error_vs_d.png",
-                           "multiscale.png", "auto_grid.png",
+                           "which_method.png", "multiscale.png", "auto_grid.png",
                            results["training"]["plot"]) if (published / f).exists()]
     assert run.report(results, figures) == (published / "report.md").read_text()
+    # "which method when": the suite's tables, and the README's copy of them
+    from emdkit.bench.agreement import which_method_table
+
+    which = (published / "which_method.md").read_text()
+    assert which == "\n".join(which_method_table(results["agreement"])) + "\n"
+    readme = (published.parents[1] / "README.md").read_text()
+    block = readme.split("<!-- which-method: begin -->\n")[1].split(
+        "<!-- which-method: end -->")[0]
+    assert block == which, ("README's which-method block differs from "
+                            "benchmarks/results/which_method.md: copy it over")
 
 
 def test_compare_runs_tables_emdkits_own_times(tmp_path, capsys):

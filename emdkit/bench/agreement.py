@@ -291,9 +291,9 @@ def _methods(study) -> List[str]:
 def findings(study) -> List[str]:
     """Plain-words statements, computed from the measurements."""
     cells = study["cells"]
-    lines = [f"- Every statement is on the median over the {study['grid'].get('draws', 1)} "
-             f"draws of each cell; where some draws fall on the other side of a "
-             f"threshold the cell is named."]
+    lines = [f"- Every statement is on the median over the {_draws(study['grid'])} of "
+             f"each cell; where some draws fall on the other side of a threshold the "
+             f"cell is named."]
     dims, sizes = study["grid"]["dims"], study["grid"]["sizes"]
     critics = [m for m in _methods(study) if m.startswith("critic")]
     for m in critics:
@@ -346,6 +346,11 @@ def findings(study) -> List[str]:
     return lines
 
 
+def _draws(grid) -> str:
+    k = grid.get("draws", 1)
+    return f"{k} independent draw{'s' if k != 1 else ''}"
+
+
 def _crosses(cell, method, key, tol) -> bool:
     """Whether some of the cell's draws are within ``tol`` and some beyond."""
     inside = [abs(dr[method][key]) <= tol for dr in cell.get("draws", [])
@@ -365,16 +370,17 @@ def _largest_prefix(dims, ok):
 def section(study) -> List[str]:
     """The report's part: a heading, ``report``, the comparison with Korotin et al.
     and the real data."""
-    return (["# Agreement", ""] + report(study) + korotin_report(study)
-            + digits_report(study))
+    return (["# Agreement", ""] + report(study)
+            + ["## Which method when", ""] + which_method_table(study)
+            + korotin_report(study) + digits_report(study))
 
 
 def report(study) -> List[str]:
     g = study["grid"]
     lines = ["## Agreement: every method against the truth, exact, and the critic", "",
              f"Grid: families {', '.join(g['families'])}; d in {g['dims']}; n in "
-             f"{g['sizes']} (n + n samples; {g.get('draws', 1)} independent draws per "
-             f"cell, samples and the methods' seeds, {g.get('workers', 1)} at a time); "
+             f"{g['sizes']} (n + n samples; {_draws(g)} per cell, samples and the "
+             f"methods' seeds, {g.get('workers', 1)} at a time); "
              f"critic steps "
              f"{g['critic_steps']}, modes {', '.join(g['modes']) or 'none (no torch)'}. "
              "W_1 throughout (p = 1, Euclidean). Errors are relative: value / reference "
@@ -425,6 +431,49 @@ def _spread(c, m, key):
     text = f"{r[f'err_vs_{key}']:+.1%}"
     return text if lo is None or c.get("n_draws", 1) < 2 else (
         f"{text} ({lo:+.0%} to {hi:+.0%})")
+
+
+#: The thresholds of "which method when".
+WHICH_TOLS = (0.05, 0.10)
+
+
+def which_method(study) -> List[dict]:
+    """Per (d, n) of the grid, per threshold: the methods whose median error against
+    the population truth is within it on every family, fastest first, each with its
+    median time on the slowest family: ``[{"d", "n", "within": {tol: [(method,
+    seconds)]}}]``."""
+    g = study["grid"]
+    out = []
+    for d in g["dims"]:
+        for n in g["sizes"]:
+            cells = [_cell(study, f, d, n) for f in g["families"]]
+            within = {}
+            for tol in WHICH_TOLS:
+                ok = [(m, max(c["results"][m]["seconds"] for c in cells))
+                      for m in _methods(study)
+                      if all(abs(c["results"][m]["err_vs_truth"]) <= tol for c in cells)]
+                within[tol] = sorted(ok, key=lambda mt: mt[1])
+            out.append({"d": d, "n": n, "within": within})
+    return out
+
+
+def which_method_table(study) -> List[str]:
+    """Markdown: for each threshold a table over d (rows) and n (columns) of the
+    methods within it on every family, fastest first, with their times."""
+    g = study["grid"]
+    rows = {(r["d"], r["n"]): r for r in which_method(study)}
+    lines = [f"Which method when, from the agreement study ({', '.join(g['families'])}; "
+             f"median over {_draws(g)} per cell): the methods whose error "
+             f"against the population W_1 is within the threshold on every family, "
+             f"fastest first, with the seconds of the slowest family (n + n samples, "
+             f"{g.get('workers', 1)} at a time on the machine of the report).", ""]
+    for tol in WHICH_TOLS:
+        body = [[str(d)] + ["; ".join(f"{m} {t:.2g} s" for m, t in
+                                      rows[(d, n)]["within"][tol]) or "none"
+                            for n in g["sizes"]] for d in g["dims"]]
+        lines += [f"Within {tol:.0%} of the truth:", ""] + markdown(
+            ["d"] + [f"n = {n:,}" for n in g["sizes"]], body) + [""]
+    return lines
 
 
 def korotin_report(study) -> List[str]:

@@ -79,6 +79,47 @@ def agreement_heatmap(study: dict, path: Path, critic: str = "critic-groupsort")
     return path
 
 
+def which_method_plot(study: dict, path: Path) -> Path:
+    """Over (d, n), one panel per threshold of ``agreement.WHICH_TOLS``: the fastest
+    method within it of the population truth on every family, coloured by kind
+    (grey: none), with its time."""
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+
+    from .agreement import WHICH_TOLS, which_method
+
+    g = study["grid"]
+    dims, sizes = g["dims"], g["sizes"]
+    kinds = ["none", "exact", "sinkhorn", "sliced", "critic"]
+    cmap = ListedColormap(["#dddddd", "#7fc97f", "#beaed4", "#fdc086", "#386cb0"])
+    rows = which_method(study)
+    fig, axes = plt.subplots(1, len(WHICH_TOLS), figsize=(4.6 * len(WHICH_TOLS),
+                                                          0.55 * len(dims) + 1.8))
+    for ax, tol in zip(np.atleast_1d(axes), WHICH_TOLS):
+        code = np.zeros((len(dims), len(sizes)))
+        for r in rows:
+            i, j = dims.index(r["d"]), sizes.index(r["n"])
+            best = r["within"][tol][:1]
+            label = "none"
+            if best:
+                m, t = best[0]
+                kind = next(k for k in kinds[1:] if k in m)     # max-sliced: sliced
+                code[i, j] = kinds.index(kind)
+                label = f"{m}\n{t:.2g} s"
+            ax.text(j, i, label, ha="center", va="center", fontsize=7)
+        ax.imshow(code, cmap=cmap, vmin=0, vmax=len(kinds) - 1, aspect="auto",
+                  origin="lower")
+        ax.set_xticks(range(len(sizes)), [f"{n:,}" for n in sizes])
+        ax.set_yticks(range(len(dims)), [str(d) for d in dims])
+        ax.set_xlabel("n")
+        ax.set_ylabel("d")
+        ax.set_title(f"fastest within {tol:.0%} of the truth on every family", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def error_vs_d(study: dict, path: Path) -> Path:
     """Relative error against the population truth, against d, per method, at the
     largest n; one panel per family."""
@@ -148,6 +189,7 @@ def all_plots(results: dict, out: Path) -> List[Path]:
     if results.get("agreement"):
         paths.append(agreement_heatmap(results["agreement"], out / "agreement_heatmap.png"))
         paths.append(error_vs_d(results["agreement"], out / "error_vs_d.png"))
+        paths.append(which_method_plot(results["agreement"], out / "which_method.png"))
     if (results.get("multiscale") or {}).get("rows"):
         paths.append(multiscale_plot(results["multiscale"], out / "multiscale.png"))
     if (results.get("auto_grid") or {}).get("rows"):

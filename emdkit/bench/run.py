@@ -289,6 +289,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     figures = _plots(results, out)
     (out / "report.md").write_text(report(results, [p.relative_to(out).as_posix()
                                                     for p in figures]))
+    _which_method(results, out)
     print(f"wrote {out / 'report.md'}, {out / 'results.json'} and "
           f"{', '.join(p.name for p in figures)} in {results['total_seconds']:.0f} s")
     return 0
@@ -380,13 +381,24 @@ def section_main(argv, doc: str, run, report, publish, label: str,
 def render(out: Path) -> int:
     """Rewrite ``out/report.md`` from ``out/results.json`` and the plots present."""
     results = json.loads((out / "results.json").read_text())
-    names = ["scaling.png", "agreement_heatmap.png", "error_vs_d.png", "multiscale.png",
-             "auto_grid.png",
+    names = ["scaling.png", "agreement_heatmap.png", "error_vs_d.png", "which_method.png",
+             "multiscale.png", "auto_grid.png",
              (results.get("training") or {}).get("plot")]
     figures = [name for name in names if name and (out / name).exists()]
     (out / "report.md").write_text(report(results, figures))
+    _which_method(results, out)
     print(f"wrote {out / 'report.md'} from {out / 'results.json'}")
     return 0
+
+
+def _which_method(results: dict, out: Path) -> None:
+    """``out/which_method.md``, the agreement study's "which method when" tables: the
+    README and the docs' concepts page show them as the suite made them."""
+    if results.get("agreement"):
+        from .agreement import which_method_table
+
+        (out / "which_method.md").write_text("\n".join(which_method_table(
+            results["agreement"])) + "\n")
 
 
 def _plots(results, out):
