@@ -322,31 +322,6 @@ def predictions(rows: List[dict]) -> List[str]:
         ["route", "problems", "median measured / predicted", "min", "max"], body)
 
 
-def plot(res: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for kind, marker in (("iid", "o"), ("shifted", "s")) + tuple(
-            (k, "^") for k in IMAGES):
-        pts = [(r["best_s"], r["ratio"]) for r in res["rows"]
-               if r.get("ratio") and r["kind"] == kind]
-        if pts:
-            ax.scatter(*zip(*pts), marker=marker, label=kind, alpha=0.8)
-    for level, style in ((1.25, "--"), (2.0, ":")):
-        ax.axhline(level, color="grey", linestyle=style, linewidth=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("fastest certified route (s)")
-    ax.set_ylabel("auto / fastest route")
-    ax.set_title("auto on the held-out grid")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def section(res: dict) -> List[str]:
     """The suite's section of the benchmark report (``emdkit bench``): lines."""
     return (["## auto on a held-out grid", "", __doc__.split("\n\n")[2], ""]
@@ -356,10 +331,11 @@ def section(res: dict) -> List[str]:
 def publish(res: dict, out) -> None:
     """Into ``out/results.json`` as the ``auto_grid`` section (the report re-rendered),
     with its plot ``out/auto_grid.png``."""
+    from .plots import auto_grid_plot
     from .run import publish_section
 
     publish_section(out, "auto_grid", res, "auto held-out grid", "auto_grid",
-                    draw=lambda r, folder: plot(r, str(Path(folder) / "auto_grid.png")))
+                    draw=lambda r, folder: auto_grid_plot(r, Path(folder) / "auto_grid.png"))
 
 
 def main(argv=None) -> int:

@@ -23,8 +23,6 @@ import math
 import time
 from typing import List
 
-import numpy as np
-
 from ..table import markdown
 
 FULL, QUICK = (300, 1000, 3000), (200,)
