@@ -45,6 +45,8 @@ def lattice(prob) -> Optional[tuple]:
         k = np.rint((pts[:, t] - lo[t]) / h)
         if np.abs(lo[t] + k * h - pts[:, t]).max() > 1e-12 * (hi[t] - lo[t]):
             return None
+        if k.max() + 1 > CELLS_MAX:     # too fine a grid (and past int64's range)
+            return None
         spacing[t] = h
         shape.append(int(k.max()) + 1)
         idx[:, t] = k.astype(np.int64)
