@@ -35,6 +35,7 @@ import json
 import math
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import List
 
@@ -192,16 +193,20 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
             ts = []
             for _ in range(reps):
                 start = time.perf_counter()
-                r = emdkit.solve(x, y, method, p=p, a_weights=a, b_weights=b, **opts)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = emdkit.solve(x, y, method, p=p, a_weights=a, b_weights=b, **opts)
                 ts.append(time.perf_counter() - start)
-                if not r.converged:
+                if not r.converged and route == "exact-multiscale":
                     raise RuntimeError(f"{route} {label} d={d} p={p} did not converge")
             ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
             rows.append({"method": route, "p": p, "d": d, "n": x.shape[0],
                          "pair": label, "points": x.shape[0] + y.shape[0],
-                         "ratio": ratio, "seconds": min(ts)})
+                         "ratio": ratio, "seconds": min(ts),
+                         "converged": bool(r.converged)})
             print(f"{route} p={p:g} d={d} {label:18s} ratio {ratio:7.2f} "
-                  f"{min(ts):8.3f} s", flush=True)
+                  f"{min(ts):8.3f} s" + ("" if r.converged else " (not certified)"),
+                  flush=True)
     memory = []
     for n in (20_000, 60_000):
         b = peak_bytes(route, n, 2, 2.0)
@@ -210,7 +215,8 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
     model = {}
     for p in ps:
         # the multiscale Sinkhorn is a route only past its threshold: fitted there
-        sel = [r for r in rows if r["p"] == p and (
+        # (a run that did not certify rtol is no measurement of the route)
+        sel = [r for r in rows if r["p"] == p and r["converged"] and (
             route == "exact-multiscale" or r["ratio"] >= MIN_RATIO)]
         c, alpha, beta, gamma = fit(sel, "seconds", "points", ratio=True)
         model[f"{route}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
