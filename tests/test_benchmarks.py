@@ -373,3 +373,11 @@ def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):
     text = "\n".join(auto_grid.report(res))
     within = sum(row["ratio"] <= 1.25 for row in res["rows"]) / 2
     assert "> 5 |" in text and f"on {100 * within:.0f}% of 2 problems" in text
+    # a problem whose own route ran past AUTO_CAP: a row of its own, not scored
+    late = {"problem": "late", "n": 10, "kind": "iid", "auto": None, "routes": {}}
+    res["rows"].append(late)
+    res["summary"] = auto_grid.summary(res["rows"])
+    assert res["summary"]["timed_out"] == 1
+    text = "\n".join(auto_grid.report(res))
+    assert f"| late | — | > {auto_grid.AUTO_CAP:.0f} |" in text
+    assert "On 1 problem(s) auto's route ran past" in text

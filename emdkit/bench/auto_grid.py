@@ -199,7 +199,15 @@ class Worker:
             self.__dict__.pop("warm", None)
 
 
-def run(quick: bool = False, progress=print) -> Dict:
+def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -> Dict:
+    """The grid; every row is also appended, as it is measured, to ``checkpoint``
+    (JSON lines; default ``auto_grid.jsonl`` in the temporary folder) so that a long
+    run is never lost to a later failure."""
+    import json
+    import os
+    import tempfile
+
+    checkpoint = checkpoint or os.path.join(tempfile.gettempdir(), "auto_grid.jsonl")
     worker = Worker()
     rows = []
     try:
@@ -211,6 +219,8 @@ def run(quick: bool = False, progress=print) -> Dict:
             rows.append(row)
             if auto is None:
                 progress(f"{row['problem']}: auto ran past {AUTO_CAP:.0f} s")
+                with open(checkpoint, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
                 continue
             own = max(auto["seconds"] - auto["choice_s"], 1e-9)
             row["routes"][auto["route"]] = {"seconds": own, "converged": auto["converged"],
@@ -222,6 +232,8 @@ def run(quick: bool = False, progress=print) -> Dict:
                 out = worker.run(spec, route, limit)
                 row["routes"][route] = out or {"seconds": None, "past_s": limit}
             _score(row)
+            with open(checkpoint, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
             progress(f"{row['problem']}: auto {auto['route']} {auto['seconds']:.2f} s, "
                      f"best {row['best']} {row['best_s']:.2f} s "
                      f"({row['ratio']:.2f}x)")
@@ -280,7 +292,8 @@ def report(res: dict) -> List[str]:
     for r in rows:
         a = r["auto"]
         if a is None:
-            body.append([r["problem"], "—", f"> {AUTO_CAP:.0f}"] + [""] * 8)
+            body.append([r["problem"], "—", f"> {AUTO_CAP:.0f}", "—"]
+                        + ["—"] * len(ROUTES) + ["—", "—", "—"])
             continue
         pred = a.get("predicted_s", {}).get(a["route"])
         body.append([r["problem"], a["route"], f"{a['seconds']:.3g}",
@@ -302,7 +315,13 @@ def report(res: dict) -> List[str]:
               f"model) took at most {fmt(s['choice_s_max'], '.2g')} s ("
               f"{fmt(s['choice_s_small'], '.2g')} s at n = 100), and at most "
               f"{fmt(100 * (s['choice_s_at_n_ge_1e4'] or 0), '.2f')}% of its time at "
-              f"n >= 10^4.", ""]
+              f"n >= 10^4."]
+    late = [r for r in rows if r["auto"] is None]
+    if late:
+        lines[-1] += (f" On {len(late)} problem(s) auto's route ran past {AUTO_CAP:.0f} s "
+                      f"and was stopped, no other route timed (not scored): "
+                      + ", ".join(r["problem"] for r in late) + ".")
+    lines.append("")
     return lines + predictions(rows)
 
 
