@@ -201,13 +201,15 @@ class Worker:
 
 def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -> Dict:
     """The grid; every row is also appended, as it is measured, to ``checkpoint``
-    (JSON lines; default ``auto_grid.jsonl`` in the temporary folder) so that a long
-    run is never lost to a later failure."""
+    (JSON lines; for the full grid by default ``auto_grid.jsonl`` in the temporary
+    folder) so that a long run is never lost to a later failure."""
     import json
     import os
     import tempfile
 
-    checkpoint = checkpoint or os.path.join(tempfile.gettempdir(), "auto_grid.jsonl")
+    if checkpoint is None:
+        checkpoint = (os.devnull if quick else
+                      os.path.join(tempfile.gettempdir(), "auto_grid.jsonl"))
     worker = Worker()
     rows = []
     try:
