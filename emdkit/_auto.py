@@ -62,7 +62,7 @@ ROUTES = {"exact": ("exact", {"backend": "dense"}),
 #: spacings of the points (the probe): with ``rtol`` it stops at the first level of
 #: cells whose bracket is within it, which is coarse only there. On two samples of one
 #: distribution (ratio about 1 to 5) it needs every level: measured slower than the
-#: multiscale exact solver at every size of the fit (2500 to 10^4 points, 2.6 to 5x),
+#: multiscale exact solver at every size of the fit (2500 to 10^4 points, 1.8 to 5x),
 #: and at 10^5 iid 2-D points (W_2) still 2.7% wide after 294 s, where the exact
 #: solver took 31 to 49 s. Its model is fitted on the pairs past this threshold.
 SINKHORN_MULTISCALE_MIN_RATIO = MODEL["sinkhorn-multiscale/min_ratio"]
