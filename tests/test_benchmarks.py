@@ -130,7 +130,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib", reason="the plots need matplotlib")
     from emdkit.bench import agreement, scaling
 
-    monkeypatch.setattr(agreement, "QUICK", dict(dims=(1, 3), sizes=(40, 60), critic_steps=10))
+    monkeypatch.setattr(agreement, "QUICK", dict(dims=(1, 3), sizes=(40, 60), critic_steps=10,
+                                                 draws=1, korotin_n=None, digits=()))
     monkeypatch.setattr(agreement, "MODES", ("groupsort", "gp"))
     monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
                                            "sinkhorn": [30, 60], "sliced": [200, 400],
