@@ -21,6 +21,7 @@ import numpy as np
 import emdkit
 from emdkit import datasets
 
+from . import peer
 from ..table import markdown
 
 FAMILIES = ("translation", "gaussian-scale", "lipschitz-rays")
@@ -200,21 +201,6 @@ def combine(draws: List[dict]) -> dict:
                        for m, r in dr["results"].items()} for dr in draws]}
 
 
-def _task(args):
-    """One draw of one cell (a worker process: one torch and one BLAS thread)."""
-    if args[5]:                 # torch_ok
-        import torch
-
-        torch.set_num_threads(1)
-    return measure_cell(*args)
-
-
-def _have(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
 def _workers(wanted: Optional[int]) -> int:
     """Processes for the draws: ``wanted``, else one per core up to 2; 1 inside a
     daemonic process (a Dask worker cannot start its own)."""
@@ -235,7 +221,7 @@ def run(quick: bool, progress=None, torch_ok: bool = True,
     cells = [(f, d, n) for f in FAMILIES for d in grid["dims"] for n in grid["sizes"]]
     korotin = [(f"lipschitz-rays:{k}", KOROTIN_D, grid["korotin_n"])
                for k in KOROTIN_PIECES if grid["korotin_n"]]
-    have_digits = _have("sklearn")
+    have_digits = peer("sklearn") is not None
     names = DIGITS if grid["digits"] is None else grid["digits"]
     digits = [(name, 64, 0) for name in names] if have_digits else []
     tasks = [(f, d, n, grid["critic_steps"], MODES, torch_ok, k)
@@ -256,8 +242,10 @@ def run(quick: bool, progress=None, torch_ok: bool = True,
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            for k, result in enumerate(pool.map(_task, tasks)):
+            # (every method sets its own threads: the critic one torch thread)
+            for k, result in enumerate(pool.map(measure_cell, *zip(*tasks))):
                 take(k, result)
+
     def cell(c):
         return combine(sorted(done[c], key=lambda r: r["draw"]))
     results = [cell(c) for c in cells]

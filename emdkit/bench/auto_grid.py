@@ -164,7 +164,7 @@ class Worker:
     when a route runs past its time."""
 
     def __init__(self):
-        self.proc = None
+        self.proc, self.warm = None, False
 
     def _start(self):
         import multiprocessing as mp
@@ -178,7 +178,8 @@ class Worker:
         if self.proc is None:
             self._start()
         self.conn.send((spec, route))
-        if self.conn.poll(timeout + 120.0 * (not hasattr(self, "warm"))):
+        # a fresh worker first compiles (or loads) every route: up to 2 minutes more
+        if self.conn.poll(timeout + (0.0 if self.warm else 120.0)):
             self.warm = True
             out = self.conn.recv()
             if "error" in out:
@@ -195,8 +196,7 @@ class Worker:
             else:
                 self.conn.send(None)
             self.proc.join()
-            self.proc = None
-            self.__dict__.pop("warm", None)
+            self.proc, self.warm = None, False
 
 
 def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -> Dict:
@@ -219,29 +219,32 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -
             auto = worker.run(spec, "auto", AUTO_CAP)
             row = {"problem": name(spec), **spec, "n": n, "auto": auto, "routes": {}}
             rows.append(row)
-            if auto is None:
-                progress(f"{row['problem']}: auto ran past {AUTO_CAP:.0f} s")
-                with open(checkpoint, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-                continue
-            own = max(auto["seconds"] - auto["choice_s"], 1e-9)
-            row["routes"][auto["route"]] = {"seconds": own, "converged": auto["converged"],
-                                            "value": auto["value"], "via": "auto"}
-            limit = max(SLACK * auto["seconds"], FLOOR)
-            for route in ROUTES:
-                if route == auto["route"] or not applies(route, spec, n, m):
-                    continue
-                out = worker.run(spec, route, limit)
-                row["routes"][route] = out or {"seconds": None, "past_s": limit}
-            _score(row)
+            if auto is not None:
+                _time_routes(worker, row, spec, n, m)
             with open(checkpoint, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            progress(f"{row['problem']}: auto {auto['route']} {auto['seconds']:.2f} s, "
-                     f"best {row['best']} {row['best_s']:.2f} s "
-                     f"({row['ratio']:.2f}x)")
+            progress(f"{row['problem']}: auto ran past {AUTO_CAP:.0f} s" if auto is None
+                     else f"{row['problem']}: auto {auto['route']} "
+                          f"{auto['seconds']:.2f} s, best {row['best']} "
+                          f"{row['best_s']:.2f} s ({row['ratio']:.2f}x)")
     finally:
         worker.close()
     return {"rows": rows, "summary": summary(rows)}
+
+
+def _time_routes(worker: Worker, row: dict, spec: dict, n: int, m: int) -> None:
+    """Every other route beside auto's, each stopped past ``SLACK`` x auto's time;
+    then the row scored."""
+    auto = row["auto"]
+    own = max(auto["seconds"] - auto["choice_s"], 1e-9)
+    row["routes"][auto["route"]] = {"seconds": own, "converged": auto["converged"],
+                                    "value": auto["value"], "via": "auto"}
+    limit = max(SLACK * auto["seconds"], FLOOR)
+    for route in ROUTES:
+        if route != auto["route"] and applies(route, spec, n, m):
+            out = worker.run(spec, route, limit)
+            row["routes"][route] = out or {"seconds": None, "past_s": limit}
+    _score(row)
 
 
 def _score(row: dict) -> None:
@@ -253,10 +256,10 @@ def _score(row: dict) -> None:
     row["ratio"] = auto["seconds"] / row["best_s"]
     # the exact value from another route than auto's own where one finished (else
     # auto's own, where its route is exact: certified by its bracket)
-    exact = sorted(([v.get("via") == "auto", v["value"]] for k, v in routes.items()
-                    if k.startswith(("exact", "1d")) and v.get("seconds") is not None
-                    and v["converged"]), key=lambda e: e[0])
-    exact = [e[1] for e in exact]
+    finished = [v for k, v in routes.items() if k.startswith(("exact", "1d"))
+                and v.get("seconds") is not None and v["converged"]]
+    exact = ([v["value"] for v in finished if v.get("via") != "auto"]
+             + [v["value"] for v in finished if v.get("via") == "auto"])
     lo, hi = auto["bounds"] or (-math.inf, math.inf)
     row["in_bracket"] = bool(lo <= auto["value"] <= hi)
     row["rel_err"] = (abs(auto["value"] - exact[0]) / exact[0] if exact and exact[0] > 0

@@ -125,14 +125,13 @@ def auto_grid_plot(res: dict, path: Path) -> Path:
     the held-out grid (``auto_grid``), with the 1.25x and 2x lines."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    kinds = sorted({r["kind"] for r in res["rows"]}, key=lambda k: (k not in (
-        "iid", "shifted"), k))
+    markers = {"iid": "o", "shifted": "s"}              # images: "^"
+    kinds = sorted({r["kind"] for r in res["rows"]}, key=lambda k: (k not in markers, k))
     for kind in kinds:
         pts = [(r["best_s"], r["ratio"]) for r in res["rows"]
                if r.get("ratio") and r["kind"] == kind]
         if pts:
-            ax.scatter(*zip(*pts), marker="o" if kind == "iid" else "s" if
-                       kind == "shifted" else "^", label=kind, alpha=0.8)
+            ax.scatter(*zip(*pts), marker=markers.get(kind, "^"), label=kind, alpha=0.8)
     for level, style in ((1.25, "--"), (2.0, ":")):
         ax.axhline(level, color="grey", linestyle=style, linewidth=1)
     ax.set_xscale("log")
