@@ -84,6 +84,18 @@ def test_no_bracket_where_none_is_certified(rng):
     assert emdkit.solve(x, y, "sinkhorn", debias=True).bounds is None
 
 
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_the_projection_bound_stays_below_a_tiny_distance(p):
+    # found by hypothesis: the projection's direction was the difference of the means
+    # over its norm, and the squares of a 1e-157 difference are subnormal, so that
+    # "unit" vector was 1e-12 too long and the lower bound above W_p = 3.55e-157 sqrt 2
+    a, b = np.array([[0.0, 0.0]]), np.array([[3.55e-157, 3.55e-157]])
+    r = emdkit.solve(a, b, p=p)
+    assert r.bounds[0] <= r.value <= r.bounds[1]
+    assert r.value == pytest.approx(3.55e-157 * math.sqrt(2), rel=1e-15)
+
+
 bounded = st.floats(-50, 50, allow_nan=False, width=64)
 
 

@@ -227,7 +227,8 @@ def projection_lower(prob) -> float:
         theta = np.eye(prob.dim)[0]
     elif prob.metric == "chebyshev" or prob.dim == 1:
         theta = np.eye(prob.dim)[int(np.argmax(np.abs(diff)))]
-    else:
+    else:       # scaled first: the squares of a tiny difference would be subnormal,
+        diff = diff / np.abs(diff).max()    # and a norm of those not unit length
         theta = diff / np.linalg.norm(diff)
     with np.errstate(all="ignore"):
         px, py = prob.x @ theta, prob.y @ theta
