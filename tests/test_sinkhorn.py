@@ -325,3 +325,36 @@ def test_pooled_kernel_products_equal_blas(rng):
     assert K.size >= dense._POOL_PRODUCT
     np.testing.assert_allclose(dense.matvec(K, v), K @ v, rtol=1e-13)
     np.testing.assert_allclose(dense.rmatvec(K, u), K.T @ u, rtol=1e-13)
+
+
+def test_newton_schur_matrix_by_blocks_and_its_fallbacks(rng, monkeypatch):
+    # The dense Newton system is summed over blocks of the plan's rows by BLAS's
+    # rank-k update (upper triangle): checked against the formula written out. A
+    # plan that is not sparse (above SPARSE_FILL_MAX kept) goes to it directly, and
+    # a factorisation that fails (forced here) is solved by the symmetric LDL.
+    import importlib
+
+    from scipy import linalg
+
+    newton = importlib.import_module("emdkit.solvers.entropic.newton")
+    P = rng.random((700, 600)) ** 8                 # 700 rows: three blocks of 256
+    inv_r, c = 1.0 / P.sum(1), P.sum(0)
+    ref = np.diag(c) - (P * inv_r[:, None]).T @ P + 1.0 / 600
+    S = newton._schur_matrix(P, inv_r, c, 0.0)
+    np.testing.assert_allclose(np.triu(S), np.triu(ref), rtol=0, atol=1e-12 * c.max())
+    rhs = rng.normal(size=600)
+    rhs -= rhs.mean()
+    # the solution's residual against the Schur system (rhs is orthogonal to the
+    # constant direction, which the 1/m term fixes): rounding of a 600 x 600 solve
+    w = newton._schur_solve(P, inv_r, c, rhs)
+    assert np.abs(ref @ w - rhs).max() <= 1e-9 * np.abs(rhs).max()
+    assert newton._sparse_plan(P, 1e-12 * P.max(), newton.SPARSE_FILL_MAX) is None
+    sparse = newton._sparse_plan(P, 0.5 * P.max(), 1.0)     # a few entries kept
+    np.testing.assert_array_equal(sparse.toarray(), np.where(P > 0.5 * P.max(), P, 0.0))
+
+    def fail(*args, **kwargs):
+        raise linalg.LinAlgError("forced")
+
+    monkeypatch.setattr(linalg, "cho_factor", fail)
+    w2 = newton._dense_schur(P, inv_r, c, rhs)
+    assert np.abs(ref @ w2 - rhs).max() <= 1e-9 * np.abs(rhs).max()

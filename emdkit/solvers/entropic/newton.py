@@ -37,18 +37,18 @@ def _schur_solve(P, inv_r, c, rhs):
     Cholesky for small m, else conjugate gradients with a Jacobi preconditioner on
     the sparse plan (each iteration two sparse products: milliseconds where the dense
     factorisation costs O(m^3), 1.5 s at m = 4000). Where conjugate gradients do not
-    reach a small residual (a badly conditioned plan at a tiny epsilon) and m allows,
-    the dense factorisation takes over."""
+    reach a small residual (a badly conditioned plan at a tiny epsilon), or the plan
+    is not sparse (``SPARSE_FILL_MAX``), and m allows, the dense factorisation takes
+    over."""
     m = c.shape[0]
     if m <= DENSE_SCHUR_MAX:
         return _dense_schur(P, inv_r, c, rhs)
+    Ps = _sparse_plan(P, _SPARSE_DROP * P.max(),
+                      SPARSE_FILL_MAX if m <= _DENSE_FALLBACK_MAX else 1.0)
+    if Ps is None:          # not sparse: conjugate gradients would crawl
+        return _dense_schur(P, inv_r, c, rhs)
     import scipy.sparse as sp
 
-    n = P.shape[0]
-    flat = np.flatnonzero(P > _SPARSE_DROP * P.max())
-    rows, cols = np.divmod(flat, m)
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n))))
-    Ps = sp.csr_matrix((P.ravel()[flat], cols, indptr), shape=(n, m))
     Pt = Ps.T.tocsr()
     # the Schur complement of the sparse plan itself (its own row and column sums),
     # so that it is positive semi-definite with 1 in its kernel
@@ -83,21 +83,69 @@ CG_MAX_ITER = 300
 _DENSE_FALLBACK_MAX = 6000
 
 
+#: A plan with more than this fraction of its entries above the drop threshold is
+#: not sparse: its Newton system is factored densely where m allows. (Kept as a
+#: sparse matrix it took about 24 bytes an entry beside the dense plan, 55 bytes a
+#: pair in all at n = m = 4000, p = 1, past what the memory check reserves.)
+SPARSE_FILL_MAX = 0.1
+#: Rows of the plan read at a time (the temporaries are this many rows).
+_BLOCK_ROWS = 256
+
+
+def _sparse_plan(P, thresh, fill_max):
+    """The entries of ``P`` above ``thresh`` as a CSR matrix, read by blocks of rows
+    (no temporary of P's size); None as soon as they pass ``fill_max`` of all."""
+    import scipy.sparse as sp
+
+    n, m = P.shape
+    limit, kept = fill_max * n * m, 0
+    vals, cols, counts = [], [], []
+    for i0 in range(0, n, _BLOCK_ROWS):
+        blk = P[i0:i0 + _BLOCK_ROWS]
+        r, col = np.nonzero(blk > thresh)
+        kept += r.size
+        if kept > limit:
+            return None
+        vals.append(blk[r, col])
+        cols.append(col.astype(np.int32))
+        counts.append(np.bincount(r, minlength=blk.shape[0]))
+    indptr = np.concatenate(([0], np.cumsum(np.concatenate(counts))))
+    return sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr),
+                         shape=(n, m))
+
+
 def _dense_schur(P, inv_r, c, rhs):
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve
+
+    # a tiny ridge: the plan of a small epsilon underflows into nearly separate
+    # blocks, whose Schur complement is singular beyond the constant direction
+    ridge = 1e-10 * float(c.mean())
+    S = _schur_matrix(P, inv_r, c, ridge)
+    try:
+        return cho_solve(cho_factor(S, lower=False, overwrite_a=True,
+                                    check_finite=False), rhs)
+    except LinAlgError:
+        pass
+    S = None            # (its memory back before the second one; not positive
+    S = _schur_matrix(P, inv_r, c, ridge)   # definite in rounding: the symmetric LDL)
+    return solve(S, rhs, assume_a="sym", lower=False, overwrite_a=True,
+                 check_finite=False)
+
+
+def _schur_matrix(P, inv_r, c, ridge):
+    """The upper triangle of ``diag(c + ridge) - P^T diag(inv_r) P + 1/m``, summed
+    over blocks of rows by BLAS's rank-k update (no temporary of P's size or of the
+    result's)."""
+    from scipy.linalg.blas import dsyrk
 
     m = c.shape[0]
-    Q = P * np.sqrt(inv_r)[:, None]
-    S = -(Q.T @ Q)
-    S[np.diag_indices(m)] += c
-    S += 1.0 / m
-    try:
-        return cho_solve(cho_factor(S, overwrite_a=True, check_finite=False), rhs)
-    except LinAlgError:   # a plan that underflowed into blocks: a tiny ridge
-        S = -(Q.T @ Q)
-        S[np.diag_indices(m)] += c + 1e-10 * c.mean()
-        S += 1.0 / m
-        return np.linalg.solve(S, rhs)
+    S = np.full((m, m), 1.0 / m, order="F")
+    S[np.diag_indices(m)] += c + ridge
+    root = np.sqrt(inv_r)
+    for i0 in range(0, P.shape[0], _BLOCK_ROWS):
+        Q = P[i0:i0 + _BLOCK_ROWS] * root[i0:i0 + _BLOCK_ROWS, None]
+        S = dsyrk(-1.0, Q, beta=1.0, c=S, trans=1, lower=0, overwrite_c=1)
+    return S
 
 
 def pcg(A, rhs, inv_diag, rtol, max_iter):
