@@ -5,21 +5,29 @@ The choice rests on a cost model fitted to measurements on this project's machin
 ``benchmarks/results/auto_model.json``, whose ``model`` section these constants copy;
 a test checks that they agree):
 
+- every route's time depends on ``ratio`` (``solvers.oned.spacing_ratio``, a probe
+  of O(n log n)): how many spacings of the points W_p reaches. Two samples of one
+  distribution give a few, a shifted pair or two images of distinct shapes tens to
+  hundreds;
 - the dense routes, ``exact`` (``backend="dense"``) and ``sinkhorn`` (measured with
-  ``rtol=0.01``): time ``= c * (n m) ** alpha * (d / 2) ** beta`` seconds, per
-  method and p (p <= 1.5 uses the p = 1 fit, larger p the p = 2 fit); peak memory
+  ``rtol=0.01``): time ``= c * (n m) ** alpha * (d / 2) ** beta * (1 + ratio) **
+  gamma`` seconds, per method and p (p <= 1.5 uses the p = 1 fit, larger p the
+  p = 2 fit), fitted on shifted and iid Gaussian pairs and small images; peak memory
   ``= bytes_per_pair * n m`` (resident, measured in a fresh process);
+- every route's time is multiplied by a fitted factor ``grid`` where both clouds lie
+  on one regular grid (``solvers.grid_flow.on_grid``, O(n log n): pixels), whose
+  ties between distances slow the network simplex (up to 3.9x the time of clouds of
+  the same size and ratio);
 - ``exact`` with ``backend="multiscale"`` (named metric, up to 5 dimensions, more
   than ``DENSE_PAIRS`` pairs: below, it is the dense LP): time
-  ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, where
-  ``ratio`` (``solvers.oned.spacing_ratio``, a probe of O(n log n)) is how many
-  spacings of the points W_p reaches: fitted on shifted and on iid pairs, whose
-  times differed by up to 11x at one size;
-  memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
+  ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on
+  shifted and on iid pairs, whose times differed by up to 11x at one size, and on
+  images; memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
 - ``sinkhorn(rtol=..., backend="multiscale")`` (numpy input, the same reach, p > 1.5,
-  and W_p reaching at least ``SINKHORN_MULTISCALE_MIN_RATIO`` spacings): the same
-  form, fitted at p = 2 on those of the same pairs (it is fast where W_p reaches far,
-  slow on two samples of one distribution: the reverse of the exact solver).
+  and W_p reaching at least ``SINKHORN_MULTISCALE_MIN_RATIO`` spacings; any size):
+  the same form, fitted at p = 2 on those of the same pairs and of smaller ones (it
+  is fast where W_p reaches far, slow on two samples of one distribution: the
+  reverse of the exact solver).
 
 1-D samples with a named metric go to the closed form (exact, O(n log n)); W_1 with
 the cityblock metric between numpy histograms on one grid to ``exact``'s grid
@@ -37,21 +45,25 @@ from typing import Optional
 
 #: The fitted model (see the module docstring); keys ``method/p=P``.
 MODEL = {
-    "exact/p=1": {"c": 8.82238e-09, "alpha": 1.15332, "beta": 0.241433},
-    "exact/p=2": {"c": 7.6253e-09, "alpha": 1.17733, "beta": 0.131373},
-    "exact/bytes_per_pair": 40.9413,
-    "sinkhorn/p=1": {"c": 3.59483e-07, "alpha": 0.994137, "beta": 0.0871151},
-    "sinkhorn/p=2": {"c": 2.97529e-06, "alpha": 0.812292, "beta": 0.463596},
-    "sinkhorn/bytes_per_pair": 25.5721,
-    "exact-multiscale/p=1": {"c": 1.12204e-06, "alpha": 1.35665, "beta": 1.35946,
-                             "gamma": 0.53868},
-    "exact-multiscale/p=2": {"c": 1.59101e-05, "alpha": 1.11835, "beta": 0.904776,
-                             "gamma": 0.148426},
+    "exact/p=1": {"c": 1.02424e-08, "alpha": 1.15585, "beta": 0.361475,
+                  "gamma": 0.0283886, "grid": 1.73212},
+    "exact/p=2": {"c": 3.69631e-09, "alpha": 1.21693, "beta": 0.442216,
+                  "gamma": 0.148017, "grid": 1.98054},
+    "exact/bytes_per_pair": 40.9487,
+    "sinkhorn/p=1": {"c": 2.19615e-07, "alpha": 1.11199, "beta": -0.495818,
+                     "gamma": -0.365808, "grid": 0.817398},
+    "sinkhorn/p=2": {"c": 2.57218e-07, "alpha": 1.10533, "beta": -0.501935,
+                     "gamma": -0.446341, "grid": 0.924187},
+    "sinkhorn/bytes_per_pair": 26.5933,
+    "exact-multiscale/p=1": {"c": 8.27649e-07, "alpha": 1.37985, "beta": 1.59188,
+                             "gamma": 0.536752, "grid": 1.24101},
+    "exact-multiscale/p=2": {"c": 9.28205e-06, "alpha": 1.1594, "beta": 1.31602,
+                             "gamma": 0.145243, "grid": 1.46491},
     "exact-multiscale/bytes_per_point": 586.496,
-    "sinkhorn-multiscale/p=2": {"c": 0.0047037, "alpha": 0.90952, "beta": 0.181455,
-                                "gamma": -0.840462},
-    "sinkhorn-multiscale/bytes_per_point": 321.229,
-    "sinkhorn-multiscale/min_ratio": 10.0,
+    "sinkhorn-multiscale/p=2": {"c": 0.00189533, "alpha": 0.818548, "beta": 0.243813,
+                                "gamma": -0.453651, "grid": 1.21266},
+    "sinkhorn-multiscale/bytes_per_point": 321.178,
+    "sinkhorn-multiscale/min_ratio": 10,
 }
 #: The routes, as named in ``info["reason"]``: (method, its options).
 ROUTES = {"exact": ("exact", {"backend": "dense"}),
@@ -71,14 +83,15 @@ _TORCH_EXTRA_MATRICES = 4
 
 
 def predict_seconds(method: str, n: int, m: int, d: int, p: float,
-                    ratio: float = 0.0) -> float:
+                    ratio: float = 0.0, grid: bool = False) -> float:
     """``method``: ``"exact"`` (dense), ``"sinkhorn"`` (dense, ``rtol=0.01``),
-    ``"exact-multiscale"`` or ``"sinkhorn-multiscale"`` (the sparse ones also see
-    ``ratio``, ``solvers.oned.spacing_ratio``)."""
+    ``"exact-multiscale"`` or ``"sinkhorn-multiscale"``; ``ratio``:
+    ``solvers.oned.spacing_ratio``; ``grid``: both clouds on one regular grid
+    (``solvers.grid_flow.on_grid``: pixels; ties between their distances)."""
     fit = MODEL[f"{method}/p={1 if p <= 1.5 else 2}"]
     size = float(n + m) if method.endswith("multiscale") else float(n) * float(m)
     t = fit["c"] * size ** fit["alpha"] * (max(d, 1) / 2.0) ** fit["beta"]
-    return t * (1.0 + ratio) ** fit.get("gamma", 0.0)
+    return t * (1.0 + ratio) ** fit["gamma"] * (fit["grid"] if grid else 1.0)
 
 
 def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
@@ -116,9 +129,10 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     """``(method, options, reason, record)`` for ``method="auto"``, or raise
     :class:`emdkit.ProblemTooLargeError` when no method fits in memory. ``record``
     goes into ``Result.info``: ``route`` (the route's name), and where routes were
-    compared, ``predicted_s`` (each one's predicted seconds) and ``spacing_ratio``
-    (the probe)."""
+    compared, ``predicted_s`` (each one's predicted seconds), ``spacing_ratio`` and
+    ``on_grid`` (the probes)."""
     from .memory import ProblemTooLargeError, fmt_bytes, available_memory
+    from .solvers.grid_flow import on_grid
     from .solvers.oned import spacing_ratio
 
     if prob.dim == 1 and not callable(prob.metric):
@@ -133,27 +147,25 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
                 "min-cost flow on the grid's neighbour arcs"), {"route": "exact grid"}
     limit = memory_limit if memory_limit is not None else available_memory()
     limit = math.inf if limit is None else limit
-    preds, ratio = {}, None
+    # O(n log n) each: every route's time depends on them
+    ratio, grid = spacing_ratio(prob), on_grid(prob.x, prob.y) is not None
+    preds = {}
     for route in ROUTES:
         if route == "exact multiscale" and not _exact_multiscale_applies(prob):
             continue
         if route == "sinkhorn multiscale" and not (
-                _multiscale_applies(prob) and _exact_multiscale_applies(prob)
-                and prob.p > 1.5):
-            continue        # fitted at p = 2 only: p = 1 is several times slower there
-        if route.endswith("multiscale") and ratio is None:
-            ratio = spacing_ratio(prob)
-        if route == "sinkhorn multiscale" and ratio < SINKHORN_MULTISCALE_MIN_RATIO:
-            continue        # W_p within a few spacings: every level needed, slow
+                _multiscale_applies(prob) and prob.p > 1.5
+                and ratio >= SINKHORN_MULTISCALE_MIN_RATIO):
+            continue        # fitted at p = 2 only (p = 1 is several times slower
+            # there), and slow where W_p is within a few spacings: every level needed
         key = route.replace(" ", "-")
-        preds[route] = (predict_seconds(key, prob.n, prob.m, prob.dim, prob.p,
-                                        ratio or 0.0),
+        preds[route] = (predict_seconds(key, prob.n, prob.m, prob.dim, prob.p, ratio,
+                                        grid),
                         predict_bytes(key, prob.n, prob.m, prob.dim, prob.torch))
     figures = "; ".join(f"{k} about {t:.3g} s and {fmt_bytes(b)}"
                         for k, (t, b) in preds.items())
-    record = {"predicted_s": {k: t for k, (t, _) in preds.items()}}
-    if ratio is not None:
-        record["spacing_ratio"] = ratio
+    record = {"predicted_s": {k: t for k, (t, _) in preds.items()},
+              "spacing_ratio": ratio, "on_grid": grid}
     fits = [k for k, (_, b) in preds.items() if b <= limit]
     if not fits and _multiscale_applies(prob):
         options = {"rtol": rtol, "backend": "multiscale"}
@@ -173,8 +185,8 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
             f"'max-sliced' (a certified lower bound on W_p), or subsample both "
             f"clouds.")
     best = min(fits, key=lambda k: preds[k][0])
-    probe = "" if ratio is None else f"W_p reaches {ratio:.3g} spacings; "
-    reason = (f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: {probe}predicted "
+    reason = (f"{prob.dim}-D samples, n*m = {prob.n * prob.m:,}: W_p reaches "
+              f"{ratio:.3g} spacings; predicted "
               f"{figures}; "
               f"{best} is the fastest that fits in {fmt_bytes(limit)} and certifies "
               f"rtol={rtol:g}")

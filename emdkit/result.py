@@ -19,8 +19,11 @@ class Result:
         The method that computed it. For ``method="auto"`` this is the method chosen;
         ``info["requested"]`` is then ``"auto"``, ``info["reason"]`` says why,
         ``info["route"]`` names the route (``"exact multiscale"``, say),
-        ``info["predicted_s"]`` holds each compared route's predicted seconds and
-        ``info["choice_s"]`` the seconds spent choosing (the probe and the model).
+        ``info["predicted_s"]`` holds each compared route's predicted seconds,
+        ``info["spacing_ratio"]`` and ``info["on_grid"]`` what the model saw (how
+        many spacings of the points W_p reaches; whether both clouds are pixels of
+        one grid) and ``info["choice_s"]`` the seconds spent choosing (the probes
+        and the model).
     p : float
         The order: the ground cost is ``metric(x, y) ** p``.
     metric : str or callable

@@ -130,6 +130,7 @@ def test_method_auto_takes_the_sparse_routes(rng):
     # multiscale Sinkhorn's threshold, which is then no route)
     assert set(pred) == {"exact", "exact multiscale", "sinkhorn"}
     assert 0 < r.info["spacing_ratio"] < 10 and 0 < r.info["choice_s"] < 0.1
+    assert r.info["on_grid"] is False
     # a translated copy (W_2 = 2 exactly, 283 spacings): the multiscale Sinkhorn,
     # predicted 2.4x faster than the multiscale exact solver there
     big = rng.normal(size=(10_000, 2))
@@ -222,6 +223,21 @@ def test_grid_refusals_and_fallback(rng):
                         ).info["backend"] == "dense"
     with pytest.raises(ValueError, match=r"backend='grid' solves W_1 .*got p=2"):
         emdkit.distance(xa, xa, metric="cityblock", p=2, backend="grid")
+
+
+def test_on_grid_finds_pixels_whatever_the_metric(rng):
+    # auto's cost model asks whether both clouds are pixels of one grid (their ties
+    # slow the network simplex), for any metric and p
+    from emdkit.solvers.grid_flow import on_grid
+
+    xa, wa = emdkit.grid(rng.random((6, 9)))
+    xb, wb = emdkit.grid(rng.random((6, 9)))
+    origin, spacing, shape, ix, iy = on_grid(xa[wa > 0.5], xb)
+    assert shape == (6, 9) and np.array_equal(iy, np.arange(54))
+    assert on_grid(xa, xb + 0.3 * rng.random(xb.shape)) is None
+    assert on_grid(rng.normal(size=(50, 2)), rng.normal(size=(50, 2))) is None
+    r = emdkit.solve(xa, xb, "auto", a_weights=wa, b_weights=wb, p=2)
+    assert r.info["on_grid"] is True
 
 
 def test_iteration_limit_is_reported(rng, sparse_path):

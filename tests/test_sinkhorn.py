@@ -192,7 +192,8 @@ def test_auto_goes_to_sinkhorn_when_the_model_says_it_is_faster(monkeypatch, rng
     from emdkit import _auto
 
     model = dict(_auto.MODEL)
-    model["exact/p=1"] = {"c": 1.0, "alpha": 1.0, "beta": 0.0}    # exact: very slow
+    model["exact/p=1"] = {"c": 1.0, "alpha": 1.0, "beta": 0.0, "gamma": 0.0,
+                          "grid": 1.0}                        # exact: very slow
     monkeypatch.setattr(_auto, "MODEL", model)
     r = emdkit.solve(cloud(rng, 20), cloud(rng, 20), method="auto")
     assert r.method == "sinkhorn" and "sinkhorn is the fastest" in r.info["reason"]

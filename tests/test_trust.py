@@ -182,6 +182,29 @@ def test_auto_model_constants_match_the_published_fit():
         _auto.MODEL["sinkhorn/bytes_per_pair"], rel=0.05)
 
 
+
+def test_auto_model_fit_recovers_its_constants_and_the_published_model():
+    # fit() on times made from known constants (a grid pair 1.7x slower) gives them
+    # back; and the published model is the fit of the published measurements
+    import json
+
+    from emdkit.bench import auto_model
+
+    rng = np.random.default_rng(0)
+    rows = [{"pairs": float(n) ** 2, "d": d, "ratio": r, "grid": g,
+             "seconds": 2e-9 * float(n) ** 2.4 * (d / 2) ** 0.3 * (1 + r) ** -0.4
+             * (1.7 if g else 1.0)}
+            for n in (300, 1000, 3000) for d in (2, 10) for r in (0.5, 5.0, 50.0)
+            for g in (False, True) if rng.random() < 0.9]
+    c, alpha, beta, gamma, grid = auto_model.fit(rows, "seconds", ratio=True)
+    assert (c, alpha, beta, gamma, grid) == pytest.approx((2e-9, 1.2, 0.3, -0.4, 1.7),
+                                                          rel=1e-9)
+    data = json.loads((ROOT / "benchmarks" / "results" / "auto_model.json").read_text())
+    model = auto_model._model(data["rows"], data["memory"], auto_model.PS, auto_model.PS)
+    for key, value in model.items():
+        assert value == pytest.approx(data["model"][key], rel=1e-9), key
+
+
 # --------------------------------------------------------- torch Sinkhorn gradients
 
 

@@ -1,16 +1,21 @@
 """The measurements behind ``method="auto"``'s cost model, and the check that it pays.
 
-    python -m emdkit.bench.auto_model               # about 10 minutes on 2 cores
+    python -m emdkit.bench.auto_model               # about 30 minutes on 2 cores
     python -m emdkit.bench.auto_model --multiscale  # only the two sparse routes
+    python -m emdkit.bench.auto_model --dense       # only the two dense routes
+    python -m emdkit.bench.auto_model --refit       # the fit again, from the file
     python -m emdkit.bench.auto_model --check       # only the 5000 x 5000 comparison
 
 For ``exact`` (``backend="dense"``) and for ``sinkhorn`` with ``rtol=0.01`` (what
 ``auto`` would run), on pairs of 2-D and 10-D Gaussian clouds (the second shifted by
-one unit along the first axis, so W_p is of the order of the spread), p = 1 and 2,
-n = m from 250 to 4000: the best of ``reps`` wall-clock times, and the peak resident
-memory of one run in a fresh child process (Linux ``VmHWM``, reset before the run).
-A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta`` per method and p, and
-``bytes = k * n m`` per method (k at the largest n). For ``exact`` with
+one unit along the first axis, so W_p is of the order of the spread, or two samples
+of one Gaussian: "iid"), p = 1 and 2, n = m from 250 to 4000, and on small image
+pairs (``SMALL_IMAGES``: 24 x 24 and 48 x 48 white noise, random fields, Cauchy
+densities, a 96 x 96 disc): the best of ``reps`` wall-clock times, and the peak
+resident memory of one run in a fresh child process (Linux ``VmHWM``, reset before
+the run). A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta * (1 + ratio)
+** gamma`` per method and p (``ratio``: the probe below), and ``bytes = k * n m``
+per method (k at the largest n). For ``exact`` with
 ``backend="multiscale"``: 2-D and 3-D, shifted pairs and iid pairs (two samples of
 one Gaussian), n = m from 2500 to 10,000, and pairs of images (``FIT_IMAGES``: white
 noise, rough and smooth random fields, Cauchy densities at 64 x 64, a mostly empty
@@ -19,7 +24,8 @@ alpha * (d / 2) ** beta * (1 + ratio) ** gamma`` per p (``ratio``:
 ``solvers.oned.spacing_ratio``, how many spacings W_p reaches; a shifted pair
 took up to 11x longer than an iid one), and the memory per point between 20,000 and
 60,000 points. The same for ``sinkhorn(rtol=0.01, backend="multiscale")`` at p = 2
-(at p = 1 it is several times slower, and ``auto`` does not send p = 1 there).
+(at p = 1 it is several times slower, and ``auto`` does not send p = 1 there), also
+at 1000 points and on ``SMALL_IMAGES`` (it is a route at every size).
 All are written to ``--out`` (default
 ``benchmarks/results/auto_model.json``, the published fit, from the repository root);
 ``emdkit/_auto.py`` holds the
@@ -111,28 +117,76 @@ def peak_bytes(method: str, n: int, d: int, p: float) -> int:
 
 def fit(rows, key, size="pairs", ratio=False):
     """Least squares of log(time) on log(size) (n m, or n + m: ``size="points"``),
-    log(d / 2) and, with ``ratio``, log(1 + ratio): (c, alpha, beta[, gamma])."""
+    log(d / 2) and, with ``ratio``, log(1 + ratio) and whether the pair lies on one
+    grid (``"grid"``): ``(c, alpha, beta)``, with ``ratio`` ``(c, alpha, beta,
+    gamma, grid factor)``."""
     cols = [np.ones(len(rows)), np.log([r[size] for r in rows]),
             np.log([r["d"] / 2 for r in rows])]
     if ratio:
-        cols.append(np.log1p([r["ratio"] for r in rows]))
+        cols += [np.log1p([r["ratio"] for r in rows]),
+                 np.array([float(r["grid"]) for r in rows])]
     y = np.log([r[key] for r in rows])
     coef, *_ = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)
-    return (float(math.exp(coef[0])),) + tuple(float(c) for c in coef[1:])
+    out = (float(math.exp(coef[0])),) + tuple(float(c) for c in coef[1:4])
+    return out + ((float(math.exp(coef[4])),) if ratio else ())
+
+
+def _model(rows, memory, routes, ps):
+    """The fitted constants of ``routes`` (``MODEL``'s entries) from their rows."""
+    model = {}
+    for route in routes:
+        for p in ps[route]:
+            # a run that did not certify rtol is no measurement of the route; the
+            # multiscale Sinkhorn is a route only past its threshold: fitted there
+            sel = [r for r in rows if r["method"] == route and r["p"] == p
+                   and r.get("converged", True) and (
+                       route != "sinkhorn-multiscale" or r["ratio"] >= MIN_RATIO)]
+            c, alpha, beta, gamma, grid = fit(
+                sel, "seconds", "points" if route in SPARSE else "pairs", ratio=True)
+            model[f"{route}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
+                                         "gamma": gamma, "grid": grid}
+        mem = [m for m in memory if m["method"] == route]
+        if route in SPARSE:
+            m1, m2 = mem
+            model[f"{route}/bytes_per_point"] = ((m2["bytes"] - m1["bytes"])
+                                                 / (m2["points"] - m1["points"]))
+        else:       # the largest n: fixed overheads (imports, buffers) weigh least
+            model[f"{route}/bytes_per_pair"] = mem[-1]["bytes_per_pair"]
+        if route == "sinkhorn-multiscale":
+            model[f"{route}/min_ratio"] = MIN_RATIO
+    return model
+
+
+#: The values of p each route is fitted at.
+PS = {"exact": (1.0, 2.0), "sinkhorn": (1.0, 2.0), "exact-multiscale": (1.0, 2.0),
+      "sinkhorn-multiscale": (2.0,)}
 
 
 def measure(reps: int = 2) -> dict:
+    from ..geometry.problem import prepare
+    from ..solvers.grid_flow import on_grid
+    from ..solvers.oned import spacing_ratio
+
     emdkit.solve(*pair(50, 2), "sinkhorn", rtol=0.01)      # warm up
     rows = []
     for method in ("exact", "sinkhorn"):       # the dense routes
         for p in (1.0, 2.0):
-            for d in (2, 10):
-                for n in SIZES:
-                    t = min(run_once(method, n, d, p) for _ in range(reps))
-                    rows.append({"method": method, "p": p, "d": d, "n": n,
-                                 "pairs": n * n, "seconds": t})
-                    print(f"{method:8s} p={p:g} d={d:2d} n={n:5d} {t:8.3f} s",
-                          flush=True)
+            for label, d, x, y, a, b in _dense_problems():
+                mth, opts = RUNS[method]
+                ts = []
+                for _ in range(reps):
+                    start = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        emdkit.solve(x, y, mth, p=p, a_weights=a, b_weights=b, **opts)
+                    ts.append(time.perf_counter() - start)
+                ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
+                n, m = x.shape[0], y.shape[0]
+                rows.append({"method": method, "p": p, "d": d, "n": n, "pair": label,
+                             "pairs": n * m, "ratio": ratio, "seconds": min(ts),
+                             "grid": on_grid(x, y) is not None})
+                print(f"{method:8s} p={p:g} d={d:2d} {label:18s} ratio {ratio:7.2f} "
+                      f"{min(ts):8.3f} s", flush=True)
     memory = []
     for method in ("exact", "sinkhorn"):
         for n in (1000, 2000, 4000):
@@ -141,15 +195,7 @@ def measure(reps: int = 2) -> dict:
                            "bytes_per_pair": b / (n * n)})
             print(f"{method:8s} n={n:5d} peak {b / 2 ** 20:8.1f} MiB "
                   f"({b / (n * n):.1f} B/pair)", flush=True)
-    model = {}
-    for method in ("exact", "sinkhorn"):
-        for p in (1.0, 2.0):
-            sel = [r for r in rows if r["method"] == method and r["p"] == p]
-            c, alpha, beta = fit(sel, "seconds")
-            model[f"{method}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta}
-        # the largest n: fixed overheads (imports, buffers) weigh least there
-        per = [m["bytes_per_pair"] for m in memory if m["method"] == method]
-        model[f"{method}/bytes_per_pair"] = per[-1]
+    model = _model(rows, memory, ("exact", "sinkhorn"), PS)
     return {"rows": rows, "memory": memory, "model": model,
             "versions": {"numpy": np.__version__, "emdkit": emdkit.__version__}}
 
@@ -159,21 +205,46 @@ def measure(reps: int = 2) -> dict:
 #: ~4,600 pixels pass the dense threshold.
 FIT_IMAGES = (("white noise", 64), ("GRF rough", 64), ("GRF smooth", 64),
               ("Cauchy", 64), ("disc", 192))
+#: Smaller image pairs, in the dense routes' fits and the multiscale Sinkhorn's (a
+#: route at every size): other sizes than the held-out grid's (``auto_grid``).
+SMALL_IMAGES = tuple((kind, s) for s in (24, 48) for kind in (
+    "white noise", "GRF rough", "GRF smooth", "Cauchy")) + (("disc", 96),)
 
 
-def _sparse_problems(d_list=(2, 3)):
-    """``(label, d, x, y, a_weights, b_weights)``: shifted and iid Gaussian pairs at
-    ``MULTISCALE_SIZES``, then the image pairs of ``FIT_IMAGES``."""
-    for d in d_list:
-        for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
-            for n in MULTISCALE_SIZES:
-                yield (f"{kind} n={n}", d) + pair(n, d, shift=shift) + (None, None)
+def _images(specs, seed):
     from .exact_bench import image
 
-    rng = np.random.default_rng(11)
-    for kind, s in FIT_IMAGES:
+    rng = np.random.default_rng(seed)
+    for kind, s in specs:
         (x, a), (y, b) = (emdkit.grid(image(kind, s, rng)) for _ in range(2))
         yield (f"{s}x{s} {kind}", 2, x, y, a, b)
+
+
+def _dense_problems():
+    """``(label, d, x, y, a_weights, b_weights)`` of the dense routes' fits: shifted
+    and iid Gaussian pairs in 2 and 10 dimensions at ``SIZES``, then the small image
+    pairs (``SMALL_IMAGES``). W_p against the spacing of the points (the probe) set
+    Sinkhorn's time apart by 7x at one size (4000 points, p = 2: iid 17.5 s,
+    shifted 2.5 s)."""
+    for d in (2, 10):
+        for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
+            for n in SIZES:
+                yield (f"{kind} n={n}", d) + pair(n, d, shift=shift) + (None, None)
+    yield from _images(SMALL_IMAGES, 12)
+
+
+def _sparse_problems(d_list=(2, 3), small=False):
+    """``(label, d, x, y, a_weights, b_weights)``: shifted and iid Gaussian pairs at
+    ``MULTISCALE_SIZES``, then the image pairs of ``FIT_IMAGES``; with ``small``, also
+    1000 points and ``SMALL_IMAGES``."""
+    sizes = ((1000,) if small else ()) + MULTISCALE_SIZES
+    for d in d_list:
+        for shift, kind in ((1.0, "shifted"), (0.0, "iid")):
+            for n in sizes:
+                yield (f"{kind} n={n}", d) + pair(n, d, shift=shift) + (None, None)
+    yield from _images(FIT_IMAGES, 11)
+    if small:
+        yield from _images(SMALL_IMAGES, 12)
 
 
 def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
@@ -181,15 +252,16 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
     multiscale backend at p = 1 and 2, or the multiscale ``sinkhorn(rtol=0.01)``
     (``"sinkhorn-multiscale"``) at p = 2 only (``auto`` does not send p = 1 there)."""
     from ..geometry.problem import prepare
+    from ..solvers.grid_flow import on_grid
     from ..solvers.oned import spacing_ratio
 
     method, opts = RUNS[route]
     w = pair(2100, 2)
     emdkit.solve(w[0], w[1], method, **opts)                        # compiled
-    ps = (1.0, 2.0) if route == "exact-multiscale" else (2.0,)
     rows = []
-    for p in ps:
-        for label, d, x, y, a, b in _sparse_problems():
+    for p in PS[route]:
+        for label, d, x, y, a, b in _sparse_problems(
+                small=route == "sinkhorn-multiscale"):
             ts = []
             for _ in range(reps):
                 start = time.perf_counter()
@@ -203,7 +275,8 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
             rows.append({"method": route, "p": p, "d": d, "n": x.shape[0],
                          "pair": label, "points": x.shape[0] + y.shape[0],
                          "ratio": ratio, "seconds": min(ts),
-                         "converged": bool(r.converged)})
+                         "converged": bool(r.converged),
+                         "grid": on_grid(x, y) is not None})
             print(f"{route} p={p:g} d={d} {label:18s} ratio {ratio:7.2f} "
                   f"{min(ts):8.3f} s" + ("" if r.converged else " (not certified)"),
                   flush=True)
@@ -212,21 +285,23 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
         b = peak_bytes(route, n, 2, 2.0)
         memory.append({"method": route, "n": n, "points": 2 * n, "bytes": b})
         print(f"{route} n={n:6d} peak {b / 2 ** 20:8.1f} MiB", flush=True)
-    model = {}
-    for p in ps:
-        # the multiscale Sinkhorn is a route only past its threshold: fitted there
-        # (a run that did not certify rtol is no measurement of the route)
-        sel = [r for r in rows if r["p"] == p and r["converged"] and (
-            route == "exact-multiscale" or r["ratio"] >= MIN_RATIO)]
-        c, alpha, beta, gamma = fit(sel, "seconds", "points", ratio=True)
-        model[f"{route}/p={p:g}"] = {"c": c, "alpha": alpha, "beta": beta,
-                                     "gamma": gamma}
-    if route == "sinkhorn-multiscale":
-        model[f"{route}/min_ratio"] = MIN_RATIO
-    (m1, m2) = memory
-    model[f"{route}/bytes_per_point"] = ((m2["bytes"] - m1["bytes"])
-                                         / (m2["points"] - m1["points"]))
+    model = _model(rows, memory, (route,), PS)
     return {"rows": rows, "memory": memory, "model": model}
+
+
+def _mark_grids(rows) -> None:
+    """Each row's ``grid`` (whether its pair lies on one grid), where a file written
+    before it was recorded lacks it: from the same problems, generated again."""
+    from ..solvers.grid_flow import on_grid
+
+    if all("grid" in r for r in rows):
+        return
+    flags = {}
+    for label, d, x, y, _, _ in list(_dense_problems()) + list(_sparse_problems(
+            small=True)):
+        flags[label, d] = on_grid(x, y) is not None
+    for r in rows:
+        r.setdefault("grid", flags[r["pair"], r["d"]])
 
 
 def check(reps: int = 5, n: int = 5000) -> dict:
@@ -260,19 +335,30 @@ def main(argv=None) -> None:
     ap.add_argument("--check", action="store_true", help="only the 5000^2 comparison")
     ap.add_argument("--multiscale", nargs="*", default=None, choices=SPARSE,
                     help="only these sparse routes (default both; merged into the file)")
+    ap.add_argument("--dense", action="store_true",
+                    help="only the dense routes (merged into the file)")
+    ap.add_argument("--refit", action="store_true",
+                    help="only fit the model again from the file's measurements")
     ap.add_argument("--out", type=Path, default=OUT, help=f"the JSON file (default {OUT})")
     args = ap.parse_args(argv)
     out = args.out
     data = json.loads(out.read_text()) if out.exists() else {}
-    if not args.check and args.multiscale is None:
-        data.update(measure())
-    if not args.check:
-        for route in args.multiscale or SPARSE:
-            ms = measure_multiscale(route)
-            for key in ("rows", "memory"):
-                data[key] = [r for r in data.get(key, [])
-                             if r["method"] != route] + ms[key]
-            data.setdefault("model", {}).update(ms["model"])
+    parts = []
+    if args.refit:
+        _mark_grids(data["rows"])
+        data["model"].update(_model(data["rows"], data["memory"], PS, PS))
+    elif not args.check and args.multiscale is None:
+        parts.append((("exact", "sinkhorn"), measure()))
+    if not (args.check or args.dense or args.refit):
+        parts += [((route,), measure_multiscale(route))
+                  for route in args.multiscale or SPARSE]
+    for methods, part in parts:
+        for key in ("rows", "memory"):
+            data[key] = [r for r in data.get(key, [])
+                         if r["method"] not in methods] + part[key]
+        data.setdefault("model", {}).update(part["model"])
+        if "versions" in part:
+            data["versions"] = part["versions"]
     data["check"] = check()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))

@@ -26,12 +26,19 @@ CELLS_PER_POINT, CELLS_MAX = 4, 20_000_000
 
 
 def lattice(prob) -> Optional[tuple]:
-    """``(origin, spacing, shape, index of x, index of y)`` where every point of
-    both clouds lies on one regular grid (to 1e-12 of its extent), the grid being
-    small enough (``CELLS_PER_POINT``, ``CELLS_MAX``); else None."""
+    """``(origin, spacing, shape, index of x, index of y)`` where the problem is
+    W_1 with the cityblock metric and every point of both clouds lies on one regular
+    grid (``on_grid``); else None."""
     if callable(prob.metric) or prob.metric != "cityblock" or prob.p != 1.0:
         return None
-    pts = np.concatenate([prob.x, prob.y])
+    return on_grid(prob.x, prob.y)
+
+
+def on_grid(x: np.ndarray, y: np.ndarray) -> Optional[tuple]:
+    """``(origin, spacing, shape, index of x, index of y)`` where every point of
+    both clouds lies on one regular grid (to 1e-12 of its extent), the grid being
+    small enough (``CELLS_PER_POINT``, ``CELLS_MAX``); else None. O(n log n)."""
+    pts = np.concatenate([x, y])
     lo, hi = pts.min(0), pts.max(0)
     spacing, shape = np.ones(pts.shape[1]), []
     idx = np.empty(pts.shape, np.int64)
@@ -54,7 +61,7 @@ def lattice(prob) -> Optional[tuple]:
     if cells > min(CELLS_MAX, CELLS_PER_POINT * pts.shape[0]):
         return None
     flat = np.ravel_multi_index(tuple(idx.T), tuple(shape))
-    return lo, spacing, tuple(shape), flat[:prob.n], flat[prob.n:]
+    return lo, spacing, tuple(shape), flat[:x.shape[0]], flat[x.shape[0]:]
 
 
 def solve(prob, grid: tuple, max_iter: int):
