@@ -195,11 +195,27 @@ def test_auto_goes_to_sinkhorn_when_the_model_says_it_is_faster(monkeypatch, rng
     model["exact/p=1"] = {"c": 1.0, "alpha": 1.0, "beta": 0.0, "gamma": 0.0,
                           "grid": 1.0}                        # exact: very slow
     monkeypatch.setattr(_auto, "MODEL", model)
+    monkeypatch.setattr(_auto, "SMALL_PAIRS", 0)        # (else the dense LP at once)
     r = emdkit.solve(cloud(rng, 20), cloud(rng, 20), method="auto")
     assert r.method == "sinkhorn" and "sinkhorn is the fastest" in r.info["reason"]
     assert r.info["requested"] == "auto" and r.converged
     lo, hi = r.bounds
     assert hi - lo <= 1e-2 * lo and lo <= r.value <= hi
+
+
+def test_auto_takes_the_dense_lp_on_small_problems_without_the_probes(rng):
+    # up to SMALL_PAIRS pairs the dense exact LP was the fastest route on every pair
+    # measured; the probes are skipped (at 100 + 100 points they cost a third of it)
+    from emdkit import _auto
+
+    n = int(_auto.SMALL_PAIRS ** 0.5)
+    x, y = cloud(rng, n), cloud(rng, n, shift=1.0)
+    r = emdkit.solve(x, y, "auto", p=2)
+    assert r.method == "exact" and r.info["route"] == "exact"
+    assert r.info["backend"] == "dense" and "predicted_s" not in r.info
+    assert r.converged and r.value == emdkit.solve(x, y, p=2, backend="dense").value
+    big = emdkit.solve(cloud(rng, n + 1), cloud(rng, n), "auto", p=2)
+    assert "predicted_s" in big.info
 
 
 @pytest.mark.parametrize("backend", ["dense", "online"])

@@ -138,7 +138,7 @@ def test_auto_certifies_the_spread_example_by_default():
     r = no_warnings(emdkit.solve, a, b, "auto", p=2)
     lo, hi = r.bounds
     assert abs(r.value - 0.5) <= 0.005 and hi - lo <= 0.01 * lo
-    assert r.info["requested"] == "auto" and "predicted" in r.info["reason"]
+    assert r.info["requested"] == "auto" and "dense exact LP" in r.info["reason"]
 
 
 def test_auto_refuses_what_fits_nowhere_without_allocating():
