@@ -16,8 +16,8 @@ a test checks that they agree):
   ``= bytes_per_pair * n m`` (resident, measured in a fresh process);
 - every route's time is multiplied by a fitted factor ``grid`` where both clouds lie
   on one regular grid (``solvers.grid_flow.on_grid``, O(n log n): pixels), whose
-  ties between distances slow the network simplex (up to 3.9x the time of clouds of
-  the same size and ratio);
+  ties between distances slow the network simplex (fitted: the dense LP 1.7x at
+  p = 1, 2.0x at p = 2);
 - ``exact`` with ``backend="multiscale"`` (named metric, up to 5 dimensions, more
   than ``DENSE_PAIRS`` pairs: below, it is the dense LP): time
   ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on

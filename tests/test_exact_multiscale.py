@@ -236,7 +236,8 @@ def test_on_grid_finds_pixels_whatever_the_metric(rng):
     assert shape == (6, 9) and np.array_equal(iy, np.arange(54))
     assert on_grid(xa, xb + 0.3 * rng.random(xb.shape)) is None
     assert on_grid(rng.normal(size=(50, 2)), rng.normal(size=(50, 2))) is None
-    r = emdkit.solve(xa, xb, "auto", a_weights=wa, b_weights=wb, p=2)
+    xc, wc = emdkit.grid(rng.random((16, 17)))     # past auto's small-problem rule
+    r = emdkit.solve(xc, xc[::-1], "auto", a_weights=wc, b_weights=wc, p=2)
     assert r.info["on_grid"] is True
 
 
