@@ -153,7 +153,10 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
     if float(prob.n) * prob.m <= SMALL_PAIRS and (
             memory_limit is None or predict_bytes("exact", prob.n, prob.m, prob.dim,
                                                   prob.torch) <= memory_limit):
-        return "exact", {"backend": "dense"}, (
+        options = {"backend": "dense"}
+        if memory_limit is not None:
+            options["memory_limit"] = memory_limit
+        return "exact", options, (
             f"{prob.n} x {prob.m} points: the dense exact LP, the fastest route at "
             f"every pair of this size measured (the probes would cost a good part of "
             f"its time)"), {"route": "exact"}

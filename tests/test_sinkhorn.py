@@ -214,6 +214,12 @@ def test_auto_takes_the_dense_lp_on_small_problems_without_the_probes(rng):
     assert r.method == "exact" and r.info["route"] == "exact"
     assert r.info["backend"] == "dense" and "predicted_s" not in r.info
     assert r.converged and r.value == emdkit.solve(x, y, p=2, backend="dense").value
+    # a memory limit the dense LP fits in is kept and passed on; one it does not fit
+    # in sends the problem through the model (the multiscale routes' memory)
+    kept = emdkit.solve(x, y, "auto", p=2, memory_limit=1e8)
+    assert kept.info["route"] == "exact" and kept.value == r.value
+    tight = emdkit.solve(x, y, "auto", p=2, memory_limit=1e6)
+    assert tight.info["route"] != "exact" and "predicted_s" in tight.info
     big = emdkit.solve(cloud(rng, n + 1), cloud(rng, n), "auto", p=2)
     assert "predicted_s" in big.info
 
