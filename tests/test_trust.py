@@ -200,7 +200,7 @@ def test_auto_model_fit_recovers_its_constants_and_the_published_model():
     assert (c, alpha, beta, gamma, grid) == pytest.approx((2e-9, 1.2, 0.3, -0.4, 1.7),
                                                           rel=1e-9)
     data = json.loads((ROOT / "benchmarks" / "results" / "auto_model.json").read_text())
-    model = auto_model._model(data["rows"], data["memory"], auto_model.PS, auto_model.PS)
+    model = auto_model._model(data["rows"], data["memory"], auto_model.PS)
     for key, value in model.items():
         assert value == pytest.approx(data["model"][key], rel=1e-9), key
 

@@ -78,17 +78,6 @@ def pair(n: int, d: int, seed: int = 0, shift: float = 1.0):
     return x, y
 
 
-def run_once(route: str, n: int, d: int, p: float, shift: float = 1.0) -> float:
-    x, y = pair(n, d, shift=shift)
-    method, opts = RUNS[route]
-    start = time.perf_counter()
-    r = emdkit.solve(x, y, method, p=p, **opts)
-    elapsed = time.perf_counter() - start
-    if not r.converged:
-        raise RuntimeError(f"{route} n={n} d={d} p={p} did not converge")
-    return elapsed
-
-
 _PEAK = """
 import sys, numpy as np, emdkit
 from emdkit.bench.auto_model import pair, RUNS
@@ -131,11 +120,11 @@ def fit(rows, key, size="pairs", ratio=False):
     return out + ((float(math.exp(coef[4])),) if ratio else ())
 
 
-def _model(rows, memory, routes, ps):
+def _model(rows, memory, routes):
     """The fitted constants of ``routes`` (``MODEL``'s entries) from their rows."""
     model = {}
     for route in routes:
-        for p in ps[route]:
+        for p in PS[route]:
             # a run that did not certify rtol is no measurement of the route; the
             # multiscale Sinkhorn is a route only past its threshold: fitted there
             sel = [r for r in rows if r["method"] == route and r["p"] == p
@@ -162,31 +151,37 @@ PS = {"exact": (1.0, 2.0), "sinkhorn": (1.0, 2.0), "exact-multiscale": (1.0, 2.0
       "sinkhorn-multiscale": (2.0,)}
 
 
-def measure(reps: int = 2) -> dict:
+def _row(route, p, label, d, x, y, a, b, reps) -> dict:
+    """A row of the fit: ``route``'s best of ``reps`` times on one pair, with the
+    probes the model sees. Only the multiscale Sinkhorn may stop uncertified (the
+    row says so, and is not fitted); any other route raises."""
     from ..geometry.problem import prepare
     from ..solvers.grid_flow import on_grid
     from ..solvers.oned import spacing_ratio
 
+    method, opts = RUNS[route]
+    ts = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = emdkit.solve(x, y, method, p=p, a_weights=a, b_weights=b, **opts)
+        ts.append(time.perf_counter() - start)
+        if not r.converged and route != "sinkhorn-multiscale":
+            raise RuntimeError(f"{route} {label} d={d} p={p} did not converge")
+    ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
+    n, m = x.shape[0], y.shape[0]
+    print(f"{route:8s} p={p:g} d={d:2d} {label:18s} ratio {ratio:7.2f} {min(ts):8.3f} s"
+          + ("" if r.converged else " (not certified)"), flush=True)
+    return {"method": route, "p": p, "d": d, "n": n, "pair": label, "pairs": n * m,
+            "points": n + m, "ratio": ratio, "seconds": min(ts),
+            "converged": bool(r.converged), "grid": on_grid(x, y) is not None}
+
+
+def measure(reps: int = 2) -> dict:
     emdkit.solve(*pair(50, 2), "sinkhorn", rtol=0.01)      # warm up
-    rows = []
-    for method in ("exact", "sinkhorn"):       # the dense routes
-        for p in (1.0, 2.0):
-            for label, d, x, y, a, b in _dense_problems():
-                mth, opts = RUNS[method]
-                ts = []
-                for _ in range(reps):
-                    start = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        emdkit.solve(x, y, mth, p=p, a_weights=a, b_weights=b, **opts)
-                    ts.append(time.perf_counter() - start)
-                ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
-                n, m = x.shape[0], y.shape[0]
-                rows.append({"method": method, "p": p, "d": d, "n": n, "pair": label,
-                             "pairs": n * m, "ratio": ratio, "seconds": min(ts),
-                             "grid": on_grid(x, y) is not None})
-                print(f"{method:8s} p={p:g} d={d:2d} {label:18s} ratio {ratio:7.2f} "
-                      f"{min(ts):8.3f} s", flush=True)
+    rows = [_row(route, p, *problem, reps) for route in ("exact", "sinkhorn")
+            for p in PS[route] for problem in _dense_problems()]
     memory = []
     for method in ("exact", "sinkhorn"):
         for n in (1000, 2000, 4000):
@@ -195,7 +190,7 @@ def measure(reps: int = 2) -> dict:
                            "bytes_per_pair": b / (n * n)})
             print(f"{method:8s} n={n:5d} peak {b / 2 ** 20:8.1f} MiB "
                   f"({b / (n * n):.1f} B/pair)", flush=True)
-    model = _model(rows, memory, ("exact", "sinkhorn"), PS)
+    model = _model(rows, memory, ("exact", "sinkhorn"))
     return {"rows": rows, "memory": memory, "model": model,
             "versions": {"numpy": np.__version__, "emdkit": emdkit.__version__}}
 
@@ -251,57 +246,18 @@ def measure_multiscale(route: str = "exact-multiscale", reps: int = 1) -> dict:
     """A sparse route's times, memory and fit (see the docstring): ``exact``'s
     multiscale backend at p = 1 and 2, or the multiscale ``sinkhorn(rtol=0.01)``
     (``"sinkhorn-multiscale"``) at p = 2 only (``auto`` does not send p = 1 there)."""
-    from ..geometry.problem import prepare
-    from ..solvers.grid_flow import on_grid
-    from ..solvers.oned import spacing_ratio
-
     method, opts = RUNS[route]
     w = pair(2100, 2)
     emdkit.solve(w[0], w[1], method, **opts)                        # compiled
-    rows = []
-    for p in PS[route]:
-        for label, d, x, y, a, b in _sparse_problems(
-                small=route == "sinkhorn-multiscale"):
-            ts = []
-            for _ in range(reps):
-                start = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    r = emdkit.solve(x, y, method, p=p, a_weights=a, b_weights=b, **opts)
-                ts.append(time.perf_counter() - start)
-                if not r.converged and route == "exact-multiscale":
-                    raise RuntimeError(f"{route} {label} d={d} p={p} did not converge")
-            ratio = spacing_ratio(prepare(x, y, p=p, a_weights=a, b_weights=b))
-            rows.append({"method": route, "p": p, "d": d, "n": x.shape[0],
-                         "pair": label, "points": x.shape[0] + y.shape[0],
-                         "ratio": ratio, "seconds": min(ts),
-                         "converged": bool(r.converged),
-                         "grid": on_grid(x, y) is not None})
-            print(f"{route} p={p:g} d={d} {label:18s} ratio {ratio:7.2f} "
-                  f"{min(ts):8.3f} s" + ("" if r.converged else " (not certified)"),
-                  flush=True)
+    rows = [_row(route, p, *problem, reps) for p in PS[route] for problem in
+            _sparse_problems(small=route == "sinkhorn-multiscale")]
     memory = []
     for n in (20_000, 60_000):
         b = peak_bytes(route, n, 2, 2.0)
         memory.append({"method": route, "n": n, "points": 2 * n, "bytes": b})
         print(f"{route} n={n:6d} peak {b / 2 ** 20:8.1f} MiB", flush=True)
-    model = _model(rows, memory, (route,), PS)
+    model = _model(rows, memory, (route,))
     return {"rows": rows, "memory": memory, "model": model}
-
-
-def _mark_grids(rows) -> None:
-    """Each row's ``grid`` (whether its pair lies on one grid), where a file written
-    before it was recorded lacks it: from the same problems, generated again."""
-    from ..solvers.grid_flow import on_grid
-
-    if all("grid" in r for r in rows):
-        return
-    flags = {}
-    for label, d, x, y, _, _ in list(_dense_problems()) + list(_sparse_problems(
-            small=True)):
-        flags[label, d] = on_grid(x, y) is not None
-    for r in rows:
-        r.setdefault("grid", flags[r["pair"], r["d"]])
 
 
 def check(reps: int = 5, n: int = 5000) -> dict:
@@ -345,8 +301,7 @@ def main(argv=None) -> None:
     data = json.loads(out.read_text()) if out.exists() else {}
     parts = []
     if args.refit:
-        _mark_grids(data["rows"])
-        data["model"].update(_model(data["rows"], data["memory"], PS, PS))
+        data["model"].update(_model(data["rows"], data["memory"], PS))
     elif not args.check and args.multiscale is None:
         parts.append((("exact", "sinkhorn"), measure()))
     if not (args.check or args.dense or args.refit):

@@ -126,8 +126,10 @@ def _dense_schur(P, inv_r, c, rhs):
                                     check_finite=False), rhs)
     except LinAlgError:
         pass
-    S = None            # (its memory back before the second one; not positive
-    S = _schur_matrix(P, inv_r, c, ridge)   # definite in rounding: the symmetric LDL)
+    # not positive definite in rounding: the symmetric LDL of the same matrix, built
+    # again (Cholesky overwrote it; the first one's memory freed before)
+    S = None
+    S = _schur_matrix(P, inv_r, c, ridge)
     return solve(S, rhs, assume_a="sym", lower=False, overwrite_a=True,
                  check_finite=False)
 
