@@ -78,12 +78,50 @@ def test_agreement_cell_and_report():
     assert not agreement._crosses(both, "exact", "err_vs_truth", far * 2)
 
 
+#: The agreement study's large-n section left out (tested on its own).
+NO_LARGE = dict(dims=(), sizes=(), draws=1, exact_max=0, sinkhorn_max=0)
+
+
+def test_agreement_large_n_section(monkeypatch):
+    # exact on the samples up to exact_max points a side, dense Sinkhorn up to
+    # sinkhorn_max; past them the methods are not run and the report says so
+    pytest.importorskip("torch", reason="the critic needs torch")
+    from emdkit.bench import agreement
+
+    monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
+                                                 draws=1, korotin_n=None, digits=()))
+    monkeypatch.setattr(agreement, "LARGE_QUICK", dict(dims=(2,), sizes=(50, 80), draws=2,
+                                                       exact_max=50, sinkhorn_max=0))
+    monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
+    monkeypatch.setattr(agreement, "MODES", ("groupsort",))
+    tasks, groups = agreement.plan(True)
+    assert len(tasks) == 2 * 2 + 1 and tasks[0][2] == 80     # the largest first
+    study = agreement.run(True)
+    small, big = study["large"]["cells"]
+    assert (small["n"], big["n"], small["n_draws"]) == (50, 80, 2)
+    assert "exact" in small["results"] and "sinkhorn" not in small["results"]
+    assert "err_vs_exact" in small["results"]["sliced"]
+    assert "exact" not in big["results"] and "err_vs_exact" not in big["results"]["sliced"]
+    assert big["results"]["critic-groupsort"]["err_vs_truth"] == pytest.approx(
+        big["results"]["critic-groupsort"]["value"] / big["truth"] - 1.0)
+    text = "\n".join(agreement.section(study))
+    assert "## Large n: d = 2, up to 80 points a side" in text
+    assert "| translation | 2 | 80 | 1.000 | not run |" in text
+    # the headline findings (README, docs) are computed from the same numbers
+    lines = agreement.headline(study)
+    assert any(line.startswith("- **critic-groupsort** within 5% / 10%") for line in lines)
+    assert any(line.startswith("- **n = 80**, translation, d = 2: critic-groupsort "
+                               f"{big['results']['critic-groupsort']['err_vs_truth']:+.1%}")
+               for line in lines)
+
+
 def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):
     pytest.importorskip("torch", reason="the critic needs torch")
     from emdkit.bench import agreement
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
                                                  draws=2, korotin_n=None, digits=()))
+    monkeypatch.setattr(agreement, "LARGE_QUICK", NO_LARGE)
     monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
     monkeypatch.setattr(agreement, "MODES", ("groupsort",))
     serial = agreement.run(True)
@@ -102,6 +140,7 @@ def test_agreement_korotin_table_and_digits(monkeypatch):
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
                                                  draws=2, korotin_n=40,
                                                  digits=("digits 4 vs 4 moved",)))
+    monkeypatch.setattr(agreement, "LARGE_QUICK", NO_LARGE)
     monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
     monkeypatch.setattr(agreement, "MODES", ("gp", "clip"))
     study = agreement.run(True)
@@ -132,7 +171,11 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(1, 3), sizes=(40, 60), critic_steps=10,
                                                  draws=1, korotin_n=None, digits=()))
+    monkeypatch.setattr(agreement, "LARGE_QUICK", NO_LARGE)
     monkeypatch.setattr(agreement, "MODES", ("groupsort", "gp"))
+    from emdkit.bench import critic_early
+
+    monkeypatch.setattr(critic_early, "QUICK", dict(critic_early.QUICK, steps=20))
     monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
                                            "sinkhorn": [30, 60], "sliced": [200, 400],
                                            "critic": [30, 60]})
@@ -186,7 +229,8 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
                     "## Large clouds: the multiscale Sinkhorn backend",
                     "## Many distributions", "## Training loss",
                     "## Exact W_p at scale", "## auto beside every certified route",
-                    "## auto on a held-out grid"):
+                    "## auto on a held-out grid",
+                    "## The critic's early stopping, before and after"):
         assert heading in text
 
 
@@ -305,6 +349,14 @@ def test_the_published_report_is_rendered_from_its_results():
         "<!-- which-method: end -->")[0]
     assert block == which, ("README's which-method block differs from "
                             "benchmarks/results/which_method.md: copy it over")
+    from emdkit.bench.agreement import headline
+
+    found = (published / "agreement_findings.md").read_text()
+    assert found == "\n".join(headline(results["agreement"])) + "\n"
+    block = readme.split("<!-- agreement-findings: begin -->\n")[1].split(
+        "<!-- agreement-findings: end -->")[0]
+    assert block == found, ("README's agreement-findings block differs from "
+                            "benchmarks/results/agreement_findings.md: copy it over")
 
 
 def test_compare_runs_tables_emdkits_own_times(tmp_path, capsys):

@@ -20,7 +20,37 @@ def test_translation_recovered(rng):
     lo, hi = r.ci
     assert lo < r.value < hi and hi - lo < 0.5
     assert r.info["max_grad_norm"] <= 1.0 + 1e-4
-    assert r.info["curve"][-1][0] == 299
+    # early stopping (the default): each critic stopped where its curve levelled
+    assert r.converged and all(100 <= k <= 300 for k in r.info["steps_run"])
+    assert r.info["curve"][-1][0] == r.info["steps_run"][0] - 1
+    assert r.n_iter == sum(r.info["steps_run"])
+
+
+def test_early_stopping_off_runs_every_step(rng):
+    x = rng.normal(size=(300, 2))
+    y = rng.normal(size=(300, 2)) + np.array([3.0, 0.0])
+    r = emdkit.solve(x, y, "critic", steps=300, seed=0, early_stopping=False)
+    assert r.info["steps_run"] == [300, 300] and r.info["curve"][-1][0] == 299
+
+
+def test_early_stopping_waits_for_a_rising_curve(rng):
+    # weight clipping at RMSprop's lr 5e-5 climbs slowly towards K * W_1 for a far
+    # translation: its objective is still rising at every check, so both critics run
+    # every step (and the result says it had not levelled off)
+    x = rng.normal(size=(300, 2))
+    y = rng.normal(size=(300, 2)) + np.array([20.0, 0.0])
+    with pytest.warns(RuntimeWarning, match="still rising"):
+        r = emdkit.solve(x, y, "critic", lipschitz="clip", steps=300, seed=0)
+    assert not r.converged and r.info["steps_run"] == [300, 300]
+
+
+def test_early_stopping_check_is_the_levelled_test():
+    from emdkit.solvers import critic as c
+
+    flat = [(k, 1.0 + 0.001 * (-1) ** k) for k in range(60)]
+    rising = [(k, 0.01 * k) for k in range(60)]
+    assert c._levelled(flat, 200) and not c._levelled(rising, 200)
+    assert not c._levelled(flat, c.MIN_STEPS - 1)       # too few steps to tell
 
 
 def test_groupsort_critic_is_one_lipschitz():

@@ -30,6 +30,16 @@ FULL = dict(dims=(1, 2, 5, 10, 32, 128), sizes=(250, 1000, 4000), critic_steps=N
             draws=5, korotin_n=4000, digits=None)        # None: every DIGITS pair
 QUICK = dict(dims=(1, 2, 10), sizes=(250,), critic_steps=200, draws=2, korotin_n=250,
              digits=("digits 3 vs 8",))
+#: The large-n section: d = 2 and 3, up to 10^5 points a side, every family; exact
+#: on the samples up to ``exact_max`` points (past it, W_1 between these shifted
+#: pairs takes the multiscale LP minutes per draw: its p = 1 pricing), dense
+#: Sinkhorn up to ``sinkhorn_max`` (default epsilon: measured 42 s and 100 s for one
+#: draw at 10^4 points, 2-D translation and 3-D Lipschitz rays, where exact took 18
+#: and 6 s; on the main grid it is within a fraction of a percent of exact, so it is
+#: left out here); the rest at every size.
+LARGE_FULL = dict(dims=(2, 3), sizes=(10_000, 100_000), draws=3, exact_max=10_000,
+                  sinkhorn_max=0)
+LARGE_QUICK = dict(dims=(2,), sizes=(600,), draws=1, exact_max=600, sinkhorn_max=0)
 #: The setting of Korotin et al. (NeurIPS 2022, "Kantorovich strikes back! Wasserstein
 #: GANs are not optimal transport?"): D = 128, potentials of 64 and of 4 pieces.
 KOROTIN_D, KOROTIN_PIECES = 128, (64, 4)
@@ -75,25 +85,26 @@ def _timed(fn):
 
 def measure_cell(family: str, d: int, n: int, critic_steps: Optional[int],
                  modes: Sequence[str] = MODES, torch_ok: bool = True,
-                 draw: int = 0) -> dict:
-    """Every method on draw ``draw`` of one (family, d, n): the samples and the
-    methods' seeds (sliced, max-sliced, the critic's) are the draw's."""
+                 draw: int = 0, skip: Sequence[str] = ()) -> dict:
+    """Every method (but ``skip``) on draw ``draw`` of one (family, d, n): the samples
+    and the methods' seeds (sliced, max-sliced, the critic's) are the draw's."""
     if family.startswith("digits"):
         x, y = digits_pair(family, draw)
         truth = None
     else:
         pair = _pair(family, n, d, draw)
         x, y, truth = pair.x, pair.y, pair.truth(1)
-    out = measure_pair(x, y, truth, draw, critic_steps, modes, torch_ok)
+    out = measure_pair(x, y, truth, draw, critic_steps, modes, torch_ok, skip)
     return {"family": family, "d": d, "n": n, "draw": draw, "truth": truth,
             "results": out}
 
 
 def measure_pair(x, y, truth: Optional[float], draw: int, critic_steps: Optional[int],
-                 modes: Sequence[str] = MODES, torch_ok: bool = True) -> Dict[str, dict]:
-    """Every method on the samples ``x``, ``y`` (seeds ``draw``): value, time,
-    convergence, warnings, and the errors against ``truth`` (where known), exact and
-    the reference critic."""
+                 modes: Sequence[str] = MODES, torch_ok: bool = True,
+                 skip: Sequence[str] = ()) -> Dict[str, dict]:
+    """Every method on the samples ``x``, ``y`` (seeds ``draw``) but those in ``skip``
+    (``"exact"``, ``"sinkhorn"``): value, time, convergence, warnings, and the errors
+    against ``truth`` (where known), exact (where run) and the reference critic."""
     d = x.shape[1]
     runs = {
         "exact": lambda: emdkit.solve(x, y, "exact"),
@@ -101,6 +112,8 @@ def measure_pair(x, y, truth: Optional[float], draw: int, critic_steps: Optional
         "sliced": lambda: emdkit.solve(x, y, "sliced", seed=draw),
         "max-sliced": lambda: emdkit.solve(x, y, "max-sliced", seed=draw),
     }
+    for name in skip:
+        del runs[name]
     if torch_ok:
         opts = {} if critic_steps is None else {"steps": critic_steps}
         for mode in modes:
@@ -126,12 +139,13 @@ def measure_pair(x, y, truth: Optional[float], draw: int, critic_steps: Optional
         out["critic-clip / K"] = {"value": clip["value"] / clip["max_grad_norm"],
                                   "seconds": clip["seconds"],
                                   "converged": clip["converged"], "warnings": []}
-    ex = out["exact"]["value"]
+    ex = out.get("exact", {}).get("value")
     ref = out.get(REFERENCE_CRITIC, {}).get("value")
     for rec in out.values():
         if truth is not None:
             rec["err_vs_truth"] = rec["value"] / truth - 1.0
-        rec["err_vs_exact"] = rec["value"] / ex - 1.0
+        if ex is not None:
+            rec["err_vs_exact"] = rec["value"] / ex - 1.0
         if ref is not None and ref > 0:
             rec["err_vs_critic"] = rec["value"] / ref - 1.0
     return out
@@ -201,6 +215,12 @@ def combine(draws: List[dict]) -> dict:
                        for m, r in dr["results"].items()} for dr in draws]}
 
 
+def _skipped(n: int, big: dict) -> tuple:
+    """The methods the large-n section does not run at ``n`` points a side."""
+    return tuple(name for name, cap in (("exact", big["exact_max"]),
+                                        ("sinkhorn", big["sinkhorn_max"])) if n > cap)
+
+
 def _workers(wanted: Optional[int]) -> int:
     """Processes for the draws: ``wanted``, else one per core up to 2; 1 inside a
     daemonic process (a Dask worker cannot start its own)."""
@@ -212,20 +232,38 @@ def _workers(wanted: Optional[int]) -> int:
     return wanted if wanted is not None else min(2, os.cpu_count() or 1)
 
 
+def plan(quick: bool, torch_ok: bool = True):
+    """``(tasks, groups)``: the arguments of every :func:`measure_cell` call (the
+    large-n section's first, the largest first, so that the pool's workers end
+    together), and the cells of each part of the study (``grid``, ``korotin``,
+    ``digits``, ``large``; their sizes differ, so (family, d, n) names a cell)."""
+    grid = QUICK if quick else FULL
+    big = LARGE_QUICK if quick else LARGE_FULL
+    groups = {
+        "grid": [(f, d, n) for f in FAMILIES for d in grid["dims"] for n in grid["sizes"]],
+        "korotin": [(f"lipschitz-rays:{k}", KOROTIN_D, grid["korotin_n"])
+                    for k in KOROTIN_PIECES if grid["korotin_n"]],
+        "digits": [(name, 64, 0) for name in (
+            DIGITS if grid["digits"] is None else grid["digits"])]
+        if peer("sklearn") is not None else [],
+        "large": [(f, d, n) for f in FAMILIES for d in big["dims"] for n in big["sizes"]]}
+    tasks = [(f, d, n, grid["critic_steps"], MODES, torch_ok, k, _skipped(n, big))
+             for f, d, n in sorted(groups["large"], key=lambda c: -c[2])
+             for k in range(big["draws"])]
+    tasks += [(f, d, n, grid["critic_steps"], MODES, torch_ok, k, ())
+              for part in ("grid", "korotin", "digits") for f, d, n in groups[part]
+              for k in range(grid["draws"])]
+    return tasks, groups
+
+
 def run(quick: bool, progress=None, torch_ok: bool = True,
         workers: Optional[int] = None) -> dict:
-    """Every (family, d, n) cell, ``draws`` times, on ``workers`` processes (default
-    1 for the quick grid, else one per core up to 2: two draws at a time, so the
-    seconds are those of a machine with both cores busy)."""
+    """Every cell of :func:`plan`, each ``draws`` times, on ``workers`` processes
+    (default 1 for the quick grid, else one per core up to 2: two draws at a time, so
+    the seconds are those of a machine with both cores busy)."""
     grid = QUICK if quick else FULL
-    cells = [(f, d, n) for f in FAMILIES for d in grid["dims"] for n in grid["sizes"]]
-    korotin = [(f"lipschitz-rays:{k}", KOROTIN_D, grid["korotin_n"])
-               for k in KOROTIN_PIECES if grid["korotin_n"]]
-    have_digits = peer("sklearn") is not None
-    names = DIGITS if grid["digits"] is None else grid["digits"]
-    digits = [(name, 64, 0) for name in names] if have_digits else []
-    tasks = [(f, d, n, grid["critic_steps"], MODES, torch_ok, k)
-             for f, d, n in cells + korotin + digits for k in range(grid["draws"])]
+    big = LARGE_QUICK if quick else LARGE_FULL
+    tasks, groups = plan(quick, torch_ok)
     workers = _workers(1 if quick and workers is None else workers)
     done: Dict[tuple, List[dict]] = {}
 
@@ -248,9 +286,12 @@ def run(quick: bool, progress=None, torch_ok: bool = True,
 
     def cell(c):
         return combine(sorted(done[c], key=lambda r: r["draw"]))
-    results = [cell(c) for c in cells]
-    return {"korotin": [cell(c) for c in korotin],
-            "digits": [cell(c) for c in digits] if have_digits else {
+    results = [cell(c) for c in groups["grid"]]
+    return {"korotin": [cell(c) for c in groups["korotin"]],
+            "large": {"grid": {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in big.items()},
+                      "cells": [cell(c) for c in groups["large"]]},
+            "digits": [cell(c) for c in groups["digits"]] if groups["digits"] else {
                 "skipped": "scikit-learn (the bench extra) is not installed"},
             "grid": {"families": list(FAMILIES), "dims": list(grid["dims"]),
                      "sizes": list(grid["sizes"]), "draws": grid["draws"],
@@ -334,6 +375,77 @@ def findings(study) -> List[str]:
     return lines
 
 
+def headline(study) -> List[str]:
+    """The study's main findings in a few lines, from its numbers (the README and the
+    docs show them as the suite wrote them, ``agreement_findings.md``): medians over
+    the draws with the draws' range."""
+    g = study["grid"]
+    dims, n = g["dims"], g["sizes"][-1]
+    lines = [f"From the published run ({_draws(g)} per cell; median, with the draws' "
+             f"smallest to largest in brackets; n = {n:,} + {n:,} samples unless "
+             f"said):", ""]
+
+    def err(c, m, key="truth"):
+        r = c["results"].get(m, {})
+        if f"err_vs_{key}" not in r:
+            return "not run"
+        lo, hi = r.get(f"spread_{key}", (None, None))
+        return f"{r[f'err_vs_{key}']:+.1%}" + (
+            "" if lo is None else f" ({lo:+.1%} to {hi:+.1%})")
+
+    def reach(m, family, tol):
+        ok = [d for d in dims if abs(_cell(study, family, d, n)["results"][m]
+                                     ["err_vs_truth"]) <= tol]
+        good = _largest_prefix(dims, ok)
+        return f"d <= {good}" if good else "no d"
+
+    critics = [m for m in _methods(study) if m.startswith("critic")]
+    for m in critics:
+        lines.append(f"- **{m}** within 5% / 10% of the population W_1: " + "; ".join(
+            f"{f} {reach(m, f, 0.05)} / {reach(m, f, 0.10)}" for f in g["families"])
+            + ".")
+    tr = [d for d in dims if d >= 10]
+    if "translation" in g["families"] and tr:
+        lines.append("- **exact on the samples** is not the population value in high "
+                     "dimension: against the truth on the translation, " + ", ".join(
+                         f"d = {d}: {err(_cell(study, 'translation', d, n), 'exact')}"
+                         for d in tr) + "; the GroupSort critic there: " + ", ".join(
+                         f"{err(_cell(study, 'translation', d, n), REFERENCE_CRITIC)}"
+                         for d in tr) + ".")
+    worst = max(abs(v) for c in study["cells"] for v in (
+        c["results"]["sinkhorn"].get("spread_exact") or
+        [c["results"]["sinkhorn"]["err_vs_exact"]]))
+    lines.append(f"- **sinkhorn** (default epsilon) is within {worst:.2%} of exact on the "
+                 f"samples on every draw of every cell.")
+    if "translation" in g["families"]:
+        lines.append("- **sliced / c_d** on the translation (where it equals W_1 for the "
+                     "population): " + ", ".join(
+                         f"d = {d}: {err(_cell(study, 'translation', d, n), 'sliced / c_d')}"
+                         for d in dims) + ".")
+    large = (study.get("large") or {}).get("cells") or []
+    for c in large:
+        if c["n"] == max(x["n"] for x in large) and c["d"] == min(x["d"] for x in large):
+            lines.append(f"- **n = {c['n']:,}**, {c['family']}, d = {c['d']}: "
+                         + ", ".join(f"{m} {err(c, m)}" for m in
+                                     (REFERENCE_CRITIC, "max-sliced", "sliced / c_d")
+                                     if m in c["results"]) + " against the truth.")
+    kor = {c["family"].split(":")[1]: c for c in study.get("korotin") or []}
+    if "64" in kor:
+        lines.append(f"- **Korotin et al.'s setting** (D = {KOROTIN_D}, 64 pieces): "
+                     + ", ".join(f"{m} {err(kor['64'], m)}" for m in critics)
+                     + " against the truth (theirs: WGAN-GP -32%, spectral -82%, "
+                       "clipping +168%).")
+    dig = study.get("digits")
+    if isinstance(dig, list) and dig:
+        lines.append("- **Real data** (8 x 8 digits, 64-D), within 10% of exact on the "
+                     "samples: " + "; ".join(
+                         f"{c['family'].replace('digits ', '')}: " + (", ".join(
+                             m for m in _methods({"cells": dig}) if m != "exact"
+                             and abs(c["results"][m]["err_vs_exact"]) <= 0.10) or "none")
+                         for c in dig) + ".")
+    return lines + [""]
+
+
 def _draws(grid) -> str:
     k = grid.get("draws", 1)
     return f"{k} independent draw{'s' if k != 1 else ''}"
@@ -360,7 +472,7 @@ def section(study) -> List[str]:
     and the real data."""
     return (["# Agreement", ""] + report(study)
             + ["## Which method when", ""] + which_method_table(study)
-            + korotin_report(study) + digits_report(study))
+            + large_report(study) + korotin_report(study) + digits_report(study))
 
 
 def report(study) -> List[str]:
@@ -462,6 +574,40 @@ def which_method_table(study) -> List[str]:
         lines += [f"Within {tol:.0%} of the truth:", ""] + markdown(
             ["d"] + [f"n = {n:,}" for n in g["sizes"]], body) + [""]
     return lines
+
+
+def large_report(study) -> List[str]:
+    """The large-n section: every method against the population truth and against
+    exact on the samples (where it ran), with times."""
+    large = study.get("large")
+    if not large or not large["cells"]:
+        return []
+    g, cells = large["grid"], large["cells"]
+    methods = [m for m in _methods({"cells": cells})
+               if any(m in c["results"] for c in cells)]
+    rows, secs = [], []
+    for c in cells:
+        first = [c["family"], c["d"], f"{c['n']:,}", f"{c['truth']:.3f}"]
+        rows.append(first + [_spread(c, m, "truth") + (
+            f"; {c['results'][m]['err_vs_exact']:+.1%} vs exact"
+            if "err_vs_exact" in c["results"][m] and m != "exact" else "")
+            if m in c["results"] else "not run" for m in methods])
+        secs.append(first[:3] + [f"{c['results'][m]['seconds']:.2f}"
+                                 if m in c["results"] else "—" for m in methods])
+    return [f"## Large n: d = {' and '.join(map(str, g['dims']))}, up to "
+            f"{max(g['sizes']):,} points a side", "",
+            f"Every family at n in {g['sizes']} (n + n samples), {g['draws']} draws per "
+            f"cell. Error against the population W_1, median (smallest to largest), "
+            f"then the median against exact on the samples where exact ran (up to "
+            f"{g['exact_max']:,} points a side: past it, W_1 between these shifted "
+            f"pairs takes the exact multiscale solver minutes per draw); dense Sinkhorn "
+            + (f"up to {g['sinkhorn_max']:,} points a side (its n x n matrices)."
+               if g["sinkhorn_max"] >= min(g["sizes"]) else
+               "not run (at its default epsilon 42 to 100 s a draw at 10^4 points, "
+               "measured; the main grid has it beside exact)."), ""] + \
+        markdown(["family", "d", "n", "truth"] + methods, rows) + [
+            "", "Seconds per method (median over the draws):", ""] + \
+        markdown(["family", "d", "n"] + methods, secs) + [""]
 
 
 def korotin_report(study) -> List[str]:

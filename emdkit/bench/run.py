@@ -73,9 +73,7 @@ def _cells(module, ctx):
         sc = _module("scaling")
         grid = sc.QUICK if ctx.quick else sc.FULL
         return sum(len(v) for k, v in grid.items() if ctx.torch_ok or k != "critic")
-    ag = _module("agreement")
-    grid = ag.QUICK if ctx.quick else ag.FULL
-    return len(ag.FAMILIES) * len(grid["dims"]) * len(grid["sizes"]) * grid["draws"]
+    return len(_module("agreement").plan(ctx.quick, ctx.torch_ok)[0])
 
 
 def _ticking(ctx):
@@ -116,6 +114,9 @@ SUITES: List[Suite] = [
     _suite("agreement", "agreement", "agreement",
            lambda m, c: m.run(c.quick, progress=_ticking(c), torch_ok=c.torch_ok),
            ticks=lambda c: _cells("agreement", c), report="section"),
+    _suite("critic_early", "critic early stopping", "critic_early",
+           lambda m, c: m.run(c.quick) if c.torch_ok else {"skipped": "no torch"},
+           report="section"),
     _suite("training", "training trace", "training", lambda m, c: m.run(c.quick, c.out)),
 ]
 
@@ -392,12 +393,15 @@ def render(out: Path) -> int:
 
 
 def _which_method(results: dict, out: Path) -> None:
-    """``out/which_method.md``, the agreement study's "which method when" tables: the
-    README and the docs' concepts page show them as the suite made them."""
+    """``out/which_method.md``, the agreement study's "which method when" tables, and
+    ``out/agreement_findings.md``, its main findings: the README and the docs show them
+    as the suite made them."""
     if results.get("agreement"):
-        from .agreement import which_method_table
+        from .agreement import headline, which_method_table
 
         (out / "which_method.md").write_text("\n".join(which_method_table(
+            results["agreement"])) + "\n")
+        (out / "agreement_findings.md").write_text("\n".join(headline(
             results["agreement"])) + "\n")
 
 

@@ -28,14 +28,15 @@ CHECKS = {"lipschitz": choice("lipschitz", tuple(_DEFAULT_LR)),
           "test_size": positive("test_size", below=1.0), "seed": seed_check(),
           "device": device_check(), "progress": lambda v: v,
           "confidence": positive("confidence", below=1.0),
-          "n_bootstrap": positive("n_bootstrap", integer=True)}
+          "n_bootstrap": positive("n_bootstrap", integer=True),
+          "early_stopping": lambda v: bool(v)}
 
 
 def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 2,
            steps: int = 1000, batch_size: int = 256, lr: Optional[float] = None,
            folds: int = 2, test_size: float = 0.3, seed: Optional[int] = 0, device=None,
            progress: Optional[bool] = None, confidence: float = 0.95,
-           n_bootstrap: int = 1000) -> Result:
+           n_bootstrap: int = 1000, early_stopping: bool = True) -> Result:
     """W_1 by the Kantorovich–Rubinstein dual: train ``f`` to maximise
     ``mean f(a) - mean f(b)`` over (nearly) 1-Lipschitz networks on a training split,
     and report it on held-out samples: ``value = mean f(a_test) - mean f(b_test)``.
@@ -65,8 +66,13 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         clip -100%: ``python -m emdkit.bench.critic_bench``).
     width, depth : int, default 32 and 2
         The critic MLP (as accurate as 64 x 3 on a 2-D pair, in a third of the time).
-    steps, batch_size, lr : training length, batch size and learning rate (Adam;
-        RMSprop with lr 5e-5 for ``clip``, as in the original WGAN).
+    steps, batch_size, lr : the most training steps, batch size and learning rate
+        (Adam; RMSprop with lr 5e-5 for ``clip``, as in the original WGAN).
+    early_stopping : bool, default True
+        Stop a critic's training once its objective has levelled off (the test of
+        ``Result.converged``, below), checked every tenth of ``steps`` from
+        ``EARLY_FROM`` of them on; ``info["steps_run"]`` gives each critic's steps.
+        ``False``: always ``steps``.
     folds : int, default 2
         K-fold cross-fitting: K critics, each trained on the other folds and
         evaluated on its own, so every sample enters the estimate once and never
@@ -91,6 +97,7 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
 
     o = _checked(prob, lipschitz, seed, device, width, depth, steps, batch_size, lr,
                  test_size, confidence, n_bootstrap, folds)
+    o["early_stopping"] = bool(early_stopping)
     start = time.perf_counter()
     mark_torch_used()
     dev = torch.device(o["device"]) if o["device"] is not None else (
@@ -101,19 +108,19 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     splits = _splits(prob.n, prob.m, o["folds"], o["test_size"], rng)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     with _bar(o["steps"] * len(splits), show) as bar:
-        fits, fa, fb, curve, grad_max, levelled = _fit_folds(
+        fits, fa, fb, curve, grad_max, levelled, runs = _fit_folds(
             xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit)
     value, ci, ia_te, ib_te = _held_out(fits, fa, fb, wa, wb, rng, o, unit)
     info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
             "folds": o["folds"], "n_test": (len(ia_te), len(ib_te)), "steps": o["steps"],
-            "confidence": o["confidence"], "critics": [fit[0] for fit in fits],
+            "steps_run": runs, "confidence": o["confidence"], "critics": [fit[0] for fit in fits],
             "standardisation": (center, unit)}
     if not levelled:
         info["warning"] = _NOT_LEVELLED.format(steps=o["steps"], min_steps=MIN_STEPS)
     return make_result(prob, "critic", start, cost=value, scale=1.0, value=value,
                        torch_cost=lambda: (_torch_value(prob, fits, center, unit, wa, wb,
                                                         ia_te, ib_te), 1.0),
-                       converged=levelled, n_iter=o["steps"] * len(fits), ci=ci, info=info)
+                       converged=levelled, n_iter=sum(runs), ci=ci, info=info)
 
 
 _NOT_LEVELLED = ("emdkit method 'critic' did not converge: the training objective was "
@@ -174,12 +181,14 @@ def _fit_folds(xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit):
     import torch
 
     fits, fa_parts, fb_parts, curve, grad_max, levelled = [], [], [], None, 0.0, True
+    runs = []
     for (ia_tr, ia_te), (ib_tr, ib_te) in splits:
-        f, fold_curve = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, o["width"],
-                               o["depth"], o["steps"], o["batch_size"], o["lr"], rng,
-                               o["seed"], dev, bar)
+        f, fold_curve, run = _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, o["width"],
+                                    o["depth"], o["steps"], o["batch_size"], o["lr"], rng,
+                                    o["seed"], dev, bar, o["early_stopping"])
         curve = curve or [(k, v * unit) for k, v in fold_curve]
-        levelled = levelled and _levelled(fold_curve, o["steps"])
+        levelled = levelled and _levelled(fold_curve, run)
+        runs.append(run)
         ta, tb = torch.as_tensor(ia_te, device=dev), torch.as_tensor(ib_te, device=dev)
         with torch.no_grad():
             fa_parts.append(f(xa[ta]).double().cpu().numpy())
@@ -187,11 +196,29 @@ def _fit_folds(xa, xb, splits, wa, wb, lipschitz, o, rng, dev, bar, unit):
         grad_max = max(grad_max, _max_grad_norm(f, _probe_points(xa[ta], xb[tb], rng)))
         fits.append((f, ia_te, ib_te))
     return (fits, np.concatenate(fa_parts), np.concatenate(fb_parts), curve, grad_max,
-            levelled)
+            levelled, runs)
 
 
 #: Fewer training steps than this cannot show that the objective has levelled off.
 MIN_STEPS = 100
+#: With ``early_stopping``, the first check after this fraction of ``steps``.
+EARLY_FROM = 0.3
+
+
+def _flat(objs, window: int) -> bool:
+    """Early stopping's test on the per-step objectives ``objs``: the mean of the last
+    ``window`` steps exceeds the mean of the ``window`` before it by less than twice
+    the standard error of that difference (batch noise) or 0.1% of the value.
+    Stricter than :func:`_levelled` (per step, not per curve point; no 2% margin):
+    on the agreement study's cells that test stopped critics at 30% of their steps
+    while still rising (up to 39% below the full run's estimate)."""
+    if len(objs) < 2 * window or window < 2:
+        return False
+    last = np.asarray(objs[-window:])
+    prev = np.asarray(objs[-2 * window:-window])
+    rise = last.mean() - prev.mean()
+    noise = 2.0 * math.sqrt((last.var(ddof=1) + prev.var(ddof=1)) / window)
+    return bool(rise <= max(noise, 1e-3 * abs(last.mean())))
 
 
 def _levelled(curve, steps) -> bool:
@@ -230,16 +257,19 @@ def _splits(n, m, folds, test_size, rng):
 
 
 def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_size, lr,
-           rng, seed, dev, bar):
-    """One critic trained on the given rows; returns it and its training curve."""
+           rng, seed, dev, bar, early=False):
+    """One critic trained on the given rows, up to ``steps`` steps (``early``: until
+    its objective is flat (:func:`_flat`) at two checks in a row, checked every tenth
+    of them from ``EARLY_FROM`` on, and its curve has levelled); returns it, its
+    training curve and the steps it took."""
     import torch
 
     from .. import wgan
 
     f = wgan.make_critic(xa.shape[1], width=width, depth=depth, lipschitz=lipschitz,
                          seed=None if seed is None else int(rng.integers(2 ** 31))).to(dev)
-    opt = (torch.optim.RMSprop(f.parameters(), lr=lr) if lipschitz == "clip" else
-           torch.optim.Adam(f.parameters(), lr=lr, betas=(0.5, 0.9)))
+    opt = (torch.optim.RMSprop(f.parameters(), lr=lr, foreach=True)
+           if lipschitz == "clip" else _adam(f.parameters(), lr))
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(rng.integers(2 ** 31)))
     pa = _batch_probs(wa, ia_tr, xa.dtype, dev)
@@ -248,7 +278,9 @@ def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_s
     # GroupSort critics: the weights retracted onto the orthonormal matrices after
     # each step, so that the forward pass's Björck iterations start warm
     ortho = [m for m in f.modules() if isinstance(m, wgan.OrthoLinear)]
-    curve = []
+    curve, objs, every, flat = [], [], max(1, steps // 10), 0
+    checks = set(range(max(MIN_STEPS, math.ceil(EARLY_FROM * steps)), steps, every)
+                 ) if early else set()
     for step in range(steps):
         ra = xa[ta[torch.multinomial(pa, batch_size, replacement=True, generator=gen)]]
         rb = xb[tb[torch.multinomial(pb, batch_size, replacement=True, generator=gen)]]
@@ -268,8 +300,30 @@ def _train(xa, xb, ia_tr, ib_tr, wa, wb, lipschitz, width, depth, steps, batch_s
             curve.append((step, objective))
         if bar is not None:
             bar.update(1)
+        objs.append(objective)
+        # flat at two checks in a row: a single window's rise can hide in its noise
+        flat = flat + 1 if step + 1 in checks and _flat(objs, every) else (
+            0 if step + 1 in checks else flat)
+        if flat == 2 and _levelled(curve, step + 1):
+            if bar is not None:
+                bar.update(steps - step - 1)
+            f.eval()
+            return f, curve, step + 1
     f.eval()
-    return f, curve
+    return f, curve, steps
+
+
+def _adam(params, lr):
+    """Adam (betas 0.5, 0.9, as WGAN-GP), fused where this torch has it for the
+    parameters' device: one kernel per step instead of a dozen small ops per tensor
+    (measured 5x less optimiser time, 12% of a GroupSort critic's training on the CPU)."""
+    import torch
+
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9), fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9))
 
 
 def _batch_probs(w, idx, dtype, dev):
