@@ -691,16 +691,10 @@ def publish(study: dict, out) -> None:
     method when" tables and the findings re-rendered), with its plots."""
     from pathlib import Path
 
-    from .run import publish_section
+    from .run import _plots, publish_section
 
-    def draw(res, folder):
-        from . import plots
-
-        folder = Path(folder)
-        plots.agreement_heatmap(res, folder / "agreement_heatmap.png")
-        plots.error_vs_d(res, folder / "error_vs_d.png")
-        plots.which_method_plot(res, folder / "which_method.png")
-    publish_section(out, "agreement", study, "agreement", "agreement", draw=draw)
+    publish_section(out, "agreement", study, "agreement", "agreement",
+                    draw=lambda res, folder: _plots({"agreement": res}, Path(folder)))
 
 
 def main(argv=None) -> int:

@@ -79,23 +79,22 @@ def agreement_heatmap(study: dict, path: Path, critic: str = "critic-groupsort")
     return path
 
 
-def which_method_plot(study: dict, path: Path) -> Path:
-    """Over (d, n), one panel per threshold of ``agreement.WHICH_TOLS``: the fastest
-    method within it of the population truth on every family, coloured by kind
-    (grey: none), with its time."""
+def which_method_plot(study: dict, path: Path, rows: List[dict], tols) -> Path:
+    """Over (d, n), one panel per threshold ``tols`` (``agreement.WHICH_TOLS``): the
+    fastest method within it of the population truth on every family (``rows``:
+    ``agreement.which_method(study)``), coloured by kind (grey: none), with its
+    time."""
     plt = _plt()
     from matplotlib.colors import ListedColormap
 
-    from .agreement import WHICH_TOLS, which_method
 
     g = study["grid"]
     dims, sizes = g["dims"], g["sizes"]
     kinds = ["none", "exact", "sinkhorn", "sliced", "critic"]
     cmap = ListedColormap(["#dddddd", "#7fc97f", "#beaed4", "#fdc086", "#386cb0"])
-    rows = which_method(study)
-    fig, axes = plt.subplots(1, len(WHICH_TOLS), figsize=(4.6 * len(WHICH_TOLS),
-                                                          0.55 * len(dims) + 1.8))
-    for ax, tol in zip(np.atleast_1d(axes), WHICH_TOLS):
+    fig, axes = plt.subplots(1, len(tols), figsize=(4.6 * len(tols),
+                                                    0.55 * len(dims) + 1.8))
+    for ax, tol in zip(np.atleast_1d(axes), tols):
         code = np.zeros((len(dims), len(sizes)))
         for r in rows:
             i, j = dims.index(r["d"]), sizes.index(r["n"])
@@ -214,7 +213,6 @@ def all_plots(results: dict, out: Path) -> List[Path]:
     if results.get("agreement"):
         paths.append(agreement_heatmap(results["agreement"], out / "agreement_heatmap.png"))
         paths.append(error_vs_d(results["agreement"], out / "error_vs_d.png"))
-        paths.append(which_method_plot(results["agreement"], out / "which_method.png"))
     if (results.get("multiscale") or {}).get("rows"):
         paths.append(multiscale_plot(results["multiscale"], out / "multiscale.png"))
     if (results.get("auto_grid") or {}).get("rows"):

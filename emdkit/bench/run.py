@@ -397,11 +397,10 @@ def _which_method(results: dict, out: Path) -> None:
     ``out/agreement_findings.md``, its main findings: the README and the docs show them
     as the suite made them."""
     if results.get("agreement"):
-        from .agreement import headline, which_method_table
-
-        (out / "which_method.md").write_text("\n".join(which_method_table(
+        ag = _module("agreement")
+        (out / "which_method.md").write_text("\n".join(ag.which_method_table(
             results["agreement"])) + "\n")
-        (out / "agreement_findings.md").write_text("\n".join(headline(
+        (out / "agreement_findings.md").write_text("\n".join(ag.headline(
             results["agreement"])) + "\n")
 
 
@@ -412,4 +411,9 @@ def _plots(results, out):
         return []
     from . import plots
 
-    return plots.all_plots(results, out)
+    paths = plots.all_plots(results, out)
+    if results.get("agreement"):
+        ag, study = _module("agreement"), results["agreement"]
+        paths.insert(paths.index(out / "error_vs_d.png") + 1, plots.which_method_plot(
+            study, out / "which_method.png", ag.which_method(study), ag.WHICH_TOLS))
+    return paths
