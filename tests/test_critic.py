@@ -144,6 +144,7 @@ def test_reproducible_and_numpy_torch_agree(rng):
     ({"lipschitz": "weight-decay"}, ValueError, r"lipschitz must be one of 'groupsort'"),
     ({"test_size": 1.0}, ValueError, r"test_size must be a positive finite number below 1"),
     ({"steps": 0}, ValueError, r"steps must be a positive integer"),
+    ({"early_stopping": "no"}, TypeError, r"early_stopping must be True or False, got 'no'"),
 ])
 def test_bad_options(kwargs, error, match):
     x = np.zeros((10, 2))

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from ..threads import mark_torch_used
-from .options import choice, positive
+from .options import choice, flag, positive
 from .options import device as device_check
 from .options import seed as seed_check
 from ..result import Result
@@ -29,7 +29,7 @@ CHECKS = {"lipschitz": choice("lipschitz", tuple(_DEFAULT_LR)),
           "device": device_check(), "progress": lambda v: v,
           "confidence": positive("confidence", below=1.0),
           "n_bootstrap": positive("n_bootstrap", integer=True),
-          "early_stopping": lambda v: bool(v)}
+          "early_stopping": flag("early_stopping")}
 
 
 def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 2,
@@ -69,10 +69,14 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     steps, batch_size, lr : the most training steps, batch size and learning rate
         (Adam; RMSprop with lr 5e-5 for ``clip``, as in the original WGAN).
     early_stopping : bool, default True
-        Stop a critic's training once its objective has levelled off (the test of
-        ``Result.converged``, below), checked every tenth of ``steps`` from
-        ``EARLY_FROM`` of them on; ``info["steps_run"]`` gives each critic's steps.
-        ``False``: always ``steps``.
+        Stop a critic's training once its objective is flat: checked every tenth of
+        ``steps`` from ``EARLY_FROM`` of them on, the mean objective of the last
+        tenth no higher than the tenth before beyond batch noise, at two checks in a
+        row, and the curve levelled (the test of ``Result.converged``).
+        ``info["steps_run"]`` gives each critic's steps. On the agreement study's
+        cells: 1.15-1.3x faster, the median error unchanged, no estimate moved by
+        more than 8% of W_1 (``python -m emdkit.bench.critic_early``). ``False``:
+        always ``steps``.
     folds : int, default 2
         K-fold cross-fitting: K critics, each trained on the other folds and
         evaluated on its own, so every sample enters the estimate once and never
@@ -113,8 +117,8 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
     value, ci, ia_te, ib_te = _held_out(fits, fa, fb, wa, wb, rng, o, unit)
     info = {"lipschitz": lipschitz, "max_grad_norm": grad_max, "curve": curve,
             "folds": o["folds"], "n_test": (len(ia_te), len(ib_te)), "steps": o["steps"],
-            "steps_run": runs, "confidence": o["confidence"], "critics": [fit[0] for fit in fits],
-            "standardisation": (center, unit)}
+            "steps_run": runs, "confidence": o["confidence"],
+            "critics": [fit[0] for fit in fits], "standardisation": (center, unit)}
     if not levelled:
         info["warning"] = _NOT_LEVELLED.format(steps=o["steps"], min_steps=MIN_STEPS)
     return make_result(prob, "critic", start, cost=value, scale=1.0, value=value,
@@ -210,8 +214,9 @@ def _flat(objs, window: int) -> bool:
     ``window`` steps exceeds the mean of the ``window`` before it by less than twice
     the standard error of that difference (batch noise) or 0.1% of the value.
     Stricter than :func:`_levelled` (per step, not per curve point; no 2% margin):
-    on the agreement study's cells that test stopped critics at 30% of their steps
-    while still rising (up to 39% below the full run's estimate)."""
+    a first early stopping on that test alone stopped critics at 30% of their steps
+    while still rising (on the agreement study's cells, up to 39% of W_1 below the
+    full run's estimate; the median error went from 15.1% to 17.5%)."""
     if len(objs) < 2 * window or window < 2:
         return False
     last = np.asarray(objs[-window:])
