@@ -219,11 +219,18 @@ def _flat(objs, window: int) -> bool:
     full run's estimate; the median error went from 15.1% to 17.5%)."""
     if len(objs) < 2 * window or window < 2:
         return False
-    last = np.asarray(objs[-window:])
-    prev = np.asarray(objs[-2 * window:-window])
+    return _not_rising(np.asarray(objs[-window:]), np.asarray(objs[-2 * window:-window]),
+                       1e-3)
+
+
+def _not_rising(last, prev, margin) -> bool:
+    """Whether ``mean(last)`` exceeds ``mean(prev)`` (windows of equal length) by no
+    more than twice the standard error of that difference or ``margin`` of
+    ``|mean(last)|``."""
+    k = len(last)
     rise = last.mean() - prev.mean()
-    noise = 2.0 * math.sqrt((last.var(ddof=1) + prev.var(ddof=1)) / window)
-    return bool(rise <= max(noise, 1e-3 * abs(last.mean())))
+    noise = 2.0 * math.sqrt((last.var(ddof=1) + prev.var(ddof=1)) / k)
+    return bool(rise <= max(noise, margin * abs(last.mean())))
 
 
 def _levelled(curve, steps) -> bool:
@@ -234,10 +241,7 @@ def _levelled(curve, steps) -> bool:
     k = len(vals) // 5
     if steps < MIN_STEPS or k < 3:
         return False
-    last, prev = vals[-k:], vals[-2 * k:-k]
-    rise = last.mean() - prev.mean()
-    noise = 2.0 * math.sqrt((last.var(ddof=1) + prev.var(ddof=1)) / k)
-    return bool(rise <= max(noise, 0.02 * abs(last.mean())))
+    return _not_rising(vals[-k:], vals[-2 * k:-k], 0.02)
 
 
 def _split(n, test_size, rng):
