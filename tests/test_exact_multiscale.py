@@ -85,6 +85,47 @@ def test_coincident_and_translated(rng, sparse_path):
         assert r.value == pytest.approx(0.5, rel=1e-12)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "chebyshev"])
+def test_w1_moves_only_the_difference(rng, sparse_path, metric):
+    """p = 1 between histograms on shared points (images on one grid, partly
+    overlapping supports, zero weights): the mass min(a, b) at a shared point stays
+    and the LP moves the rest; the value, plan and bracket are those of the whole
+    problem (against POT on all the points)."""
+    u = np.stack(np.meshgrid(np.arange(24), np.arange(20), indexing="ij"), -1)
+    grid = u.reshape(-1, 2).astype(float)
+    x, y = grid[:400], grid[80:]                    # 320 points in both
+    a, b = rng.random(400), rng.random(400)
+    a[rng.random(400) < 0.2] = 0.0
+    r = emdkit.solve(x, y, a_weights=a, b_weights=b, p=1, metric=metric,
+                     backend="multiscale")
+    _check(r, _pot(x, y, a, b, metric, 1.0), a, b)
+    # what stays: the smaller normalised weight at each shared point
+    an, bn = a / a.sum(), b / b.sum()
+    assert r.info["multiscale"]["staying_mass"] == pytest.approx(
+        np.minimum(an[80:], bn[:320]).sum(), rel=1e-12)
+    P = r.plan.tocsr()
+    np.testing.assert_allclose(P[np.arange(80, 400), np.arange(320)].A1,
+                               np.minimum(an[80:], bn[:320]), rtol=1e-12, atol=1e-17)
+
+
+def test_w1_of_equal_or_nearly_equal_histograms(rng, sparse_path):
+    """Equal weights on the same points: nothing moves, 0 exactly; a difference of
+    1e-9 of the mass: the value of the difference alone, certified."""
+    x = rng.normal(size=(500, 2))
+    a = rng.random(500)
+    r = emdkit.solve(x, x, a_weights=a, b_weights=a, p=1, backend="multiscale")
+    assert r.value == 0.0 and r.converged and r.bounds == (0.0, 0.0)
+    assert r.info["multiscale"]["staying_mass"] == pytest.approx(1.0, rel=1e-15)
+    b = a.copy()
+    b[:2] += np.array([1e-9, -1e-9]) * a.sum()      # 1e-9 of the mass from 1 to 0
+    r = emdkit.solve(x, x, a_weights=a, b_weights=b, p=1, backend="multiscale")
+    ref = 1e-9 * np.linalg.norm(x[0] - x[1])
+    # 1e-6: weights equal in exact arithmetic differ by an ulp after normalising
+    # (~1e-19 each, 500 of them moved over distances of ~3: ~1e-16 against 1e-9)
+    assert r.bounds[0] <= ref * (1 + 1e-6) and r.bounds[1] >= ref * (1 - 1e-6)
+    assert r.value == pytest.approx(ref, rel=1e-6)
+
+
 def test_medium_without_lowered_threshold(rng):
     """2,100 + 2,300 points: the sparse path at its own threshold, through levels."""
     x, y = rng.normal(size=(2100, 2)), rng.normal(size=(2300, 2)) + [0.2, 0.0]

@@ -38,6 +38,18 @@ def test_tree_queries_equal_brute_force(rng, metric, p, d):
     ct, arg = sparse.ctransform(xt.x, yt, g, code, p)
     np.testing.assert_allclose(ct, (C - g[None, :]).min(1), rtol=1e-12, atol=1e-12)
     assert np.all(arg == (C - g[None, :]).argmin(1))
+    # the k smallest values below a limit, ascending (the p = 1 pricing's query)
+    from emdkit.kernels.tree import below_k
+
+    V, k = C - g[None, :], 5
+    limit = ct + rng.random(300) * 0.3
+    val, got = np.empty((300, k)), np.empty((300, k), np.int64)
+    below_k(xt.x, yt.xT, *yt.cells, yt.cell_max(g), g, limit, code, p, 0, 300, val, got)
+    for i in range(300):
+        ref = np.sort(V[i][V[i] < limit[i]])[:k]
+        assert (got[i] >= 0).sum() == ref.size > 0
+        np.testing.assert_allclose(val[i, :ref.size], ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(V[i, got[i, :ref.size]], ref, rtol=1e-12, atol=1e-12)
     thresh = 0.4
     indptr, idx, cost = sparse.support(xt, yt, f, g, thresh, code, p)
     keep = C - f[:, None] - g[None, :] <= thresh
