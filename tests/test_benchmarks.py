@@ -392,6 +392,27 @@ def test_real_images_of_the_exact_suite():
         assert not np.allclose(A, B), kind
 
 
+def test_exact_suite_measures_some_rows_and_merges_them():
+    """``--only``: the rows it names, drawn as in a whole run, put in place of their
+    published rows; a new row after its size's last row."""
+    import re
+
+    from emdkit.bench import exact_bench
+
+    rows = exact_bench.run(quick=True, only=re.compile(r"^24x24 GRF smooth, W_1 eucl"))
+    assert [r["problem"] for r in rows] == ["24x24 GRF smooth, W_1 euclidean"]
+    assert rows[0]["pot_rel"] < 1e-12 and rows[0]["bracket"] < 1e-9
+    old = [{"problem": "iid, W_2", "n": 10}, {"problem": "24x24 GRF smooth, W_1 euclidean",
+                                              "n": 576, "emdkit_s": 9.0},
+           {"problem": "24x24 disc, W_2", "n": 50}, {"problem": "64x64 disc, W_2", "n": 9}]
+    new = [dict(rows[0]), {"problem": "24x24 Cauchy, W_1", "n": 576}]
+    out = exact_bench.merged(old, new)
+    assert [r["problem"] for r in out] == [
+        "iid, W_2", "24x24 GRF smooth, W_1 euclidean", "24x24 disc, W_2",
+        "24x24 Cauchy, W_1", "64x64 disc, W_2"]
+    assert out[1]["emdkit_s"] == rows[0]["emdkit_s"] and old[1]["emdkit_s"] == 9.0
+
+
 def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):
     from emdkit.bench import auto_grid
 

@@ -7,6 +7,8 @@ difference) and certified by its own bracket (relative width).
 
     python -m emdkit.bench.exact_bench [--quick] [--publish benchmarks/results]
     python -m emdkit.bench.exact_bench --child N D P    # one iid row, alone (JSON)
+    python -m emdkit.bench.exact_bench --only REGEX --publish DIR --note TEXT
+        # re-measure some rows, in place in the published table
 """
 
 from __future__ import annotations
@@ -146,22 +148,32 @@ def _lazy(x, y, u, p):
     return float(out[0] if isinstance(out, tuple) else out) ** (1 / p)
 
 
-def run(quick: bool = False) -> List[dict]:
+def run(quick: bool = False, only=None) -> List[dict]:
+    """The suite's rows; ``only`` (a compiled regex, optional) keeps the rows whose
+    ``"{problem} @ {n}"`` it finds (``--only``; every pair is drawn all the same, so
+    a row measured alone is the row of a whole run)."""
     import ot
     from scipy.spatial.distance import cdist
 
     import emdkit
 
+    def wanted(label, n):
+        return only is None or only.search(f"{label} @ {n}") is not None
+
     grid = QUICK if quick else FULL
-    rng = np.random.default_rng(0)
+    rng, warm = np.random.default_rng(0), np.random.default_rng(2)
     for backend in ("multiscale", "dense"):                 # compiled, untimed
         emdkit.solve(rng.normal(size=(2100, 2)), rng.normal(size=(2100, 2)),
                      backend=backend)
+        emdkit.solve(warm.normal(size=(2100, 2)), warm.normal(size=(2100, 2)),
+                     backend=backend, p=1)
     rows = []
     for d, n, dense, lazy in ([(2,) + c for c in grid["iid"]] +
                               [(3,) + c for c in grid["iid3"]]):
         if not dense:               # alone in a fresh process: its own peak memory
             for p in ((2, 1) if d == 2 else (2,)):
+                if not wanted(f"iid N(0, I) {d}-D, W_{p}", n):
+                    continue
                 rows.append(_in_child(n, d, p))
                 if lazy and p == 2:     # POT's O(n)-memory solver on the same pair
                     x, y = _clouds(n, d)
@@ -172,11 +184,15 @@ def run(quick: bool = False) -> List[dict]:
         x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d))
         u = np.full(n, 1.0 / n)
         for p in ((2, 1) if d == 2 else (2,)):
+            label = f"iid N(0, I) {d}-D, W_{p}"
+            if not wanted(label, n):
+                continue
             ours = _timed(lambda: emdkit.solve(x, y, p=p, backend="multiscale"))
             pot = _timed(lambda: ot.emd2(u, u, cdist(x, y) ** p, numItermax=10 ** 9) **
                          (1 / p)) if dense else None
             lz = _timed(lambda: _lazy(x, y, u, p)) if lazy else None
-            rows.append(_row(f"iid N(0, I) {d}-D, W_{p}", n, ours, pot, lz))
+            rows.append(_row(label, n, ours, pot, lz))
+    rng = np.random.default_rng(1)          # the images' own draws
     s = grid["images"]
     small = [(kind, image(kind, s, rng), image(kind, s, rng)) for kind in grid["classes"]]
     large = [(s_, "GRF smooth", image("GRF smooth", s_, rng), image("GRF smooth", s_, rng))
@@ -191,12 +207,15 @@ def run(quick: bool = False) -> List[dict]:
         xa, wa = emdkit.grid(A)
         xb, wb = emdkit.grid(B)
         for p, metric in ((2, "euclidean"), (1, "euclidean"), (1, "cityblock")):
+            problem = f"{s}x{s} {label}, W_{p} {metric}"
+            if not wanted(problem, xa.shape[0]):
+                continue
             ours = _timed(lambda: emdkit.solve(xa, xb, a_weights=wa, b_weights=wb, p=p,
                                                metric=metric))
             M = cdist(xa, xb, metric) ** p
             pot = _timed(lambda: ot.emd2(wa / wa.sum(), wb / wb.sum(), M,
                                          numItermax=10 ** 9) ** (1 / p))
-            rows.append(_row(f"{s}x{s} {label}, W_{p} {metric}", xa.shape[0], ours, pot))
+            rows.append(_row(problem, xa.shape[0], ours, pot))
     if not real:
         rows.append({"problem": "real images: scikit-image is not installed (the bench "
                      "extra has it), not run", "n": 0, "backend": "—", "emdkit_s": None,
@@ -204,11 +223,31 @@ def run(quick: bool = False) -> List[dict]:
     for s, label, A, B in large:
         xa, wa = emdkit.grid(A)
         xb, wb = emdkit.grid(B)
-        for p, metric in ((1, "cityblock"), (2, "euclidean")):
+        for p, metric in ((1, "cityblock"), (1, "euclidean"), (2, "euclidean")):
+            problem = f"{s}x{s} {label}, W_{p} {metric}"
+            if not wanted(problem, xa.shape[0]):
+                continue
             ours = _timed(lambda: emdkit.solve(xa, xb, a_weights=wa, b_weights=wb, p=p,
                                                metric=metric))
-            rows.append(_row(f"{s}x{s} {label}, W_{p} {metric}", xa.shape[0], ours))
+            rows.append(_row(problem, xa.shape[0], ours))
     return rows
+
+
+def merged(old: List[dict], new: List[dict]) -> List[dict]:
+    """The published rows ``old`` with the re-measured ``new`` in their places (same
+    problem and n); a new row not there goes after the last row of its size (the
+    problem's first word), else at the end."""
+    out = list(old)
+    for row in new:
+        key = (row["problem"], row["n"])
+        at = [i for i, r in enumerate(out) if (r["problem"], r["n"]) == key]
+        if at:
+            out[at[0]] = row
+            continue
+        head = row["problem"].split()[0]
+        same = [i for i, r in enumerate(out) if r["problem"].split()[0] == head]
+        out.insert(same[-1] + 1 if same else len(out), row)
+    return out
 
 
 def report(rows: List[dict]) -> str:
@@ -270,18 +309,31 @@ def main(argv=None) -> int:
                     help="one multiscale solve of N + N iid N(0, I) points in D "
                          "dimensions, W_P, in this process: its row as JSON (the 10^6 "
                          "row of the published run: --child 1000000 2 2, about an hour)")
+    ap.add_argument("--only", default=None, metavar="REGEX",
+                    help="measure only the rows whose '{problem} @ {n}' matches; with "
+                         "--publish, they replace their rows in the published table")
+    ap.add_argument("--note", default=None,
+                    help="with --publish: a paragraph on how this table was run")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
-    rows = run(args.quick)
+    import re
+
+    rows = run(args.quick, None if args.only is None else re.compile(args.only))
+    if args.only and args.publish:
+        import os
+
+        with open(os.path.join(args.publish, "exact_scale.json")) as fh:
+            rows = merged(json.load(fh), rows)
     text = report(rows)
     print(text)
     if args.publish:
         import os
 
-        publish_table(args.publish, "exact_scale", "Exact W_p at scale",
-                      __doc__.split("\n\n")[1], rows, text,
+        intro = __doc__.split("\n\n")[1] + ("" if args.note is None else
+                                             "\n\n" + args.note)
+        publish_table(args.publish, "exact_scale", "Exact W_p at scale", intro, rows, text,
                       "\n![time against n](exact_scale.png)\n")
         plot(rows, os.path.join(args.publish, "exact_scale.png"))
     return 0
