@@ -404,12 +404,16 @@ def test_exact_suite_measures_some_rows_and_merges_them():
     assert rows[0]["pot_rel"] < 1e-12 and rows[0]["bracket"] < 1e-9
     old = [{"problem": "iid, W_2", "n": 10}, {"problem": "24x24 GRF smooth, W_1 euclidean",
                                               "n": 576, "emdkit_s": 9.0},
-           {"problem": "24x24 disc, W_2", "n": 50}, {"problem": "64x64 disc, W_2", "n": 9}]
-    new = [dict(rows[0]), {"problem": "24x24 Cauchy, W_1", "n": 576}]
+           {"problem": "24x24 disc, W_2", "n": 50}, {"problem": "64x64 disc, W_2", "n": 9},
+           {"problem": "iid, W_2", "n": 20}]
+    new = [dict(rows[0]), {"problem": "24x24 Cauchy, W_1", "n": 576},
+           {"problem": "24x24 disc, W_2", "n": 40, "emdkit_s": 1.0},   # another draw
+           {"problem": "iid, W_2", "n": 30}]       # the label twice: by n only
     out = exact_bench.merged(old, new)
-    assert [r["problem"] for r in out] == [
-        "iid, W_2", "24x24 GRF smooth, W_1 euclidean", "24x24 disc, W_2",
-        "24x24 Cauchy, W_1", "64x64 disc, W_2"]
+    assert [(r["problem"], r["n"]) for r in out] == [
+        ("iid, W_2", 10), ("24x24 GRF smooth, W_1 euclidean", 576), ("24x24 disc, W_2", 40),
+        ("24x24 Cauchy, W_1", 576), ("64x64 disc, W_2", 9), ("iid, W_2", 20),
+        ("iid, W_2", 30)]
     assert out[1]["emdkit_s"] == rows[0]["emdkit_s"] and old[1]["emdkit_s"] == 9.0
 
 

@@ -235,12 +235,15 @@ def run(quick: bool = False, only=None) -> List[dict]:
 
 def merged(old: List[dict], new: List[dict]) -> List[dict]:
     """The published rows ``old`` with the re-measured ``new`` in their places (same
-    problem and n); a new row not there goes after the last row of its size (the
-    problem's first word), else at the end."""
+    problem and n, or the same problem where the table has it once: an image pair's
+    non-empty pixels, its n, depend on its draw); a new row not there goes after the
+    last row of its size (the problem's first word), else at the end."""
     out = list(old)
     for row in new:
         key = (row["problem"], row["n"])
         at = [i for i, r in enumerate(out) if (r["problem"], r["n"]) == key]
+        same = [i for i, r in enumerate(out) if r["problem"] == row["problem"]]
+        at = at or (same if len(same) == 1 else [])
         if at:
             out[at[0]] = row
             continue
