@@ -44,6 +44,25 @@ def test_early_stopping_waits_for_a_rising_curve(rng):
     assert not r.converged and r.info["steps_run"] == [300, 300]
 
 
+def test_early_stopping_decides_at_checks_only(rng, monkeypatch):
+    """The stop is tried at the checks (every tenth of ``steps`` from ``EARLY_FROM``),
+    once the objective was flat at two in a row, and at every later flat check: here
+    flat always and levelled from the fourth check on, so the critics stop there
+    (trying between checks, or only at the second flat check, would not)."""
+    from emdkit.solvers import critic as c
+
+    first = max(c.MIN_STEPS, int(np.ceil(c.EARLY_FROM * 300)))
+    checks = [first + 30 * k for k in range(4)]
+    calls = []
+    monkeypatch.setattr(c, "_flat", lambda objs, window: True)
+    monkeypatch.setattr(c, "_levelled", lambda curve, steps: calls.append(steps) or
+                        steps >= checks[3])
+    x = rng.normal(size=(200, 2))
+    r = emdkit.solve(x, x + 1.0, "critic", steps=300, seed=0)
+    assert r.info["steps_run"] == [checks[3], checks[3]]
+    assert set(calls) == set(checks[1:])        # from the second flat check on
+
+
 def test_early_stopping_check_is_the_levelled_test():
     from emdkit.solvers import critic as c
 
