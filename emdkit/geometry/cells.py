@@ -35,7 +35,7 @@ class Tree:
         self.order = np.argsort(keys, kind="stable")
         self.keys = keys[self.order]
         self.x = np.ascontiguousarray(x[self.order])
-        self.xT = np.ascontiguousarray(self.x.T)        # by coordinate: ``kernels.tree._leaf``
+        self.xT = np.ascontiguousarray(self.x.T)    # by coordinate: ``kernels.tree._leaf``
         self.cells = k.build_cells(self.keys, self.x, bits, LEAF)
         self.n, self.d = self.x.shape
 
@@ -81,12 +81,6 @@ def linear_envelope(tree: Tree, g, metric: int, p: float):
 
 def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
     """CSR ``(indptr, idx, cost)`` of the pairs with ``c - f_i - g_j <= thresh``."""
-    return support_of(xtree.x, ytree, f, g, thresh, metric, p)
-
-
-def support_of(q: np.ndarray, ytree: Tree, f, g, thresh, metric: int, p: float):
-    """``support`` for any query points ``q`` (rows in their given order, ``f`` theirs;
-    ``g`` and the columns in the tree's order)."""
     from ..kernels import tree as k
 
     if ytree.n >= 2 ** 31:
@@ -94,19 +88,18 @@ def support_of(q: np.ndarray, ytree: Tree, f, g, thresh, metric: int, p: float):
                          f"{ytree.n:,} points")
     gmax = ytree.cell_max(g)
     beta, alpha = linear_envelope(ytree, g, metric, p)
-    n = q.shape[0]
-    args = (q, ytree.x) + tuple(ytree.cells) + (gmax, beta, alpha, f, g, thresh, metric,
-                                                p)
+    args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, beta, alpha, f, g, thresh,
+                                                      metric, p)
     # the size of the support, estimated on evenly spaced rows before anything of
     # that size is allocated
-    sample = np.unique(np.linspace(0, n - 1, min(n, 512)).astype(np.int64))
+    sample = np.unique(np.linspace(0, xtree.n - 1, min(xtree.n, 512)).astype(np.int64))
     few = np.empty(sample.size, np.int64)
-    k.support_count(q[sample], ytree.x, *ytree.cells, gmax, beta, alpha, f[sample],
+    k.support_count(xtree.x[sample], ytree.x, *ytree.cells, gmax, beta, alpha, f[sample],
                     g, thresh, metric, p, 0, sample.size, few)
-    _check_fits(int(few.mean() * n), n, ytree.n)
-    counts = np.empty(n, np.int64)
-    parts = parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), n)
-    indptr = np.zeros(n + 1, np.int64)
+    _check_fits(int(few.mean() * xtree.n), xtree.n, ytree.n)
+    counts = np.empty(xtree.n, np.int64)
+    parts = parallel(lambda i0, i1: k.support_rows(*args, i0, i1, counts), xtree.n)
+    indptr = np.zeros(xtree.n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     if len(parts) == 1:
         return indptr, parts[0][0], parts[0][1]

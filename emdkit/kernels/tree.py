@@ -283,11 +283,33 @@ def _leaf(qi, yT, g, a, b, metric, p, buf):
 
 
 @njit(cache=True, nogil=True)
+def _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric, p, best, stack,
+              lbs, top):
+    """Push cell ``c``'s children whose lower bound (box distance less the largest
+    ``g``; with ``beta``, the linear envelope's too) is below ``best``, sorted so that
+    the most promising is popped first; returns the new top of the stack."""
+    linear = beta.shape[0] > 0
+    start = top
+    for k in range(c_lo[c], c_hi[c]):
+        b = _power(_box(qi, bmin, bmax, k, metric), metric, p) - gmax[k]
+        if linear:
+            b = max(b, _linear_bound(qi, bmin, bmax, beta, alpha, k))
+        if b >= best:
+            continue
+        pos = top
+        while pos > start and lbs[pos - 1] < b:
+            stack[pos], lbs[pos] = stack[pos - 1], lbs[pos - 1]
+            pos -= 1
+        stack[pos], lbs[pos] = k, b
+        top += 1
+    return top
+
+
+@njit(cache=True, nogil=True)
 def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metric, p, i0,
                i1, out, arg):
     """``out[i] = min_j c(q_i, y_j) - g_j`` and ``arg[i]`` its j, for i in [i0, i1)
     (with ``beta``, p = 2 Euclidean: the linear envelope's bound too, see ``_walk``)."""
-    linear = beta.shape[0] > 0
     nc = lo.shape[0]
     stack = np.empty(64 * nc if nc < 64 else 4096, np.int64)
     lbs = np.empty(stack.shape[0])
@@ -295,7 +317,6 @@ def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metr
     for i in range(i0, i1):
         qi = q[i]
         best, besti = np.inf, -1
-        top = 0
         stack[0], lbs[0] = 0, -np.inf
         top = 1
         while top > 0:
@@ -309,20 +330,8 @@ def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metr
                     if buf[j] < best:
                         best, besti = buf[j], lo[c] + j
                 continue
-            # children, the most promising last (popped first)
-            start = top
-            for k in range(c_lo[c], c_hi[c]):
-                b = _power(_box(qi, bmin, bmax, k, metric), metric, p) - gmax[k]
-                if linear:
-                    b = max(b, _linear_bound(qi, bmin, bmax, beta, alpha, k))
-                if b >= best:
-                    continue
-                pos = top
-                while pos > start and lbs[pos - 1] < b:
-                    stack[pos], lbs[pos] = stack[pos - 1], lbs[pos - 1]
-                    pos -= 1
-                stack[pos], lbs[pos] = k, b
-                top += 1
+            top = _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric, p,
+                            best, stack, lbs, top)
         out[i] = best
         arg[i] = besti
 
@@ -338,6 +347,7 @@ def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, limit, metric, p, i0
     stack = np.empty(64 * nc if nc < 64 else 4096, np.int64)
     lbs = np.empty(stack.shape[0])
     buf = np.empty(_largest_leaf(lo, hi, c_lo))
+    none = np.empty((0, q.shape[1]))          # no linear envelope
     for i in range(i0, i1):
         qi = q[i]
         for t in range(k):
@@ -360,17 +370,8 @@ def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, limit, metric, p, i0
                             pos -= 1
                         val[i, pos], arg[i, pos] = v, lo[c] + j
                 continue
-            start = top
-            for kk in range(c_lo[c], c_hi[c]):
-                b = _power(_box(qi, bmin, bmax, kk, metric), metric, p) - gmax[kk]
-                if b >= val[i, k - 1]:
-                    continue
-                pos = top
-                while pos > start and lbs[pos - 1] < b:
-                    stack[pos], lbs[pos] = stack[pos - 1], lbs[pos - 1]
-                    pos -= 1
-                stack[pos], lbs[pos] = kk, b
-                top += 1
+            top = _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, none, none[:, 0], metric,
+                            p, val[i, k - 1], stack, lbs, top)
 
 
 @njit(cache=True, nogil=True)
