@@ -75,7 +75,7 @@ def critic(prob, *, lipschitz: str = "groupsort", width: int = 32, depth: int = 
         row (or more), and the curve levelled (the test of ``Result.converged``); the
         stop is decided at the checks only.
         ``info["steps_run"]`` gives each critic's steps. On the agreement study's
-        cells: 1.15-1.3x faster, the median error unchanged, no estimate moved by
+        cells: 1.14-1.32x faster, the median error unchanged, no estimate moved by
         more than 8% of W_1 (``python -m emdkit.bench.critic_early``). ``False``:
         always ``steps``.
     folds : int, default 2
