@@ -17,8 +17,12 @@ join near points. The solver goes coarse to fine on the grid of nested cells of
    list that keeps its basis (``sparse_simplex.SparseSimplex``);
 4. pricing: for every point, the smallest reduced cost over *all* partners, by branch
    and bound on the cell tree (exact c-transforms of the restricted duals). Rows and
-   columns with a negative one get their best partner added and the LP is solved
+   columns with a negative one get their best partner added (for p = 1 their 16 most
+   negative pairs: W_1's reduced costs tie along transport rays) and the LP is solved
    again from the last basis (a few pivots, not a cold solve), until none is left.
+
+For p = 1 the mass both clouds have at a shared point stays there first (W_1 moves
+only ``a - b``, ``_staying``), and the levels transport the rest.
 
 When no pair of the full problem prices negative beyond rounding, the restricted plan
 is optimal for the full problem. The certificate does not rely on that test: the lower
@@ -421,7 +425,7 @@ def _staying(x, wa, kx, y, wb, ky):
     clouds the smaller weight stays put at no cost and the LP transports the rest
     (Kantorovich-Rubinstein: W_1 depends on the measures through ``a - b`` alone;
     a plan of the rest plus the staying mass is optimal). On images on one grid this
-    leaves about half the pixels on each side, each far from degenerate ties.
+    leaves each pixel on one side only, about half of them a side.
 
     ``(lx, ly, ra, rb, (ix, iy, mass))``: the points (of ``x`` and ``y``, each
     without repeats) with weight left to move, that weight (``rb`` rescaled to the
