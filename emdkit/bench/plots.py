@@ -87,7 +87,6 @@ def which_method_plot(study: dict, path: Path, rows: List[dict], tols) -> Path:
     plt = _plt()
     from matplotlib.colors import ListedColormap
 
-
     g = study["grid"]
     dims, sizes = g["dims"], g["sizes"]
     kinds = ["none", "exact", "sinkhorn", "sliced", "critic"]

@@ -30,9 +30,10 @@ BACKENDS = ("auto", "dense", "multiscale", "grid")
 #: it solves on all pairs itself: ``multiscale_exact.DENSE_PAIRS``) and wherever the
 #: dense matrices would not fit. Measured on 2-D clouds: 1.5-2.5x faster than dense
 #: at 2100 and 3000 points a side, 5-6x at 4096, 17-21x at 10^4
-#: (``emdkit.bench.exact_bench``). For p = 1 above a quarter of it (as the multiscale
-#: solver's own dense threshold): 1500 + 1500 2-D points 0.08 s against 0.20 s dense
-#: (iid), 0.30 against 0.26 s (shifted); 40 x 40 images 0.16 against 0.68 s.
+#: (``emdkit.bench.exact_bench``). For p = 1 above a quarter of it (the multiscale
+#: solver's own rule, ``multiscale_exact.dense_limit``): 1500 + 1500 2-D points
+#: 0.08 s against 0.20 s dense (iid), 0.30 against 0.26 s (shifted); 40 x 40 images
+#: 0.16 against 0.68 s.
 AUTO_MULTISCALE_PAIRS = 4_000_000
 #: The multiscale solver's cell tree prunes less as the dimension grows.
 MULTISCALE_MAX_DIM = 5
@@ -165,7 +166,9 @@ def _backend(prob, backend: str, memory_limit):
         return backend, None
     if backend == "dense" or not fits:
         return "dense", None
-    if float(prob.n) * prob.m > AUTO_MULTISCALE_PAIRS / (4 if prob.p == 1 else 1):
+    from .multiscale_exact import dense_limit
+
+    if float(prob.n) * prob.m > dense_limit(AUTO_MULTISCALE_PAIRS, prob.p):
         return "multiscale", None
     try:
         check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
