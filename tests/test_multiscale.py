@@ -44,7 +44,9 @@ def test_tree_queries_equal_brute_force(rng, metric, p, d):
     V, k = C - g[None, :], 5
     limit = ct + rng.random(300) * 0.3
     val, got = np.empty((300, k)), np.empty((300, k), np.int64)
-    below_k(xt.x, yt.xT, *yt.cells, yt.cell_max(g), g, limit, code, p, 0, 300, val, got)
+    beta, alpha = sparse.linear_envelope(yt, g, code, p)
+    below_k(xt.x, yt.xT, *yt.cells, yt.cell_max(g), beta, alpha, g, limit, code, p, 0, 300,
+            val, got)
     for i in range(300):
         ref = np.sort(V[i][V[i] < limit[i]])[:k]
         assert (got[i] >= 0).sum() == ref.size > 0
@@ -58,6 +60,62 @@ def test_tree_queries_equal_brute_force(rng, metric, p, d):
         js = idx[indptr[i]:indptr[i + 1]]
         assert set(js) == set(np.flatnonzero(keep[i])), i
         np.testing.assert_allclose(cost[indptr[i]:indptr[i + 1]], C[i, js], rtol=1e-12)
+
+
+def _w1_potential(rng, shift):
+    """A W_1 potential of the clouds (c-concave, slope 1 along the transport rays),
+    from the exact solve, and the clouds in the trees' scaled coordinates."""
+    x, y = cloud(rng, 700, 2), cloud(rng, 650, 2, shift=shift)
+    g = emdkit.solve(x, y, p=1, backend="multiscale").potentials[1]
+    both = np.concatenate([x, y])
+    lo, span = both.min(0), float((both.max(0) - both.min(0)).max()) * (1 + 1e-9)
+    xt, yt = sparse.Tree(x, lo, span, 20), sparse.Tree(y, lo, span, 20)
+    return xt, yt, np.ascontiguousarray(g[yt.order])
+
+
+@pytest.mark.parametrize("kind", ["random", "w1"])
+def test_ray_bound_is_below_every_cells_reduced_costs(rng, kind):
+    # the 2-D W_1 envelope (minima along 8 directions) bounds each cell's |q - y| - g
+    # from below, for any g (random) and for the transport potentials it is made for
+    from emdkit.kernels.tree import _ray_bound
+
+    if kind == "random":
+        x, y = cloud(rng, 200, 2), cloud(rng, 300, 2, shift=0.4)
+        both = np.concatenate([x, y])
+        lo, span = both.min(0), float((both.max(0) - both.min(0)).max()) * (1 + 1e-9)
+        xt, yt = sparse.Tree(x, lo, span, 20), sparse.Tree(y, lo, span, 20)
+        g = rng.normal(size=300) * 0.3
+    else:
+        xt, yt, g = _w1_potential(rng, 1.5)
+    phi, gmin = sparse.linear_envelope(yt, g, sparse.METRICS["euclidean"], 1.0)
+    lo_, hi_, _, _, bmin, bmax = yt.cells
+    assert phi.shape == (lo_.size, 8)
+    C = cdist(xt.x, yt.x) - g[None, :]
+    slack = []
+    for c in range(lo_.size):
+        true = C[:, lo_[c]:hi_[c]].min(1)
+        bound = np.array([_ray_bound(q, bmin, bmax, phi, gmin, c) for q in xt.x])
+        assert np.all(bound <= true + 1e-12), c
+        slack.append(np.median(true - bound))
+    if kind == "w1":    # and it is tight where made for: far below the cells' widths
+        width = np.linalg.norm(bmax - bmin, axis=1)
+        assert np.median(np.array(slack) / np.maximum(width, 1e-12)) < 0.5
+
+
+def test_w1_searches_go_flat_only_where_the_tree_prunes_little(rng):
+    # W_1 potentials of a long transport: the tree would evaluate most pairs, and the
+    # search takes every pair in one pass; nearest points (g = 0): the tree. Both exact.
+    code = sparse.METRICS["euclidean"]
+    xt, yt, g = _w1_potential(rng, 3.0)
+    assert sparse.searched(xt.x, yt, g, code, 1.0)[0] is yt.flat
+    zero = np.zeros(yt.n)
+    assert sparse.searched(xt.x, yt, zero, code, 1.0)[0] is yt.cells
+    assert sparse.searched(xt.x, yt, g, code, 2.0)[0] is yt.cells
+    for h in (g, zero):
+        ct, arg = sparse.ctransform(xt.x, yt, h, code, 1.0)
+        C = cdist(xt.x, yt.x) - h[None, :]
+        np.testing.assert_allclose(ct, C.min(1), rtol=0, atol=1e-13)
+        np.testing.assert_allclose(C[np.arange(xt.n), arg], C.min(1), rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize("p", [1, 2])

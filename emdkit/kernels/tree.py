@@ -200,6 +200,73 @@ def _linear_bound(qi, bmin, bmax, beta, alpha, c):
     return s - lin - alpha[c]
 
 
+#: The directions of ``cell_rays``: the 8 unit vectors at multiples of 45 degrees.
+_R = 0.7071067811865476
+_RAYS = ((1.0, 0.0), (_R, _R), (0.0, 1.0), (-_R, _R), (-1.0, 0.0), (-_R, -_R), (0.0, -1.0),
+         (_R, -_R))
+
+
+@njit(cache=True, nogil=True)
+def cell_rays(lo, hi, c_lo, c_hi, y, g, phi, gmin):
+    """For 2-D points and W_1: ``phi[c, k] = min_j (u_k . y_j - g_j)`` over cell c's
+    points for the 8 directions ``u_k`` of ``_RAYS``, and ``gmin[c] = min_j g_j``
+    (children before parents: reverse order). ``_ray_bound`` bounds a cell's reduced
+    costs with them."""
+    for c in range(lo.shape[0] - 1, -1, -1):
+        for k in range(8):
+            phi[c, k] = np.inf
+        gmin[c] = np.inf
+        if c_lo[c] < 0:
+            for j in range(lo[c], hi[c]):
+                gmin[c] = min(gmin[c], g[j])
+                for k in range(8):
+                    phi[c, k] = min(phi[c, k], _RAYS[k][0] * y[j, 0] + _RAYS[k][1] * y[j, 1]
+                                    - g[j])
+        else:
+            for ch in range(c_lo[c], c_hi[c]):
+                gmin[c] = min(gmin[c], gmin[ch])
+                for k in range(8):
+                    phi[c, k] = min(phi[c, k], phi[ch, k])
+
+
+@njit(cache=True, nogil=True)
+def _ray_bound(qi, bmin, bmax, phi, gmin, c):
+    """A lower bound of ``|q - y_j| - g_j`` over cell c's points (2-D, W_1): for the
+    unit vector ``u`` from ``q`` to the cell's centre, ``|q - y| >= u . (y - q)``, and
+    ``u = a u_k + b u_k+1`` between two of the 8 directions (a, b >= 0, a + b >= 1):
+    ``u . y - g >= a phi_k + b phi_k+1 + (a + b - 1) gmin``. Where ``g`` rises along
+    the direction to ``q`` at slope 1, as W_1's potentials do along the transport
+    rays, it is nearly tight, and the box bound (distance less the largest ``g``)
+    is off by the cell's width."""
+    ux = 0.5 * (bmin[c, 0] + bmax[c, 0]) - qi[0]
+    uy = 0.5 * (bmin[c, 1] + bmax[c, 1]) - qi[1]
+    r = np.sqrt(ux * ux + uy * uy)
+    if r == 0.0:
+        return -np.inf
+    ux /= r
+    uy /= r
+    if uy >= 0.0:
+        k = (0 if ux >= uy else 1) if ux >= 0.0 else (2 if uy >= -ux else 3)
+    else:
+        k = (4 if -ux >= -uy else 5) if ux < 0.0 else (6 if -uy >= ux else 7)
+    k1 = (k + 1) % 8
+    ax, ay = _RAYS[k]
+    bx, by = _RAYS[k1]
+    a = (ux * by - uy * bx) / _R            # u = a u_k + b u_k1 (cross products)
+    b = (ax * uy - ay * ux) / _R
+    a, b = max(a, 0.0), max(b, 0.0)
+    return a * phi[c, k] + b * phi[c, k1] + (a + b - 1.0) * gmin[c] - (ux * qi[0] + uy * qi[1])
+
+
+@njit(cache=True, nogil=True)
+def _envelope_bound(qi, bmin, bmax, beta, alpha, c, p):
+    """The envelope's lower bound of cell c's reduced costs: ``_linear_bound`` (p = 2
+    Euclidean) or ``_ray_bound`` (2-D W_1); see ``geometry.cells.linear_envelope``."""
+    if p == 2.0:
+        return _linear_bound(qi, bmin, bmax, beta, alpha, c)
+    return _ray_bound(qi, bmin, bmax, beta, alpha, c)
+
+
 @njit(cache=True, nogil=True)
 def _add(s, gap, metric):
     """One coordinate's contribution: squared (euclidean), summed, or the max."""
@@ -292,10 +359,12 @@ def _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric, p, best,
     start = top
     for k in range(c_lo[c], c_hi[c]):
         b = _power(_box(qi, bmin, bmax, k, metric), metric, p) - gmax[k]
-        if linear:
-            b = max(b, _linear_bound(qi, bmin, bmax, beta, alpha, k))
         if b >= best:
             continue
+        if linear:          # the dearer bound only where the box's does not prune
+            b = max(b, _envelope_bound(qi, bmin, bmax, beta, alpha, k, p))
+            if b >= best:
+                continue
         pos = top
         while pos > start and lbs[pos - 1] < b:
             stack[pos], lbs[pos] = stack[pos - 1], lbs[pos - 1]
@@ -307,9 +376,12 @@ def _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric, p, best,
 
 @njit(cache=True, nogil=True)
 def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metric, p, i0,
-               i1, out, arg):
+               i1, out, arg, visits):
     """``out[i] = min_j c(q_i, y_j) - g_j`` and ``arg[i]`` its j, for i in [i0, i1)
-    (with ``beta``, p = 2 Euclidean: the linear envelope's bound too, see ``_walk``)."""
+    (with ``beta``, p = 2 Euclidean: the linear envelope's bound too, see ``_walk``);
+    with a non-empty ``visits`` (rows x 2), ``visits[i]`` counts the pairs evaluated
+    for row i and the cells whose bound it computed."""
+    count = visits.shape[0] > 0
     nc = lo.shape[0]
     stack = np.empty(64 * nc if nc < 64 else 4096, np.int64)
     lbs = np.empty(stack.shape[0])
@@ -329,7 +401,11 @@ def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metr
                 for j in range(hi[c] - lo[c]):
                     if buf[j] < best:
                         best, besti = buf[j], lo[c] + j
+                if count:
+                    visits[i, 0] += hi[c] - lo[c]
                 continue
+            if count:
+                visits[i, 1] += c_hi[c] - c_lo[c]
             top = _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric, p,
                             best, stack, lbs, top)
         out[i] = best
@@ -337,8 +413,8 @@ def ctransform(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, metr
 
 
 @njit(cache=True, nogil=True)
-def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, limit, metric, p, i0, i1,
-            val, arg):
+def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, g, limit, metric, p,
+            i0, i1, val, arg):
     """For i in [i0, i1): the ``k = val.shape[1]`` smallest ``c(q_i, y_j) - g_j``
     below ``limit[i]``, ascending, in ``val[i]`` and their j in ``arg[i]`` (-1 past
     the last found): ``ctransform``'s branch and bound, pruned at the k-th best."""
@@ -347,7 +423,6 @@ def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, limit, metric, p, i0
     stack = np.empty(64 * nc if nc < 64 else 4096, np.int64)
     lbs = np.empty(stack.shape[0])
     buf = np.empty(_largest_leaf(lo, hi, c_lo))
-    none = np.empty((0, q.shape[1]))          # no linear envelope
     for i in range(i0, i1):
         qi = q[i]
         for t in range(k):
@@ -370,7 +445,7 @@ def below_k(q, yT, lo, hi, c_lo, c_hi, bmin, bmax, gmax, g, limit, metric, p, i0
                             pos -= 1
                         val[i, pos], arg[i, pos] = v, lo[c] + j
                 continue
-            top = _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, none, none[:, 0], metric,
+            top = _children(qi, c, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, metric,
                             p, val[i, k - 1], stack, lbs, top)
 
 
@@ -389,7 +464,7 @@ def _walk(q, y, lo, hi, c_lo, c_hi, bmin, bmax, gmax, beta, alpha, f, g, thresh,
         c = stack[top]
         if _power(_box(qi, bmin, bmax, c, metric), metric, p) - gmax[c] > limit:
             continue
-        if linear and _linear_bound(qi, bmin, bmax, beta, alpha, c) > limit:
+        if linear and _envelope_bound(qi, bmin, bmax, beta, alpha, c, p) > limit:
             continue
         if c_lo[c] < 0:
             for j in range(lo[c], hi[c]):

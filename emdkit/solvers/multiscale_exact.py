@@ -325,7 +325,7 @@ def _violating(q, fq, rows, tree, g, tol, metric):
     """p = 1: ``(rows, partners)``, for each of ``rows`` (points ``q``, potentials
     ``fq``) its ``VIOLATING`` most negative pairs against the ``tree``'s points
     (reduced cost ``c - fq - g`` below ``-tol``), in the callers' orders."""
-    from ..geometry.cells import parallel
+    from ..geometry.cells import linear_envelope, parallel
     from ..kernels.tree import below_k
 
     if rows.size == 0:
@@ -334,8 +334,9 @@ def _violating(q, fq, rows, tree, g, tol, metric):
     qr, limit = np.ascontiguousarray(q[rows]), fq[rows] - tol
     val, arg = np.empty((rows.size, VIOLATING)), np.empty((rows.size, VIOLATING), np.int64)
     gmax = tree.cell_max(gs)
-    parallel(lambda i0, i1: below_k(qr, tree.xT, *tree.cells, gmax, gs, limit, metric, 1.0,
-                                    i0, i1, val, arg), rows.size)
+    beta, alpha = linear_envelope(tree, gs, metric, 1.0)
+    parallel(lambda i0, i1: below_k(qr, tree.xT, *tree.cells, gmax, beta, alpha, gs, limit,
+                                    metric, 1.0, i0, i1, val, arg), rows.size)
     r, t = np.nonzero(arg >= 0)
     return rows[r], tree.order[arg[r, t]]
 
