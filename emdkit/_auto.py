@@ -103,6 +103,8 @@ def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
     if method == "exact-multiscale":
         from .solvers.multiscale_exact import DENSE_PAIRS
 
+        # the coarsest level's dense LP is at most DENSE_PAIRS pairs (for p = 1 a
+        # quarter of it, ``dense_limit``; the larger bound is kept: p is not given)
         return (MODEL["exact-multiscale/bytes_per_point"] * float(n + m)
                 + MODEL["exact/bytes_per_pair"] * DENSE_PAIRS)
     if method == "sinkhorn-multiscale":
@@ -122,12 +124,13 @@ def _multiscale_applies(prob) -> bool:
 
 def _exact_multiscale_applies(prob) -> bool:
     """``exact``'s multiscale backend: a named metric, up to 5 dimensions, and more
-    pairs than its coarsest level solves densely (below, it is the dense LP)."""
+    pairs than its coarsest level solves densely (``multiscale_exact.dense_limit``:
+    a quarter as many for p = 1; below, it is the dense LP)."""
     from .solvers.exact import MULTISCALE_MAX_DIM
-    from .solvers.multiscale_exact import DENSE_PAIRS
+    from .solvers.multiscale_exact import DENSE_PAIRS, dense_limit
 
     return (prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric)
-            and float(prob.n) * prob.m > DENSE_PAIRS)
+            and float(prob.n) * prob.m > dense_limit(DENSE_PAIRS, prob.p))
 
 
 def choose(prob, rtol: float, memory_limit: Optional[float]):

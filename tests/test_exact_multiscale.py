@@ -188,6 +188,20 @@ def test_method_auto_takes_the_sparse_routes(rng):
     assert dense.value == pytest.approx(r.value, rel=1e-12)
 
 
+def test_auto_compares_the_multiscale_lp_wherever_exact_would_run_its_levels(rng):
+    # 1500 + 1500 points: 2.25M pairs, past p = 1's dense limit (a quarter of
+    # DENSE_PAIRS, where exact's backend="auto" goes to the levels), within p = 2's
+    from emdkit._auto import choose
+    from emdkit.geometry.problem import prepare
+    from emdkit.solvers.multiscale_exact import DENSE_PAIRS, dense_limit
+
+    x, y = rng.normal(size=(1500, 2)), rng.normal(size=(1500, 2))
+    assert dense_limit(DENSE_PAIRS, 1.0) < 1500 ** 2 < dense_limit(DENSE_PAIRS, 2.0)
+    for p, compared in ((1, True), (2, False)):
+        record = choose(prepare(x, y, p=p), 0.01, None)[3]
+        assert ("exact multiscale" in record["predicted_s"]) is compared
+
+
 def test_spacing_ratio_tells_iid_from_shifted(rng):
     # auto's probe: two samples of one Gaussian reach a few spacings (W_2 ~ n^-1/2 in
     # 2-D, about sqrt(log n) spacings), a pair shifted by one standard deviation

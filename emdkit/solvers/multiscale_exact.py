@@ -15,11 +15,12 @@ join near points. The solver goes coarse to fine on the grid of nested cells of
    Morton curve so that the restricted problem is always feasible;
 3. the LP restricted to the candidates is solved by a network simplex on the arc
    list that keeps its basis (``sparse_simplex.SparseSimplex``);
-4. pricing: for every point, the smallest reduced cost over *all* partners, by branch
-   and bound on the cell tree (exact c-transforms of the restricted duals). Rows and
-   columns with a negative one get their best partner added (for p = 1 their 16 most
-   negative pairs: W_1's reduced costs tie along transport rays) and the LP is solved
-   again from the last basis (a few pivots, not a cold solve), until none is left.
+4. pricing: for every point of the first cloud, the smallest reduced cost over *all*
+   partners, by branch and bound on the cell tree (exact c-transforms of the
+   restricted duals; any violating pair makes its row violate). Rows with a negative
+   one get their best partner added (for p = 1 their 16 most negative pairs: W_1's
+   reduced costs tie along transport rays) and the LP is solved again from the last
+   basis (a few pivots, not a cold solve), until none is left.
 
 For p = 1 the mass both clouds have at a shared point stays there first (W_1 moves
 only ``a - b``, ``_staying``), and the levels transport the rest.
@@ -252,22 +253,22 @@ class MultiscaleExact:
             if code != 1:
                 return self._finish(px, py, lp.plan(), gr, yt, False, _CODES[code], stat,
                                     start)
-            # pricing: every row's and every column's best partner over all pairs
+            # pricing: every row's best partner over all pairs (a pair that prices
+            # negative makes its row do so). Pricing the columns too added other
+            # pairs, but its second c-transform a round cost more than the rounds it
+            # saved: rows alone were 1.0-1.4x faster on every case measured (64 x 64
+            # images of five classes, iid and shifted 2-D clouds of 4096 to 3 x 10^4
+            # points, 128 x 128 photographs, shifted 3-D clouds; p = 1 and 2)
             hr, ar = self._ctransform(px, yt, gr)
-            hc, ac = self._ctransform(py, xt, fr)
             tol = _tolerance(fr, gr)
             bad_r = np.flatnonzero(hr - fr < -tol)
-            bad_c = np.flatnonzero(hc - gr < -tol)
             stat["pricing_s"] += time.perf_counter() - t1
-            if bad_r.size == 0 and bad_c.size == 0:
+            if bad_r.size == 0:
                 return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
-            rows = np.concatenate([bad_r, ac[bad_c]])
-            cols = np.concatenate([ar[bad_r], bad_c])
+            rows, cols = bad_r, ar[bad_r]
             if self.p == 1.0:       # degenerate rays: more of each one's violations
                 rr, rc = _violating(px, fr, bad_r, yt, gr, tol, self.metric)
-                cc, cr = _violating(py, gr, bad_c, xt, fr, tol, self.metric)
-                rows = np.concatenate([rows, rr, cr])
-                cols = np.concatenate([cols, rc, cc])
+                rows, cols = np.concatenate([rows, rr]), np.concatenate([cols, rc])
             new = lp.add(rows, cols, _pair_costs(px, py, rows, cols, self.metric, self.p))
             if new == 0:        # the violations are rounding on pairs already there
                 return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
