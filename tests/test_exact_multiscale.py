@@ -339,3 +339,13 @@ def test_sparse_simplex_against_pot(rng, priced):
     assert s.cost() == pytest.approx(want, rel=1e-12)
     f, g = s.duals()
     assert (C[rows, cols] - f[rows] - g[cols]).min() > -1e-12     # dual feasible
+
+
+def test_row_ids_are_numpys_unique_inverse(rng):
+    from emdkit.solvers.multiscale_exact import _row_ids
+
+    pts = rng.integers(0, 4, size=(500, 3)).astype(float)      # many repeats
+    pts[::7, 1] = -0.0                      # -0.0 == 0.0: one point
+    for q in (pts, pts[:1], rng.normal(size=(50, 2))):
+        ref = np.unique(q, axis=0, return_inverse=True)[1].ravel()
+        assert np.array_equal(_row_ids(q), ref)

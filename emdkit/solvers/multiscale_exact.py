@@ -75,6 +75,12 @@ VIOLATING = 16
 #: Rows sampled to set the candidates' threshold (128 and 512 measured alike for
 #: p = 2; for p = 1 the counts follow rays and cost more: 128, 10% faster).
 _SAMPLE = 128
+#: For p = 1, up to this many sampled pairs (sample x points) the threshold is their
+#: quantile, from every pair's reduced cost, not a bisection of tree counts (64 x 64
+#: images: 17 counts of the sample, 15 ms, against 1 ms; for p = 2 the counts are
+#: cheap, and the quantile's candidates made the images 5-10% slower).
+_SAMPLE_PAIRS = 2 ** 20
+_METRIC_NAMES = {code: name for name, code in METRICS.items()}
 
 
 def dense_limit(pairs: int, p: float) -> int:
@@ -344,12 +350,21 @@ def _violating(q, fq, rows, tree, g, tol, metric):
 
 def _threshold(xt, yt, fs, gs, k, metric, p) -> Tuple[float, float]:
     """``(threshold, mean pairs a row)``: the reduced-cost threshold at which sampled
-    rows keep about ``k`` pairs on average (bisection on a sample of rows)."""
+    rows keep about ``k`` pairs on average (for p = 1 a quantile of the sample's
+    reduced costs where it has few pairs, else a bisection on the tree's counts)."""
     from ..kernels import tree as kt
     from ..geometry.cells import linear_envelope
 
     sample = np.unique(np.linspace(0, xt.n - 1, min(xt.n, _SAMPLE)).astype(np.int64))
     q, fq = xt.x[sample], fs[sample]
+    if p == 1.0 and sample.size * yt.n <= _SAMPLE_PAIRS:    # every pair: a quantile
+        from scipy.spatial.distance import cdist
+
+        red = (cdist(q, yt.x, _METRIC_NAMES[metric]) ** p - fq[:, None] - gs[None, :])
+        red = red.ravel()
+        at = min(int(k * sample.size), red.size) - 1
+        thresh = max(float(np.partition(red, at)[at]), 0.0) if at >= 0 else 0.0
+        return thresh, float(np.count_nonzero(red <= thresh)) / sample.size
     gmax = yt.cell_max(gs)
     beta, alpha = linear_envelope(yt, gs, metric, p)
     counts = np.empty(sample.size, np.int64)
@@ -443,8 +458,7 @@ def _staying(x, wa, kx, y, wb, ky):
     if both.size == 0:
         return None, None, wa, wb, None
     cx, cy = np.flatnonzero(np.isin(kx, both)), np.flatnonzero(np.isin(ky, both))
-    _, inv = np.unique(np.concatenate([x[cx], y[cy]]), axis=0, return_inverse=True)
-    inv = inv.ravel()
+    inv = _row_ids(np.concatenate([x[cx], y[cy]]))
     _, sx, sy = np.intersect1d(inv[:cx.size], inv[cx.size:], assume_unique=True,
                                return_indices=True)
     ix, iy = cx[sx], cy[sy]
@@ -463,6 +477,19 @@ def _staying(x, wa, kx, y, wb, ky):
     else:
         rb *= ra.sum() / rb.sum()
     return lx, ly, ra, rb, (ix, iy, mass)
+
+
+def _row_ids(pts):
+    """An id for each row of ``pts``, equal for equal rows, ascending in lexicographic
+    order (``np.unique(pts, axis=0, return_inverse=True)``'s, 5x faster on 64 x 64
+    images: a lexsort of the columns)."""
+    order = np.lexsort(pts.T[::-1])
+    s = pts[order]
+    first = np.ones(s.shape[0], bool)
+    first[1:] = np.any(s[1:] != s[:-1], axis=1)
+    ids = np.empty(s.shape[0], np.int64)
+    ids[order] = np.cumsum(first) - 1
+    return ids
 
 
 def _split(out, mx, my, wa, wb):
