@@ -19,7 +19,8 @@ a test checks that they agree):
   ties between distances slow the network simplex (fitted: the dense LP 1.7x at
   p = 1, 2.0x at p = 2);
 - ``exact`` with ``backend="multiscale"`` (named metric, up to 5 dimensions, more
-  than ``DENSE_PAIRS`` pairs: below, it is the dense LP): time
+  than ``DENSE_PAIRS`` pairs, a quarter as many for p = 1: below, it is the dense
+  LP): time
   ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on
   shifted and on iid pairs, whose times differed by up to 11x at one size, and on
   images; memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;

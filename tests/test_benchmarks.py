@@ -417,6 +417,33 @@ def test_exact_suite_measures_some_rows_and_merges_them():
     assert out[1]["emdkit_s"] == rows[0]["emdkit_s"] and old[1]["emdkit_s"] == 9.0
 
 
+def test_auto_grid_only_rows_replace_theirs_in_the_published_grid():
+    from emdkit.bench import auto_grid
+
+    def row(problem, ratio):
+        auto = {"seconds": ratio, "choice_s": 0.0, "route": "exact", "converged": True,
+                "value": 1.0, "bounds": [1.0, 1.0], "predicted_s": {"exact": 1.0}}
+        return {"problem": problem, "n": 10, "auto": auto, "ratio": ratio, "best": "exact",
+                "best_s": 1.0, "in_bracket": True, "rel_err": 0.0,
+                "routes": {"exact": {"seconds": 1.0, "converged": True, "value": 1.0}}}
+
+    old = {"rows": [row("a, W_1", 3.0), row("b, W_2", 1.0)], "date": "2026-12-01 10:00"}
+    old["summary"] = auto_grid.summary(old["rows"])
+    res = {"rows": [row("a, W_1", 1.1), row("c, W_1", 1.0)], "only": "W_1"}
+    out = auto_grid.merged(old, res, "a refit")
+    assert [(r["problem"], r["ratio"]) for r in out["rows"]] == [
+        ("a, W_1", 1.1), ("b, W_2", 1.0), ("c, W_1", 1.0)]
+    assert out["summary"]["worst"] == 1.1 and old["summary"]["worst"] == 3.0
+    note = out["remeasured"]
+    assert (note["problems"], note["base_date"], note["why"]) == (2, "2026-12-01 10:00",
+                                                                    "a refit")
+    text = "\n".join(auto_grid.report(dict(out, seconds=1.0)))
+    assert "re-measured on" in text and "whole run of 2026-12-01 10:00" in text
+    # merged again later: the whole run's date is kept
+    again = auto_grid.merged(out, dict(res, rows=res["rows"][:1]), "again")
+    assert again["remeasured"]["base_date"] == "2026-12-01 10:00"
+
+
 def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):
     from emdkit.bench import auto_grid
 

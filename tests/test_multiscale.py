@@ -95,7 +95,7 @@ def test_ray_bound_is_below_every_cells_reduced_costs(rng, kind):
     for c in range(lo_.size):
         true = C[:, lo_[c]:hi_[c]].min(1)
         bound = np.array([_ray_bound(q, bmin, bmax, phi, gmin, c) for q in xt.x])
-        assert np.all(bound <= true + 1e-12), c
+        assert np.all(bound <= true), c     # the bound keeps a margin for rounding
         slack.append(np.median(true - bound))
     if kind == "w1":    # and it is tight where made for: far below the cells' widths
         width = np.linalg.norm(bmax - bmin, axis=1)

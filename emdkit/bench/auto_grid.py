@@ -99,7 +99,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     """Whether ``route`` is one for this problem (and, for the dense routes, fits:
     two n x m float64 matrices in half the free memory)."""
     from ..memory import available_memory
-    from ..solvers.multiscale_exact import DENSE_PAIRS
+    from ..solvers.multiscale_exact import DENSE_PAIRS, dense_limit
 
     d = spec["d"]
     if route == "1d":
@@ -107,7 +107,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     if route in ("exact", "sinkhorn"):
         return 16.0 * n * m <= 0.5 * (available_memory() or math.inf)
     if route == "exact multiscale":
-        return d <= 5 and float(n) * m > DENSE_PAIRS
+        return d <= 5 and float(n) * m > dense_limit(DENSE_PAIRS, spec["p"])
     return d <= 5
 
 
@@ -199,12 +199,16 @@ class Worker:
             self.proc, self.warm = None, False
 
 
-def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -> Dict:
+def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None,
+        only: Optional[str] = None) -> Dict:
     """The grid; every row is also appended, as it is measured, to ``checkpoint``
     (JSON lines; for the full grid by default ``auto_grid.jsonl`` in the temporary
-    folder) so that a long run is never lost to a later failure."""
+    folder) so that a long run is never lost to a later failure. ``only`` (a regular
+    expression, ``--only``): the problems whose name it finds; published, they
+    replace their rows of the published grid (``publish``)."""
     import json
     import os
+    import re
     import tempfile
 
     if checkpoint is None:
@@ -214,6 +218,8 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -
     rows = []
     try:
         for spec in (QUICK if quick else FULL):
+            if only is not None and re.search(only, name(spec)) is None:
+                continue
             x, y, _, _ = make(spec)
             n, m = x.shape[0], y.shape[0]
             auto = worker.run(spec, "auto", AUTO_CAP)
@@ -229,7 +235,10 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None) -
                           f"{row['best_s']:.2f} s ({row['ratio']:.2f}x)")
     finally:
         worker.close()
-    return {"rows": rows, "summary": summary(rows)}
+    out = {"rows": rows, "summary": summary(rows)}
+    if only is not None:
+        out["only"] = only
+    return out
 
 
 def _time_routes(worker: Worker, row: dict, spec: dict, n: int, m: int) -> None:
@@ -326,6 +335,11 @@ def report(res: dict) -> List[str]:
         lines[-1] += (f" On {len(late)} problem(s) auto's route ran past {AUTO_CAP:.0f} s "
                       f"and was stopped, no other route timed (not scored): "
                       + ", ".join(r["problem"] for r in late) + ".")
+    part = res.get("remeasured")
+    if part:
+        lines[-1] += (f" The {part['problems']} problem(s) matching `{part['only']}` were "
+                      f"re-measured on {part['date']} ({part['why']}); the others are "
+                      f"from the whole run of {part['base_date']}.")
     lines.append("")
     return lines + predictions(rows)
 
@@ -352,20 +366,50 @@ def section(res: dict) -> List[str]:
             + report(res) + [""])
 
 
-def publish(res: dict, out) -> None:
+def merged(old: dict, res: dict, why: str) -> dict:
+    """The published grid ``old`` with the rows of ``res`` (a run with ``--only``) in
+    the places of the same problems, its summary recomputed, and a note of what was
+    re-measured when (``why``: the reason, for the report)."""
+    import time as _time
+
+    new = {r["problem"]: r for r in res["rows"]}
+    rows = [new.pop(r["problem"], r) for r in old["rows"]] + list(new.values())
+    base = old.get("remeasured", {}).get("base_date") or old.get("date")
+    return dict(res, rows=rows, summary=summary(rows), remeasured={
+        "only": res["only"], "problems": len(res["rows"]), "why": why,
+        "date": _time.strftime("%Y-%m-%d %H:%M"), "base_date": base})
+
+
+def publish(res: dict, out, why: Optional[str] = None) -> None:
     """Into ``out/results.json`` as the ``auto_grid`` section (the report re-rendered),
-    with its plot ``out/auto_grid.png``."""
+    with its plot ``out/auto_grid.png``; a run with ``--only`` replaces its rows of
+    the published grid (``merged``)."""
+    import json
+
     from .plots import auto_grid_plot
     from .run import publish_section
 
-    publish_section(out, "auto_grid", res, "auto held-out grid", "auto_grid",
+    module = "auto_grid"
+    if res.get("only") is not None:
+        old = json.loads((Path(out) / "results.json").read_text())["auto_grid"]
+        res = merged(old, res, why or "after a change")
+        module = f"auto_grid --only '{res['only']}'"
+    publish_section(out, "auto_grid", res, "auto held-out grid", module,
                     draw=lambda r, folder: auto_grid_plot(r, Path(folder) / "auto_grid.png"))
 
 
 def main(argv=None) -> int:
     from .run import section_main
 
-    return section_main(argv, __doc__, run, report, publish, "auto held-out grid")
+    import os
+
+    extra = {"--only": dict(default=None, metavar="REGEX",
+                            help="only the problems whose name matches; with --publish "
+                                 "they replace their rows of the published grid")}
+    why = os.environ.get("EMDKIT_REMEASURED_WHY")     # the report's note of the reason
+    return section_main(argv, __doc__, run, report,
+                        lambda res, out: publish(res, out, why), "auto held-out grid",
+                        extra=extra)
 
 
 if __name__ == "__main__":

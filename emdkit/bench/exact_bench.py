@@ -131,8 +131,8 @@ def _child(n, d, p) -> dict:
     import emdkit
 
     rng = np.random.default_rng(2)
-    emdkit.solve(rng.normal(size=(2100, d)), rng.normal(size=(2100, d)),
-                 backend="multiscale")      # compiled (the sparse path), untimed
+    emdkit.solve(rng.normal(size=(2100, d)), rng.normal(size=(2100, d)), p=p,
+                 backend="multiscale")      # compiled (the sparse path at p), untimed
     x, y = _clouds(n, d)
     row = _row(f"iid N(0, I) {d}-D, W_{p}", n,
                _timed(lambda: emdkit.solve(x, y, p=p, backend="multiscale")))

@@ -255,7 +255,8 @@ def _ray_bound(qi, bmin, bmax, phi, gmin, c):
     a = (ux * by - uy * bx) / _R            # u = a u_k + b u_k1 (cross products)
     b = (ax * uy - ay * ux) / _R
     a, b = max(a, 0.0), max(b, 0.0)
-    return a * phi[c, k] + b * phi[c, k1] + (a + b - 1.0) * gmin[c] - (ux * qi[0] + uy * qi[1])
+    v = a * phi[c, k] + b * phi[c, k1] + (a + b - 1.0) * gmin[c] - (ux * qi[0] + uy * qi[1])
+    return v - 1e-12 * (1.0 + abs(v))       # below the true bound by more than rounding
 
 
 @njit(cache=True, nogil=True)
