@@ -19,7 +19,6 @@ SAMPLE, FLAT_PAIRS = 64, 2 ** 24
 #: shifted 2-D clouds of 2000 and 4000 points; 2 cores): 1.36 ns a pair in one pass
 #: against 6.7 ns a pair and 36 ns a cell in the tree.
 TREE_PAIR, TREE_CELL, FLAT_ROW = 5.0, 26.0, 350.0
-RAYS = True
 METRICS = {"euclidean": 0, "cityblock": 1, "chebyshev": 2}
 
 
@@ -134,7 +133,7 @@ def linear_envelope(tree: Tree, g, metric: int, p: float):
 
     if (metric, float(p)) == (0, 2.0):
         return tree.cell_linear(g)
-    if (metric, float(p), tree.d) == (0, 1.0, 2) and RAYS:
+    if (metric, float(p), tree.d) == (0, 1.0, 2):
         lo, hi, c_lo, c_hi = tree.cells[:4]
         phi, gmin = np.empty((lo.shape[0], 8)), np.empty(lo.shape[0])
         k.cell_rays(lo, hi, c_lo, c_hi, tree.x, g, phi, gmin)
