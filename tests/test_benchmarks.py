@@ -429,8 +429,9 @@ def test_auto_grid_only_rows_replace_theirs_in_the_published_grid():
 
     old = {"rows": [row("a, W_1", 3.0), row("b, W_2", 1.0)], "date": "2026-12-01 10:00"}
     old["summary"] = auto_grid.summary(old["rows"])
-    res = {"rows": [row("a, W_1", 1.1), row("c, W_1", 1.0)], "only": "W_1"}
-    out = auto_grid.merged(old, res, "a refit")
+    res = {"rows": [row("a, W_1", 1.1), row("c, W_1", 1.0)], "only": "W_1",
+           "why": "a refit"}
+    out = auto_grid.merged(old, res)
     assert [(r["problem"], r["ratio"]) for r in out["rows"]] == [
         ("a, W_1", 1.1), ("b, W_2", 1.0), ("c, W_1", 1.0)]
     assert out["summary"]["worst"] == 1.1 and old["summary"]["worst"] == 3.0
@@ -440,7 +441,7 @@ def test_auto_grid_only_rows_replace_theirs_in_the_published_grid():
     text = "\n".join(auto_grid.report(dict(out, seconds=1.0)))
     assert "re-measured on" in text and "whole run of 2026-12-01 10:00" in text
     # merged again later: the whole run's date is kept
-    again = auto_grid.merged(out, dict(res, rows=res["rows"][:1]), "again")
+    again = auto_grid.merged(out, dict(res, rows=res["rows"][:1], why="again"))
     assert again["remeasured"]["base_date"] == "2026-12-01 10:00"
 
 

@@ -200,12 +200,13 @@ class Worker:
 
 
 def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None,
-        only: Optional[str] = None) -> Dict:
+        only: Optional[str] = None, why: Optional[str] = None) -> Dict:
     """The grid; every row is also appended, as it is measured, to ``checkpoint``
     (JSON lines; for the full grid by default ``auto_grid.jsonl`` in the temporary
     folder) so that a long run is never lost to a later failure. ``only`` (a regular
     expression, ``--only``): the problems whose name it finds; published, they
-    replace their rows of the published grid (``publish``)."""
+    replace their rows of the published grid (``publish``), the report giving
+    ``why`` (``--why``) they were re-measured."""
     import json
     import os
     import re
@@ -237,7 +238,7 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None,
         worker.close()
     out = {"rows": rows, "summary": summary(rows)}
     if only is not None:
-        out["only"] = only
+        out.update(only=only, why=why or "after a change")
     return out
 
 
@@ -366,21 +367,19 @@ def section(res: dict) -> List[str]:
             + report(res) + [""])
 
 
-def merged(old: dict, res: dict, why: str) -> dict:
+def merged(old: dict, res: dict) -> dict:
     """The published grid ``old`` with the rows of ``res`` (a run with ``--only``) in
     the places of the same problems, its summary recomputed, and a note of what was
-    re-measured when (``why``: the reason, for the report)."""
-    import time as _time
-
+    re-measured when and why (``res["why"]``, for the report)."""
     new = {r["problem"]: r for r in res["rows"]}
     rows = [new.pop(r["problem"], r) for r in old["rows"]] + list(new.values())
     base = old.get("remeasured", {}).get("base_date") or old.get("date")
     return dict(res, rows=rows, summary=summary(rows), remeasured={
-        "only": res["only"], "problems": len(res["rows"]), "why": why,
-        "date": _time.strftime("%Y-%m-%d %H:%M"), "base_date": base})
+        "only": res["only"], "problems": len(res["rows"]), "why": res["why"],
+        "date": time.strftime("%Y-%m-%d %H:%M"), "base_date": base})
 
 
-def publish(res: dict, out, why: Optional[str] = None) -> None:
+def publish(res: dict, out) -> None:
     """Into ``out/results.json`` as the ``auto_grid`` section (the report re-rendered),
     with its plot ``out/auto_grid.png``; a run with ``--only`` replaces its rows of
     the published grid (``merged``)."""
@@ -392,8 +391,8 @@ def publish(res: dict, out, why: Optional[str] = None) -> None:
     module = "auto_grid"
     if res.get("only") is not None:
         old = json.loads((Path(out) / "results.json").read_text())["auto_grid"]
-        res = merged(old, res, why or "after a change")
-        module = f"auto_grid --only '{res['only']}'"
+        res = merged(old, res)
+        module = f"auto_grid --only '{res['only']}' --why '{res['why']}'"
     publish_section(out, "auto_grid", res, "auto held-out grid", module,
                     draw=lambda r, folder: auto_grid_plot(r, Path(folder) / "auto_grid.png"))
 
@@ -401,14 +400,12 @@ def publish(res: dict, out, why: Optional[str] = None) -> None:
 def main(argv=None) -> int:
     from .run import section_main
 
-    import os
-
     extra = {"--only": dict(default=None, metavar="REGEX",
                             help="only the problems whose name matches; with --publish "
-                                 "they replace their rows of the published grid")}
-    why = os.environ.get("EMDKIT_REMEASURED_WHY")     # the report's note of the reason
-    return section_main(argv, __doc__, run, report,
-                        lambda res, out: publish(res, out, why), "auto held-out grid",
+                                 "they replace their rows of the published grid"),
+             "--why": dict(default=None, help="with --only: why they were re-measured "
+                                              "(the report says so)")}
+    return section_main(argv, __doc__, run, report, publish, "auto held-out grid",
                         extra=extra)
 
 

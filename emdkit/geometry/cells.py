@@ -109,7 +109,7 @@ def searched(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
     from ..kernels import tree as k
 
     rows = q.shape[0]
-    tree = (ytree.cells, ytree.cell_max(g)) + tuple(linear_envelope(ytree, g, metric, p))
+    tree = (ytree.cells,) + bounds(ytree, g, metric, p)
     if p != 1.0 or rows * ytree.n > FLAT_PAIRS or rows < SAMPLE:
         return tree
     sample = np.ascontiguousarray(q[np.linspace(0, rows - 1, SAMPLE).astype(np.int64)])
@@ -122,6 +122,12 @@ def searched(q: np.ndarray, ytree: Tree, g, metric: int, p: float):
         return tree
     flat = ytree.flat
     return flat, k.cell_max(*flat[:4], g), np.empty((0, ytree.d)), np.empty(0)
+
+
+def bounds(tree: Tree, g, metric: int, p: float):
+    """``(gmax, beta, alpha)``: what a search of ``tree`` bounds a cell's reduced costs
+    with, the cell's largest ``g`` and its envelope (``linear_envelope``)."""
+    return (tree.cell_max(g),) + tuple(linear_envelope(tree, g, metric, p))
 
 
 def linear_envelope(tree: Tree, g, metric: int, p: float):
@@ -148,8 +154,7 @@ def support(xtree: Tree, ytree: Tree, f, g, thresh, metric: int, p: float):
     if ytree.n >= 2 ** 31:
         raise ValueError(f"the multiscale kernel indexes columns in 32 bits; got "
                          f"{ytree.n:,} points")
-    gmax = ytree.cell_max(g)
-    beta, alpha = linear_envelope(ytree, g, metric, p)
+    gmax, beta, alpha = bounds(ytree, g, metric, p)
     args = (xtree.x, ytree.x) + tuple(ytree.cells) + (gmax, beta, alpha, f, g, thresh,
                                                       metric, p)
     # the size of the support, estimated on evenly spaced rows before anything of

@@ -340,7 +340,7 @@ def _violating(q, fq, rows, tree, g, tol, metric):
     """p = 1: ``(rows, partners)``, for each of ``rows`` (points ``q``, potentials
     ``fq``) its ``VIOLATING`` most negative pairs against the ``tree``'s points
     (reduced cost ``c - fq - g`` below ``-tol``), in the callers' orders."""
-    from ..geometry.cells import linear_envelope, parallel
+    from ..geometry.cells import bounds, parallel
     from ..kernels.tree import below_k
 
     if rows.size == 0:
@@ -348,8 +348,7 @@ def _violating(q, fq, rows, tree, g, tol, metric):
     gs = np.ascontiguousarray(g[tree.order])
     qr, limit = np.ascontiguousarray(q[rows]), fq[rows] - tol
     val, arg = np.empty((rows.size, VIOLATING)), np.empty((rows.size, VIOLATING), np.int64)
-    gmax = tree.cell_max(gs)
-    beta, alpha = linear_envelope(tree, gs, metric, 1.0)
+    gmax, beta, alpha = bounds(tree, gs, metric, 1.0)
     parallel(lambda i0, i1: below_k(qr, tree.xT, *tree.cells, gmax, beta, alpha, gs, limit,
                                     metric, 1.0, i0, i1, val, arg), rows.size)
     r, t = np.nonzero(arg >= 0)
@@ -361,7 +360,7 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> Tuple[float, float]:
     rows keep about ``k`` pairs on average (for p = 1 a quantile of the sample's
     reduced costs where it has few pairs, else a bisection on the tree's counts)."""
     from ..kernels import tree as kt
-    from ..geometry.cells import linear_envelope
+    from ..geometry.cells import bounds
 
     sample = np.unique(np.linspace(0, xt.n - 1, min(xt.n, _SAMPLE)).astype(np.int64))
     q, fq = xt.x[sample], fs[sample]
@@ -373,8 +372,7 @@ def _threshold(xt, yt, fs, gs, k, metric, p) -> Tuple[float, float]:
         at = min(int(k * sample.size), red.size) - 1
         thresh = max(float(np.partition(red, at)[at]), 0.0) if at >= 0 else 0.0
         return thresh, float(np.count_nonzero(red <= thresh)) / sample.size
-    gmax = yt.cell_max(gs)
-    beta, alpha = linear_envelope(yt, gs, metric, p)
+    gmax, beta, alpha = bounds(yt, gs, metric, p)
     counts = np.empty(sample.size, np.int64)
 
     def mean(t):
