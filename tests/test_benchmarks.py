@@ -176,6 +176,10 @@ def test_tiny_run_of_the_whole_suite(tmp_path, monkeypatch):
     from emdkit.bench import critic_early
 
     monkeypatch.setattr(critic_early, "QUICK", dict(critic_early.QUICK, steps=20))
+    from emdkit.bench import korotin_gap
+
+    monkeypatch.setattr(korotin_gap, "QUICK", dict(draws=1, tasks=[
+        (4, "gp", ("the study's", 40, 10, 8, 2)), (4, "gp", ("more", 60, 10, 8, 2))]))
     monkeypatch.setattr(scaling, "QUICK", {"1d": [200, 400], "exact": [30, 60],
                                            "sinkhorn": [30, 60], "sliced": [200, 400],
                                            "critic": [30, 60]})
@@ -487,3 +491,46 @@ def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):
     text = "\n".join(auto_grid.report(res))
     assert f"| late | — | > {auto_grid.AUTO_CAP:.0f} |" in text
     assert "On 1 problem(s) auto's route ran past" in text
+
+
+def test_korotin_gap_rows_summary_and_findings(monkeypatch):
+    # each estimate is compared with the population W_1 of its lipschitz-rays pair
+    # (D = 128); the summary gives the median and range over the draws per setting,
+    # and the findings set the study's setting beside the last, with the published
+    # figure of the same critic and potential
+    pytest.importorskip("torch", reason="the critic needs torch")
+    from emdkit.bench import korotin_gap
+
+    monkeypatch.setattr(korotin_gap, "QUICK", dict(draws=2, tasks=[
+        (4, "gp", ("the study's", 40, 10, 8, 2)), (4, "gp", ("more", 60, 20, 8, 2))]))
+    res = korotin_gap.run(quick=True)
+    rows = res["rows"]
+    assert len(rows) == 4 and {r["draw"] for r in rows} == {0, 1}
+    for r in rows:
+        assert r["truth"] == 1.0 and r["err"] == pytest.approx(r["value"] - 1.0, abs=1e-15)
+        assert r["steps_run"] <= 2 * r["steps"]     # two cross-fitted critics
+    by_label = {s["label"]: s for s in res["summary"]}
+    first = [r["err"] for r in rows if r["label"] == "the study's"]
+    assert by_label["the study's"]["median_err"] == pytest.approx(sum(first) / 2)
+    assert by_label["the study's"]["min_err"] == min(first)
+    assert [s["label"] for s in res["summary"]] == ["the study's", "more"]
+    text = "\n".join(korotin_gap.report(res))
+    # 4 pieces: Korotin et al. published -0.6% for WGAN-GP
+    assert "critic-gp, 4 pieces" in text and "WGAN-GP: -0.6%" in text
+    assert f"{by_label['more']['median_err']:+.1%} with 60" in text
+
+
+def test_korotin_gap_findings_cite_the_64_piece_figure():
+    # synthetic summary (no training): the 64-piece line gives the published -32%
+    from emdkit.bench import korotin_gap
+
+    def row(label, n, steps, width, err):
+        return {"pieces": 64, "mode": "gp", "label": label, "n": n, "steps": steps,
+                "width": width, "depth": 2, "median_err": err}
+    res = {"summary": [row("the study's", 4000, 1000, 32, -0.9),
+                       row("25x the samples", 100_000, 1000, 32, -0.7),
+                       row("all", 100_000, 5000, 128, -0.45)]}
+    (line,) = korotin_gap.findings(res)
+    assert line.startswith("- critic-gp, 64 pieces: -90.0% with 4,000 samples")
+    assert "-45.0% with 100,000, 5000 and 128 x 2" in line
+    assert "(Korotin et al., WGAN-GP: -32.0%)" in line

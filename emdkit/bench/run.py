@@ -117,6 +117,9 @@ SUITES: List[Suite] = [
     _suite("critic_early", "critic early stopping", "critic_early",
            lambda m, c: m.run(c.quick) if c.torch_ok else {"skipped": "no torch"},
            report="section"),
+    _suite("korotin_gap", "Korotin gap", "korotin_gap",
+           lambda m, c: m.run(c.quick) if c.torch_ok else {"skipped": "no torch"},
+           report="section"),
     _suite("training", "training trace", "training", lambda m, c: m.run(c.quick, c.out)),
 ]
 
