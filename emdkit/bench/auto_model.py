@@ -15,15 +15,14 @@ densities, a 96 x 96 disc): the best of ``reps`` wall-clock times, and the peak
 resident memory of one run in a fresh child process (Linux ``VmHWM``, reset before
 the run). A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta * (1 + ratio)
 ** gamma`` per method and p (``ratio``: the probe below), and ``bytes = k * n m``
-per method (k at the largest n). For ``exact`` with
-``backend="multiscale"``: 2-D, 3-D and 5-D (the route's reach), shifted pairs and
-iid pairs (two samples of
-one Gaussian), n = m from 2500 to 10,000, and pairs of images (``FIT_IMAGES``: white
+per method (k at the largest n). For ``exact`` with ``backend="multiscale"``: 2-D,
+3-D and 5-D (the route's reach), shifted pairs and iid pairs (two samples of one
+Gaussian), n = m from 2500 to 10,000, and pairs of images (``FIT_IMAGES``: white
 noise, rough and smooth random fields, Cauchy densities at 64 x 64, a mostly empty
-disc at 192 x 192), one run each, ``time = c * (n + m) **
-alpha * (d / 2) ** beta * (1 + ratio) ** gamma`` per p (``ratio``:
-``solvers.oned.spacing_ratio``, how many spacings W_p reaches; a shifted pair
-took up to 11x longer than an iid one), and the memory per point between 20,000 and
+disc at 192 x 192), one run each, ``time = c * (n + m) ** alpha * (d / 2) ** beta *
+(1 + ratio) ** gamma`` per p (``ratio``: ``solvers.oned.spacing_ratio``, how many
+spacings W_p reaches; a shifted pair took up to 11x longer than an iid one), and the
+memory per point between 20,000 and
 60,000 points. The same for ``sinkhorn(rtol=0.01, backend="multiscale")`` at p = 2
 (at p = 1 it is several times slower, and ``auto`` does not send p = 1 there), also
 at 1000 points and on ``SMALL_IMAGES`` (it is a route at every size).
@@ -233,8 +232,8 @@ def _sparse_problems(d_list=(2, 3, 5), small=False):
     """``(label, d, x, y, a_weights, b_weights)``: shifted and iid Gaussian pairs at
     ``MULTISCALE_SIZES`` in every dimension the sparse routes take up to 5 (fitted on
     2-D and 3-D alone, the exact LP's time was under-predicted 2.8-3.4x at 10^4 5-D
-    points in the held-out grid), then the image pairs of ``FIT_IMAGES``; with ``small``, also
-    1000 points and ``SMALL_IMAGES``."""
+    points in the held-out grid), then the image pairs of ``FIT_IMAGES``; with
+    ``small``, also 1000 points and ``SMALL_IMAGES``."""
     sizes = ((1000,) if small else ()) + MULTISCALE_SIZES
     for d in d_list:
         for shift, kind in ((1.0, "shifted"), (0.0, "iid")):

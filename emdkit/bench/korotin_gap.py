@@ -89,8 +89,9 @@ def run(quick: bool = False, workers: Optional[int] = None) -> Dict:
 
 
 def summary(rows: List[dict]) -> List[dict]:
-    """Per (pieces, mode, setting), in the order first run: the median error and
-    its range over the draws, the median seconds and steps run."""
+    """Per (pieces, mode, setting), 64 pieces first, the GP critic first, settings
+    in ``CONFIGS``' order: the median error and its range over the draws, the median
+    seconds and steps run."""
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
         groups.setdefault((r["pieces"], r["mode"], r["label"]), []).append(r)
