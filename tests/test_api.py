@@ -65,7 +65,7 @@ def test_a_matrix_where_the_method_goes_is_described_not_printed():
 
 def test_unknown_option_names_accepted_ones():
     with pytest.raises(TypeError, match=r"method 'exact' got unexpected option\(s\) "
-                                        r"epsilon; it takes backend, max_iter, memory_limit"):
+                                        r"epsilon; it takes backend, rtol, max_iter, memory_limit"):
         emdkit.distance([1.0], [2.0], method="exact", epsilon=0.1)
     with pytest.raises(TypeError, match=r"method 'sinkhorn' got unexpected option\(s\) "
                                         r"eps \(did you mean 'epsilon' for 'eps'\?\); it takes epsilon, rtol, tol, max_iter, debias, "

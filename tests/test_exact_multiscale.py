@@ -349,3 +349,44 @@ def test_row_ids_are_numpys_unique_inverse(rng):
     for q in (pts, pts[:1], rng.normal(size=(50, 2))):
         ref = np.unique(q, axis=0, return_inverse=True)[1].ravel()
         assert np.array_equal(_row_ids(q), ref)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_rtol_stops_pricing_once_certified(rng, sparse_path, p):
+    # W_1 between clouds far apart: the last pricing rounds add pairs for the last
+    # digits. With rtol the loop on the points stops once its bracket is within it:
+    # the value is a plan's cost, at most rtol above W_p (POT's, to rounding), the
+    # bracket holds W_p and is at most rtol wide, and the points took fewer rounds
+    n = 700
+    x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + np.array([1.5, 0.5])
+    a, b = np.ones(n), np.ones(n)
+    ref = _pot(x, y, a, b, "euclidean", p)
+    full = emdkit.solve(x, y, p=p, backend="multiscale")
+    rtol = 1e-3
+    r = emdkit.solve(x, y, p=p, backend="multiscale", rtol=rtol)
+    assert r.converged and r.info["backend"] == "multiscale"
+    lo, hi = r.bounds
+    assert lo <= ref * (1 + REL) and hi >= ref * (1 - REL)
+    assert hi <= lo * (1 + rtol)
+    assert ref * (1 - REL) <= r.value <= ref * (1 + rtol)
+    last, last_full = (s["info"]["multiscale"]["levels"][-1] for s in (
+        {"info": r.info}, {"info": full.info}))
+    assert "gap" in last and 0.0 <= last["gap"] and last["rounds"] < last_full["rounds"]
+    P = r.plan                      # still a coupling of the weights
+    np.testing.assert_allclose(np.asarray(P.sum(1)).ravel(), a / n, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(P.sum(0)).ravel(), b / n, atol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, 1.0, float("nan"), "1e-3"])
+def test_rtol_is_checked(rng, bad):
+    x = rng.normal(size=(20, 2))
+    with pytest.raises((ValueError, TypeError), match="rtol"):
+        emdkit.solve(x, x + 1.0, method="exact", rtol=bad)
+
+
+def test_rtol_leaves_the_dense_solve_exact(rng):
+    # the dense backend solves to optimality whatever rtol says
+    x, y = rng.normal(size=(60, 2)), rng.normal(size=(50, 2)) + 1.0
+    r = emdkit.solve(x, y, method="exact", backend="dense", rtol=0.5)
+    ref = _pot(x, y, np.ones(60), np.ones(50), "euclidean", 1.0)
+    assert r.value == pytest.approx(ref, rel=REL) and r.info["bracket_width"] <= 1e-9

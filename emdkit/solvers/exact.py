@@ -40,12 +40,13 @@ MULTISCALE_MAX_DIM = 5
 
 #: The checks of the options (``options.check_options``).
 CHECKS = {"backend": choice("backend", BACKENDS),
+          "rtol": positive("rtol", optional=True, below=1.0),
           "max_iter": positive("max_iter", integer=True, optional=True),
           "memory_limit": positive("memory_limit", optional=True)}
 
 
-def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
-          memory_limit: Optional[float] = None) -> Result:
+def exact(prob, *, backend: str = "auto", rtol: Optional[float] = None,
+          max_iter: Optional[int] = None, memory_limit: Optional[float] = None) -> Result:
     """Exact W_p by the network simplex: on the dense cost matrix (POT's ``ot.emd``)
     or, for large low-dimensional clouds, on candidate pairs, coarse to fine, with a
     certificate over all pairs.
@@ -66,6 +67,12 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
         None; the potentials are the certificate's). ``auto``: grid where it
         applies, else multiscale where it applies and n m is above 4 million (1
         million for p = 1) or the dense matrices would not fit, else dense.
+    rtol : float, optional
+        ``multiscale``: stop pricing on the points once the certified bracket is
+        within ``rtol`` (relative, on W_p): the value is then the cost of a transport
+        plan, at most ``rtol`` above W_p, and ``Result.bounds`` holds W_p. Default
+        None: solve to optimality (the bracket as wide as rounding). The dense and
+        grid backends always solve to optimality.
     max_iter : int, optional
         Iteration limit of the network simplex (multiscale and grid: on each level,
         all pricing rounds together);
@@ -100,7 +107,8 @@ def exact(prob, *, backend: str = "auto", max_iter: Optional[int] = None,
             return _grid(prob, lattice, start, limit)
         from .multiscale_exact import exact_multiscale
 
-        return exact_multiscale(prob, start, limit, EXACT_RTOL)
+        return exact_multiscale(prob, start, limit, max(EXACT_RTOL, rtol or 0.0),
+                                stop_rtol=rtol)
     max_iter = 1_000_000 if max_iter is None else max_iter
     check_dense_fits(prob.n, prob.m, EXACT_MATRICES, "exact", memory_limit)
     Mt = None

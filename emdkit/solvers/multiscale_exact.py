@@ -29,7 +29,11 @@ When no pair of the full problem prices negative beyond rounding, the restricted
 is optimal for the full problem. The certificate does not rely on that test: the lower
 end of ``Result.bounds`` is the dual objective of ``g`` and its exact c-transform (a
 feasible dual pair of the full problem), the upper end the plan's cost rounded onto the
-marginals, so the bracket holds whatever stopped the loop.
+marginals, so the bracket holds whatever stopped the loop. With ``rtol`` the loop on
+the points also stops once the restricted plan's cost is within ``rtol`` of the dual
+objective of the pricing's c-transform (``MultiscaleExact._within``): for W_1 between
+clouds far apart the last rounds add most of the pairs and pivots for the last
+digits.
 """
 
 from __future__ import annotations
@@ -80,6 +84,13 @@ _SAMPLE = 128
 #: images: 17 counts of the sample, 15 ms, against 1 ms; for p = 2 the counts are
 #: cheap, and the quantile's candidates made the images 5-10% slower).
 _SAMPLE_PAIRS = 2 ** 20
+#: With ``rtol``, a coarser level stops pricing once its own bracket is within this
+#: (None: every level to optimality): its plan and prices only seed the next level.
+#: With rtol = 1e-2, W_1 between 2-D clouds shifted by their spread: 10^4 points
+#: 3.2 s with the coarser levels solved to optimality, 1.8 s with this (5.7 s
+#: without rtol), 3 x 10^4 8.4 s (42 s), 10^5 66 s (past 15 minutes); 10^4 iid and
+#: shifted W_2, iid W_1 and 3-D shifted W_1 were 1.1-1.9x faster than without rtol.
+LEVEL_RTOL = 1e-3
 _METRIC_NAMES = {code: name for name, code in METRICS.items()}
 
 
@@ -107,8 +118,9 @@ class MultiscaleExact:
 
     def __init__(self, grid: CellGrid, max_iter: int = 100_000_000,
                  neighbours: Optional[int] = None, max_rounds: int = MAX_ROUNDS,
-                 dense_pairs: Optional[int] = None):
+                 dense_pairs: Optional[int] = None, rtol: Optional[float] = None):
         self.grid, self.max_iter = grid, int(max_iter)
+        self.rtol = rtol
         self.p = grid.p
         self.dense_pairs = int(dense_limit(DENSE_PAIRS, self.p) if dense_pairs is None
                                else dense_pairs)
@@ -278,6 +290,8 @@ class MultiscaleExact:
             stat["pricing_s"] += time.perf_counter() - t1
             if bad_r.size == 0 and bad_c.size == 0:
                 return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
+            if self._within(level, lp.cost(), float(wa @ hr + wb @ gr), stat):
+                return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
             rows = np.concatenate([bad_r, ac[bad_c]])
             cols = np.concatenate([ar[bad_r], bad_c])
             if self.p == 1.0:       # degenerate rays: more of each one's violations
@@ -292,6 +306,19 @@ class MultiscaleExact:
         return self._finish(px, py, lp.plan(), gr, yt, False,
                             f"pricing still found negative reduced costs after "
                             f"{self.max_rounds} rounds", stat, start)
+
+    def _within(self, level, upper: float, lower: float, stat) -> bool:
+        """With ``rtol``, on the points (``level`` None): whether the restricted
+        plan's cost ``upper`` is within ``rtol`` of the dual objective ``lower`` of
+        the row potentials' exact c-transform and the column potentials (a feasible
+        dual pair of the whole problem), relative and on W_p itself:
+        ``upper <= lower (1 + rtol) ** p``. Where it is, pricing stops there (the
+        certificate is taken again on every point by the caller)."""
+        tol = self.rtol if level is None else LEVEL_RTOL
+        if self.rtol is None or tol is None or not lower > 0.0:
+            return False
+        stat["gap"] = upper / lower - 1.0
+        return upper <= lower * (1.0 + tol) ** self.p
 
     def _dense(self, px, py, wa, wb, stat, start) -> dict:
         from scipy.spatial.distance import cdist
@@ -528,9 +555,11 @@ def _pair_costs(px, py, rows, cols, metric, p):
                       np.ascontiguousarray(cols, dtype=np.int64), metric, float(p))
 
 
-def exact_multiscale(prob, start: float, max_iter: int, rtol: float):
+def exact_multiscale(prob, start: float, max_iter: int, rtol: float,
+                     stop_rtol: Optional[float] = None):
     """``method="exact", backend="multiscale"``: the :class:`~emdkit.Result` of the
-    solve above (see ``exact.exact``)."""
+    solve above (see ``exact.exact``), certified within ``rtol``; with
+    ``stop_rtol``, pricing on the points stops once the bracket is within it."""
     import scipy.sparse as sp
 
     from ..geometry.clouds import scaled_coordinates
@@ -542,7 +571,7 @@ def exact_multiscale(prob, start: float, max_iter: int, rtol: float):
     x, y, scale = scaled_coordinates(prob)
     wa, wb = prob.weights()
     grid = CellGrid(x, y, prob.metric, prob.p)
-    out = MultiscaleExact(grid, max_iter=max_iter).solve(wa, wb)
+    out = MultiscaleExact(grid, max_iter=max_iter, rtol=stop_rtol).solve(wa, wb)
     ii, jj, mass, cost = out["rows"], out["cols"], out["mass"], out["cost"]
     ia, ib = out["ia"], out["ib"]
     metric, p = METRICS[prob.metric], prob.p
