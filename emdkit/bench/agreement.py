@@ -238,6 +238,21 @@ def _workers(wanted: Optional[int]) -> int:
     return wanted if wanted is not None else min(2, os.cpu_count() or 1)
 
 
+def pooled(fn, tasks, workers: int):
+    """``fn(*task)`` for every task, in order, each as it is ready: on ``workers``
+    spawned processes (every method sets its own threads: the critic one torch
+    thread), or in this one where ``workers`` is 1."""
+    if workers <= 1:
+        for t in tasks:
+            yield fn(*t)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        yield from pool.map(fn, *zip(*tasks))
+
+
 def plan(quick: bool, torch_ok: bool = True):
     """``(tasks, groups)``: the arguments of every :func:`measure_cell` call (the
     large-n section's first, the largest first, so that the pool's workers end
@@ -278,17 +293,8 @@ def run(quick: bool, progress=None, torch_ok: bool = True,
             progress(f"agreement {result['family']} d={result['d']} n={result['n']} "
                      f"draw {result['draw'] + 1}", k, len(tasks))
         done.setdefault((result["family"], result["d"], result["n"]), []).append(result)
-    if workers <= 1:
-        for k, t in enumerate(tasks):
-            take(k, measure_cell(*t))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            # (every method sets its own threads: the critic one torch thread)
-            for k, result in enumerate(pool.map(measure_cell, *zip(*tasks))):
-                take(k, result)
+    for k, result in enumerate(pooled(measure_cell, tasks, workers)):
+        take(k, result)
 
     def cell(c):
         return combine(sorted(done[c], key=lambda r: r["draw"]))

@@ -58,20 +58,13 @@ def measure(family: str, d: int, n: int, draw: int, steps: Optional[int]) -> dic
 
 
 def run(quick: bool = False, workers: Optional[int] = None) -> Dict:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from .agreement import _workers
+    from .agreement import _workers, pooled
 
     g = QUICK if quick else FULL
     tasks = [(f, d, n, k, g["steps"]) for f in g["families"] for d in g["dims"]
              for n in g["sizes"] for k in range(g["draws"])]
     workers = _workers(1 if quick and workers is None else workers)
-    if workers <= 1:
-        rows = [measure(*t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            rows = list(pool.map(measure, *zip(*tasks)))
+    rows = list(pooled(measure, tasks, workers))
     return {"grid": {k: list(v) if isinstance(v, tuple) else v for k, v in g.items()},
             "workers": workers, "rows": rows, "summary": summary(rows)}
 

@@ -69,21 +69,14 @@ def measure(pieces: int, mode: str, config: tuple, draw: int) -> dict:
 def run(quick: bool = False, workers: Optional[int] = None) -> Dict:
     """Every task of the grid, each ``draws`` times; the longest first, so that the
     two processes end together."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from .agreement import _workers
+    from .agreement import _workers, pooled
 
     g = QUICK if quick else FULL
     tasks = sorted(((pieces, mode, config, k) for pieces, mode, config in g["tasks"]
                     for k in range(g["draws"])),
                    key=lambda t: -t[2][1] * t[2][2] * t[2][3] ** 2)
     workers = _workers(1 if quick and workers is None else workers)
-    if workers <= 1:
-        rows = [measure(*t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            rows = list(pool.map(measure, *zip(*tasks)))
+    rows = list(pooled(measure, tasks, workers))
     return {"draws": g["draws"], "workers": workers, "rows": rows,
             "summary": summary(rows)}
 

@@ -308,12 +308,13 @@ class MultiscaleExact:
                             f"{self.max_rounds} rounds", stat, start)
 
     def _within(self, level, upper: float, lower: float, stat) -> bool:
-        """With ``rtol``, on the points (``level`` None): whether the restricted
-        plan's cost ``upper`` is within ``rtol`` of the dual objective ``lower`` of
-        the row potentials' exact c-transform and the column potentials (a feasible
-        dual pair of the whole problem), relative and on W_p itself:
-        ``upper <= lower (1 + rtol) ** p``. Where it is, pricing stops there (the
-        certificate is taken again on every point by the caller)."""
+        """With ``rtol``: whether the restricted plan's cost ``upper`` is within
+        ``rtol`` (on the points, ``level`` None; ``LEVEL_RTOL`` on a coarser level)
+        of the dual objective ``lower`` of the row potentials' exact c-transform and
+        the column potentials (a feasible dual pair of the level's whole problem),
+        relative and on W_p itself: ``upper <= lower (1 + tol) ** p``. Where it is,
+        pricing stops there (on the points the caller takes the certificate again
+        on every point)."""
         tol = self.rtol if level is None else LEVEL_RTOL
         if self.rtol is None or tol is None or not lower > 0.0:
             return False
