@@ -369,8 +369,7 @@ def test_rtol_stops_pricing_once_certified(rng, sparse_path, p):
     assert lo <= ref * (1 + REL) and hi >= ref * (1 - REL)
     assert hi <= lo * (1 + rtol)
     assert ref * (1 - REL) <= r.value <= ref * (1 + rtol)
-    last, last_full = (s["info"]["multiscale"]["levels"][-1] for s in (
-        {"info": r.info}, {"info": full.info}))
+    last, last_full = (res.info["multiscale"]["levels"][-1] for res in (r, full))
     assert "gap" in last and 0.0 <= last["gap"] and last["rounds"] < last_full["rounds"]
     P = r.plan                      # still a coupling of the weights
     np.testing.assert_allclose(np.asarray(P.sum(1)).ravel(), a / n, atol=1e-15)

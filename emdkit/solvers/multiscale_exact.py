@@ -290,7 +290,8 @@ class MultiscaleExact:
             stat["pricing_s"] += time.perf_counter() - t1
             if bad_r.size == 0 and bad_c.size == 0:
                 return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
-            if self._within(level, lp.cost(), float(wa @ hr + wb @ gr), stat):
+            if self.rtol is not None and self._within(
+                    level, lp.cost(), float(wa @ hr + wb @ gr), stat):
                 return self._finish(px, py, lp.plan(), gr, yt, True, None, stat, start, hr)
             rows = np.concatenate([bad_r, ac[bad_c]])
             cols = np.concatenate([ar[bad_r], bad_c])
@@ -308,15 +309,17 @@ class MultiscaleExact:
                             f"{self.max_rounds} rounds", stat, start)
 
     def _within(self, level, upper: float, lower: float, stat) -> bool:
-        """With ``rtol``: whether the restricted plan's cost ``upper`` is within
-        ``rtol`` (on the points, ``level`` None; ``LEVEL_RTOL`` on a coarser level)
-        of the dual objective ``lower`` of the row potentials' exact c-transform and
-        the column potentials (a feasible dual pair of the level's whole problem),
-        relative and on W_p itself: ``upper <= lower (1 + tol) ** p``. Where it is,
+        """Called with ``rtol`` only (without it every level prices to optimality,
+        and the caller computes neither bound): whether the restricted plan's cost
+        ``upper`` is within ``rtol`` (on the points, ``level`` None; ``LEVEL_RTOL``
+        on a coarser level) of the dual objective ``lower`` of the row potentials'
+        exact c-transform and the column potentials (a feasible dual pair of the
+        level's whole problem), relative and on W_p itself:
+        ``upper <= lower (1 + tol) ** p``. Where it is,
         pricing stops there (on the points the caller takes the certificate again
         on every point)."""
         tol = self.rtol if level is None else LEVEL_RTOL
-        if self.rtol is None or tol is None or not lower > 0.0:
+        if tol is None or not lower > 0.0:
             return False
         stat["gap"] = upper / lower - 1.0
         return upper <= lower * (1.0 + tol) ** self.p
