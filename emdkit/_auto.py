@@ -18,12 +18,12 @@ a test checks that they agree):
   on one regular grid (``solvers.grid_flow.on_grid``, O(n log n): pixels), whose
   ties between distances slow the network simplex (fitted: the dense LP 1.7x at
   p = 1, 2.0x at p = 2);
-- ``exact`` with ``backend="multiscale"`` (named metric, up to 5 dimensions, more
+- ``exact(rtol=..., backend="multiscale")`` (named metric, up to 5 dimensions, more
   than ``DENSE_PAIRS`` pairs, a quarter as many for p = 1: below, it is the dense
-  LP): time
+  LP; pricing stops once its certified bracket is within ``rtol``): time
   ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on
   shifted and on iid pairs, whose times differed by up to 11x at one size, and on
-  images; memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
+  images, with ``rtol=0.01``; memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
 - ``sinkhorn(rtol=..., backend="multiscale")`` (numpy input, the same reach, p > 1.5,
   and W_p reaching at least ``SINKHORN_MULTISCALE_MIN_RATIO`` spacings; any size):
   the same form, fitted at p = 2 on those of the same pairs and of smaller ones (it
@@ -57,11 +57,11 @@ MODEL = {
     "sinkhorn/p=2": {"c": 2.57218e-07, "alpha": 1.10533, "beta": -0.501935,
                      "gamma": -0.446341, "grid": 0.924187},
     "sinkhorn/bytes_per_pair": 26.5933,
-    "exact-multiscale/p=1": {"c": 9.32675e-08, "alpha": 1.60257, "beta": 1.66111,
-                             "gamma": 0.390775, "grid": 0.7975},
-    "exact-multiscale/p=2": {"c": 3.87208e-06, "alpha": 1.24893, "beta": 1.66831,
-                             "gamma": 0.196059, "grid": 1.01699},
-    "exact-multiscale/bytes_per_point": 598.426,
+    "exact-multiscale/p=1": {"c": 2.86951e-07, "alpha": 1.4813, "beta": 1.64759,
+                             "gamma": 0.246163, "grid": 0.616978},
+    "exact-multiscale/p=2": {"c": 1.95155e-06, "alpha": 1.29041, "beta": 1.78392,
+                             "gamma": 0.138753, "grid": 1.47983},
+    "exact-multiscale/bytes_per_point": 580.915,
     "sinkhorn-multiscale/p=2": {"c": 0.00349881, "alpha": 0.807989, "beta": -0.117599,
                                 "gamma": -0.536027, "grid": 1.18356},
     "sinkhorn-multiscale/bytes_per_point": 271.514,
@@ -210,7 +210,10 @@ def choose(prob, rtol: float, memory_limit: Optional[float]):
               f"{best} is the fastest that fits in {fmt_bytes(limit)} and certifies "
               f"rtol={rtol:g}")
     method, options = ROUTES[best]
-    options = dict(options, rtol=rtol) if method == "sinkhorn" else dict(options)
+    # the multiscale LP stops pricing once its certified bracket is within rtol (on
+    # W_1 between clouds far apart the last rounds add most of its pivots)
+    options = (dict(options, rtol=rtol) if method == "sinkhorn" or
+               best == "exact multiscale" else dict(options))
     if memory_limit is not None:
         options["memory_limit"] = memory_limit
     return method, options, reason, dict(record, route=best)

@@ -15,7 +15,8 @@ densities, a 96 x 96 disc): the best of ``reps`` wall-clock times, and the peak
 resident memory of one run in a fresh child process (Linux ``VmHWM``, reset before
 the run). A log-log fit ``time = c * (n m) ** alpha * (d / 2) ** beta * (1 + ratio)
 ** gamma`` per method and p (``ratio``: the probe below), and ``bytes = k * n m``
-per method (k at the largest n). For ``exact`` with ``backend="multiscale"``: 2-D,
+per method (k at the largest n). For ``exact`` with ``backend="multiscale"`` and
+``rtol=0.01`` (what ``auto`` runs: pricing stops within it): 2-D,
 3-D and 5-D (the route's reach), shifted pairs and iid pairs (two samples of one
 Gaussian), n = m from 2500 to 10,000, and pairs of images (``FIT_IMAGES``: white
 noise, rough and smooth random fields, Cauchy densities at 64 x 64, a mostly empty
@@ -66,7 +67,7 @@ MIN_RATIO = 10.0
 SPARSE = ("exact-multiscale", "sinkhorn-multiscale")
 #: What each measured route runs (``emdkit.solve`` method and options).
 RUNS = {"exact": ("exact", {"backend": "dense"}), "sinkhorn": ("sinkhorn", {"rtol": 0.01}),
-        "exact-multiscale": ("exact", {"backend": "multiscale"}),
+        "exact-multiscale": ("exact", {"backend": "multiscale", "rtol": 0.01}),
         "sinkhorn-multiscale": ("sinkhorn", {"rtol": 0.01, "backend": "multiscale"})}
 
 
