@@ -89,35 +89,38 @@ def max_sliced(prob, *, n_projections: int = 100, seed=None, max_iter: int = 100
                        converged=converged, n_iter=steps, bounds=bounds, info=info)
 
 
-def _value_grad(x, y, wa, wb, p, theta):
-    """W_p along theta (rooted, so values of different directions compare for any p)
-    and a positive multiple of the gradient of W_p^p in theta, from the monotone
-    coupling."""
-    from ..kernels.oned import coupling_edges
+def _order(v, near):
+    """``argsort(v)``; ``near``, an order of a nearby direction's projections, makes
+    it a sort of nearly sorted data (timsort: its runs)."""
+    if near is None:
+        return np.argsort(v, kind="stable")
+    return near[np.argsort(v[near], kind="stable")]
+
+
+def _value_grad(x, y, wa, wb, p, theta, near=(None, None)):
+    """W_p along theta (rooted, so values of different directions compare for any p),
+    a positive multiple of the gradient of W_p^p in theta, from the monotone
+    coupling, and the two sorting orders (``near``: those of a nearby direction)."""
+    from ..kernels.oned import coupling_edges, coupling_value_grad
 
     px, py = x @ theta, y @ theta
-    oa, ob = np.argsort(px, kind="stable"), np.argsort(py, kind="stable")
+    oa, ob = _order(px, near[0]), _order(py, near[1])
     ca, cb = cumulative(wa[oa]), cumulative(wb[ob])
     ii, jj = coupling_edges(ca, cb)
-    prev_a = np.concatenate([[0.0], ca[:-1]])
-    prev_b = np.concatenate([[0.0], cb[:-1]])
-    mass = np.maximum(np.minimum(ca[ii], cb[jj]) - np.maximum(prev_a[ii], prev_b[jj]), 0)
-    i, j = oa[ii], ob[jj]
-    delta = px[i] - py[j]
-    top = float(np.abs(delta[mass > 0]).max()) if (mass > 0).any() else 0.0
+    # one pass over the coupling's pairs (scale-free: the largest term is 1, for
+    # every p)
+    total, top, grad = coupling_value_grad(px, py, oa, ob, ca, cb, ii, jj, x, y,
+                                           float(p))
     if top == 0.0:
-        return 0.0, np.zeros(x.shape[1])
-    delta = delta / top          # scale-free: the largest term is 1, for every p
-    total = float((mass * np.abs(delta) ** p).sum())
-    coef = mass * np.abs(delta) ** (p - 1) * np.sign(delta)
-    grad = coef @ (x[i] - y[j])  # the direction of the gradient of W_p^p
-    return rooted_value(total, top, p), grad
+        return 0.0, grad, (oa, ob)
+    return rooted_value(total, top, p), grad, (oa, ob)
 
 
 def _ascend(x, y, wa, wb, p, theta, max_iter, tol):
-    """Projected gradient ascent on the sphere with a backtracking great-circle step."""
+    """Projected gradient ascent on the sphere with a backtracking great-circle step
+    (each candidate's sort starts from the current direction's order)."""
     theta = theta / np.linalg.norm(theta)
-    value, grad = _value_grad(x, y, wa, wb, p, theta)
+    value, grad, orders = _value_grad(x, y, wa, wb, p, theta)
     step = 0.5
     for k in range(max_iter):
         tangent = grad - (grad @ theta) * theta
@@ -128,9 +131,9 @@ def _ascend(x, y, wa, wb, p, theta, max_iter, tol):
         while step >= tol:
             cand = math.cos(step) * theta + math.sin(step) * tangent
             cand /= np.linalg.norm(cand)
-            v, g = _value_grad(x, y, wa, wb, p, cand)
+            v, g, o = _value_grad(x, y, wa, wb, p, cand, orders)
             if v > value:
-                theta, value, grad = cand, v, g
+                theta, value, grad, orders = cand, v, g, o
                 step = min(2.0 * step, 0.5)
                 break
             step *= 0.5
