@@ -13,7 +13,8 @@ multiscale with ``rtol=0.01`` as auto runs it; ``sinkhorn(rtol=0.01)`` dense and
 multiscale), each in a worker
 process that is stopped once the route runs past 1.25x auto's time (at least 5 s):
 such a route is slower than auto and cannot change its ratio. Dense routes whose
-two n x m float64 matrices exceed half the free memory are not run. A run shorter
+two n x m float64 matrices exceed half the free memory are not run; a route that
+refuses the problem for memory (``ProblemTooLargeError``) is reported so. A run shorter
 than a second is repeated three times (best of 3). The chosen route's own time is
 auto's less its choice (``info["choice_s"]``: the probe and the model), so
 ``auto / best`` is auto's time over the fastest route's, auto's overhead
@@ -135,6 +136,8 @@ def _serve(conn) -> None:
             return
         try:
             conn.send(_time(*job, cached))
+        except emdkit.ProblemTooLargeError as exc:      # the route refuses, by memory
+            conn.send({"seconds": None, "refused": str(exc).split(".")[0]})
         except Exception:           # a bug, not a slow route: the parent raises it
             import traceback
 
@@ -317,6 +320,8 @@ def report(res: dict) -> List[str]:
     def t(v):
         if v is None:
             return "—"
+        if v.get("refused"):
+            return "refused (memory)"
         if v.get("seconds") is None:
             return f"> {v['past_s']:.3g}"
         return f"{v['seconds']:.3g}" + ("" if v["converged"] else " (not certified)")
