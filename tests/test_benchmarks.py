@@ -83,36 +83,62 @@ NO_LARGE = dict(dims=(), sizes=(), draws=1, exact_max=0, sinkhorn_max=0)
 
 
 def test_agreement_large_n_section(monkeypatch):
-    # exact on the samples up to exact_max points a side, dense Sinkhorn up to
-    # sinkhorn_max; past them the methods are not run and the report says so
+    # exact on the samples on every draw up to exact_max points a side, past it in
+    # exact_far_dims on the first exact_far_draws draws only (with exact_far_rtol);
+    # dense Sinkhorn up to sinkhorn_max; the report says where a method ran on some
+    # draws only
     pytest.importorskip("torch", reason="the critic needs torch")
     from emdkit.bench import agreement
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
                                                  draws=1, korotin_n=None, digits=()))
-    monkeypatch.setattr(agreement, "LARGE_QUICK", dict(dims=(2,), sizes=(50, 80), draws=2,
-                                                       exact_max=50, sinkhorn_max=0))
+    big_grid = dict(dims=(2,), sizes=(50, 80), draws=2, exact_max=50, exact_far_dims=(3,),
+                    exact_far_draws=1, exact_far_rtol=1e-3, sinkhorn_max=0)
+    monkeypatch.setattr(agreement, "LARGE_QUICK", big_grid)
     monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
     monkeypatch.setattr(agreement, "MODES", ("groupsort",))
+    tasks, _ = agreement.plan(True)
+    assert [t[7] for t in tasks if t[2] == 80] == [("exact", "sinkhorn")] * 2
+    monkeypatch.setitem(big_grid, "exact_far_dims", (2,))
     tasks, groups = agreement.plan(True)
-    assert len(tasks) == 2 * 2 + 1 and tasks[0][2] == 80     # the largest first
+    assert len(tasks) == 2 * 2 + 1
+    # the largest first, exact's draw first among them, with its rtol; within
+    # exact_max exact runs on every draw, to optimality
+    assert [(t[2], t[6], t[7], t[8]) for t in tasks[:4]] == [
+        (80, 0, ("sinkhorn",), 1e-3), (80, 1, ("exact", "sinkhorn"), 1e-3),
+        (50, 0, ("sinkhorn",), None), (50, 1, ("sinkhorn",), None)]
     study = agreement.run(True)
     small, big = study["large"]["cells"]
-    assert (small["n"], big["n"], small["n_draws"]) == (50, 80, 2)
+    assert (small["n"], big["n"], small["n_draws"], big["n_draws"]) == (50, 80, 2, 2)
     assert "exact" in small["results"] and "sinkhorn" not in small["results"]
     assert "err_vs_exact" in small["results"]["sliced"]
-    assert "exact" not in big["results"] and "err_vs_exact" not in big["results"]["sliced"]
+    assert "exact_draws" not in small["results"]["sliced"]
+    # past exact_max: exact on draw 1 only, and the errors against it from that draw
+    ex = big["results"]["exact"]
+    assert ex["draws_run"] == 1 and ex["bracket"] <= 1e-3
+    sl = big["results"]["sliced"]
+    assert sl["exact_draws"] == 1 and "draws_run" not in sl
+    assert sl["err_vs_exact"] == pytest.approx(
+        big["draws"][0]["sliced"]["value"] / big["draws"][0]["exact"]["value"] - 1.0)
+    assert "exact" not in big["draws"][1]
     assert big["results"]["critic-groupsort"]["err_vs_truth"] == pytest.approx(
         big["results"]["critic-groupsort"]["value"] / big["truth"] - 1.0)
     text = "\n".join(agreement.section(study))
     assert "## Large n: d = 2, up to 80 points a side" in text
-    assert "| translation | 2 | 80 | 1.000 | not run |" in text
+    assert ("past it on the first draw in d = 2 only, stopped once its certified "
+            "bracket") in text
+    row = next(line for line in text.splitlines()
+               if line.startswith("| translation | 2 | 80 | 1.000 |"))
+    assert f"{ex['err_vs_truth']:+.1%} (1 draw)" in row
+    assert f"{sl['err_vs_exact']:+.1%} vs exact (1 draw)" in row
     # the headline findings (README, docs) are computed from the same numbers
     lines = agreement.headline(study)
     assert any(line.startswith("- **critic-groupsort** within 5% / 10%") for line in lines)
-    assert any(line.startswith("- **n = 80**, translation, d = 2: critic-groupsort "
-                               f"{big['results']['critic-groupsort']['err_vs_truth']:+.1%}")
-               for line in lines)
+    line = next(line for line in lines if line.startswith("- **n = 80**"))
+    assert line.startswith("- **n = 80**, translation, d = 2: critic-groupsort "
+                           f"{big['results']['critic-groupsort']['err_vs_truth']:+.1%}")
+    assert "; against exact on the samples (1 draw): critic-groupsort" in line
+    assert f"(exact itself {ex['err_vs_truth']:+.1%} from the truth)" in line
 
 
 def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):
