@@ -23,7 +23,8 @@ a test checks that they agree):
   LP; pricing stops once its certified bracket is within ``rtol``): time
   ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on
   shifted and on iid pairs, whose times differed by up to 11x at one size, and on
-  images, with ``rtol=0.01``; memory ``= bytes_per_point * (n + m)`` above its coarsest level's dense LP;
+  images, with ``rtol=0.01``; memory ``= bytes_per_point * (n + m)`` above its
+  coarsest level's dense LP;
 - ``sinkhorn(rtol=..., backend="multiscale")`` (numpy input, the same reach, p > 1.5,
   and W_p reaching at least ``SINKHORN_MULTISCALE_MIN_RATIO`` spacings; any size):
   the same form, fitted at p = 2 on those of the same pairs and of smaller ones (it

@@ -10,18 +10,17 @@ pairs of 32 x 32 and 128 x 128 images (white noise, a Gaussian random field, a
 disc: mostly empty), W_p with the Euclidean metric, ``rtol=0.01``. auto runs
 first; then every other route that applies (``1d``; ``exact`` dense, and
 multiscale with ``rtol=0.01`` as auto runs it; ``sinkhorn(rtol=0.01)`` dense and
-multiscale), each in a worker
-process that is stopped once the route runs past 1.25x auto's time (at least 5 s):
-such a route is slower than auto and cannot change its ratio. Dense routes whose
-two n x m float64 matrices exceed half the free memory are not run; a route that
-refuses the problem for memory (``ProblemTooLargeError``) is reported so. A run shorter
-than a second is repeated three times (best of 3). The chosen route's own time is
-auto's less its choice (``info["choice_s"]``: the probe and the model), so
-``auto / best`` is auto's time over the fastest route's, auto's overhead
-included. auto's value is checked inside its own bracket, and within ``rtol`` of
-the exact value where an exact route finished with a rounding-wide bracket. ``predicted`` is the cost model's
-time for the route auto took; the last table sets every prediction beside its
-measurement.
+multiscale), each in a worker process that is stopped once the route runs past
+1.25x auto's time (at least 5 s): such a route is slower than auto and cannot
+change its ratio. Dense routes whose two n x m float64 matrices exceed half the
+free memory are not run; a route that refuses the problem for memory
+(``ProblemTooLargeError``) is reported so. A run shorter than a second is repeated
+three times (best of 3). The chosen route's own time is auto's less its choice
+(``info["choice_s"]``: the probe and the model), so ``auto / best`` is auto's time
+over the fastest route's, auto's overhead included. auto's value is checked inside
+its own bracket, and within ``rtol`` of the exact value where an exact route
+finished with a rounding-wide bracket. ``predicted`` is the cost model's time for
+the route auto took; the last table sets every prediction beside its measurement.
 """
 
 from __future__ import annotations
