@@ -19,7 +19,7 @@ a test checks that they agree):
   ties between distances slow the network simplex (fitted: the dense LP 1.7x at
   p = 1, 2.0x at p = 2);
 - ``exact(rtol=..., backend="multiscale")`` (named metric, up to 5 dimensions, more
-  than ``DENSE_PAIRS`` pairs, a quarter as many for p = 1: below, it is the dense
+  than ``DENSE_PAIRS`` pairs: below, it is the dense
   LP; pricing stops once its certified bracket is within ``rtol``): time
   ``= c * (n + m) ** alpha * (d / 2) ** beta * (1 + ratio) ** gamma``, fitted on
   shifted and on iid pairs, whose times differed by up to 11x at one size, and on
@@ -105,8 +105,7 @@ def predict_bytes(method: str, n: int, m: int, d: int, torch: bool) -> float:
     if method == "exact-multiscale":
         from .solvers.multiscale_exact import DENSE_PAIRS
 
-        # the coarsest level's dense LP is at most DENSE_PAIRS pairs (for p = 1 a
-        # quarter of it, ``dense_limit``; the larger bound is kept: p is not given)
+        # the coarsest level's dense LP is at most DENSE_PAIRS pairs
         return (MODEL["exact-multiscale/bytes_per_point"] * float(n + m)
                 + MODEL["exact/bytes_per_pair"] * DENSE_PAIRS)
     if method == "sinkhorn-multiscale":
@@ -126,8 +125,8 @@ def _multiscale_applies(prob) -> bool:
 
 def _exact_multiscale_applies(prob) -> bool:
     """``exact``'s multiscale backend: a named metric, up to 5 dimensions, and more
-    pairs than its coarsest level solves densely (``multiscale_exact.dense_limit``:
-    a quarter as many for p = 1; below, it is the dense LP)."""
+    pairs than its coarsest level solves densely (``multiscale_exact.dense_limit``;
+    below, it is the dense LP)."""
     from .solvers.exact import MULTISCALE_MAX_DIM
     from .solvers.multiscale_exact import DENSE_PAIRS, dense_limit
 

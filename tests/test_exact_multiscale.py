@@ -194,17 +194,22 @@ def test_method_auto_takes_the_sparse_routes(rng):
 
 
 def test_auto_compares_the_multiscale_lp_wherever_exact_would_run_its_levels(rng):
-    # 1500 + 1500 points: 2.25M pairs, past p = 1's dense limit (a quarter of
-    # DENSE_PAIRS, where exact's backend="auto" goes to the levels), within p = 2's
+    # past the dense limit (DENSE_PAIRS, where exact's backend="auto" goes to the
+    # levels) auto compares the multiscale LP, for every p; at or below it, not
     from emdkit._auto import choose
     from emdkit.geometry.problem import prepare
+    from emdkit.solvers.exact import AUTO_MULTISCALE_PAIRS
     from emdkit.solvers.multiscale_exact import DENSE_PAIRS, dense_limit
 
-    x, y = rng.normal(size=(1500, 2)), rng.normal(size=(1500, 2))
-    assert dense_limit(DENSE_PAIRS, 1.0) < 1500 ** 2 < dense_limit(DENSE_PAIRS, 2.0)
-    for p, compared in ((1, True), (2, False)):
-        record = choose(prepare(x, y, p=p), 0.01, None)[3]
-        assert ("exact multiscale" in record["predicted_s"]) is compared
+    assert AUTO_MULTISCALE_PAIRS == DENSE_PAIRS
+    for n, compared in ((1000, False), (1100, True)):
+        x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+        for p in (1, 2):
+            assert (n * n > dense_limit(DENSE_PAIRS, p)) is compared
+            record = choose(prepare(x, y, p=p), 0.01, None)[3]
+            assert ("exact multiscale" in record["predicted_s"]) is compared
+            r = emdkit.solve(x, y, "exact", p=p)
+            assert r.info["backend"] == ("multiscale" if compared else "dense")
 
 
 def test_spacing_ratio_tells_iid_from_shifted(rng):

@@ -30,11 +30,14 @@ BACKENDS = ("auto", "dense", "multiscale", "grid")
 #: it solves on all pairs itself: ``multiscale_exact.DENSE_PAIRS``) and wherever the
 #: dense matrices would not fit. Measured on 2-D clouds: 1.5-2.5x faster than dense
 #: at 2100 and 3000 points a side, 5-6x at 4096, 17-21x at 10^4
-#: (``emdkit.bench.exact_bench``). For p = 1 above a quarter of it (the multiscale
-#: solver's own rule, ``multiscale_exact.dense_limit``): 1500 + 1500 2-D points
-#: 0.08 s against 0.20 s dense (iid), 0.30 against 0.26 s (shifted); 40 x 40 images
-#: 0.16 against 0.68 s.
-AUTO_MULTISCALE_PAIRS = 4_000_000
+#: (``emdkit.bench.exact_bench``); for p = 1 1500 + 1500 2-D points 0.08 s against
+#: 0.20 s dense (iid), 0.30 against 0.26 s (shifted), 40 x 40 images 0.16 against
+#: 0.68 s. It was 4 million for p = 2 (a quarter of it for p = 1); at 1 million for
+#: both, W_2 between 32 x 32 images takes 0.03-0.06 s against 0.15-0.37 s dense, and
+#: 2000 + 2000 2-D points 0.10 s (iid) and 0.28 s (shifted) against 0.41 and 0.59 s;
+#: 1000 + 1000 points, at the limit, stay dense (shifted: 0.12 s against 0.27 s on
+#: the levels).
+AUTO_MULTISCALE_PAIRS = 1_000_000
 #: The multiscale solver's cell tree prunes less as the dimension grows.
 MULTISCALE_MAX_DIM = 5
 
@@ -65,8 +68,8 @@ def exact(prob, *, backend: str = "auto", rtol: Optional[float] = None,
         regular grid (``emdkit.grid``), a min-cost flow between neighbouring cells
         (``emdkit.solvers.grid_flow``); numpy input, no plan (``Result.plan`` is
         None; the potentials are the certificate's). ``auto``: grid where it
-        applies, else multiscale where it applies and n m is above 4 million (1
-        million for p = 1) or the dense matrices would not fit, else dense.
+        applies, else multiscale where it applies and n m is above 1 million or
+        the dense matrices would not fit, else dense.
     rtol : float, optional
         ``multiscale``: stop pricing on the points once the certified bracket is
         within ``rtol`` (relative, on W_p): the value is then the cost of a transport
