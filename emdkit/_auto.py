@@ -125,13 +125,13 @@ def _multiscale_applies(prob) -> bool:
 
 def _exact_multiscale_applies(prob) -> bool:
     """``exact``'s multiscale backend: a named metric, up to 5 dimensions, and more
-    pairs than its coarsest level solves densely (``multiscale_exact.dense_limit``;
+    pairs than its coarsest level solves densely (``multiscale_exact.DENSE_PAIRS``;
     below, it is the dense LP)."""
     from .solvers.exact import MULTISCALE_MAX_DIM
-    from .solvers.multiscale_exact import DENSE_PAIRS, dense_limit
+    from .solvers.multiscale_exact import DENSE_PAIRS
 
     return (prob.dim <= MULTISCALE_MAX_DIM and not callable(prob.metric)
-            and float(prob.n) * prob.m > dense_limit(DENSE_PAIRS, prob.p))
+            and float(prob.n) * prob.m > DENSE_PAIRS)
 
 
 def choose(prob, rtol: float, memory_limit: Optional[float]):

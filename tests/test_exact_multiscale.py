@@ -198,14 +198,12 @@ def test_auto_compares_the_multiscale_lp_wherever_exact_would_run_its_levels(rng
     # levels) auto compares the multiscale LP, for every p; at or below it, not
     from emdkit._auto import choose
     from emdkit.geometry.problem import prepare
-    from emdkit.solvers.exact import AUTO_MULTISCALE_PAIRS
-    from emdkit.solvers.multiscale_exact import DENSE_PAIRS, dense_limit
+    from emdkit.solvers.multiscale_exact import DENSE_PAIRS
 
-    assert AUTO_MULTISCALE_PAIRS == DENSE_PAIRS
     for n, compared in ((1000, False), (1100, True)):
         x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
         for p in (1, 2):
-            assert (n * n > dense_limit(DENSE_PAIRS, p)) is compared
+            assert (n * n > DENSE_PAIRS) is compared
             record = choose(prepare(x, y, p=p), 0.01, None)[3]
             assert ("exact multiscale" in record["predicted_s"]) is compared
             r = emdkit.solve(x, y, "exact", p=p)

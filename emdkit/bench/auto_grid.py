@@ -104,7 +104,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     """Whether ``route`` is one for this problem (and, for the dense routes, fits:
     two n x m float64 matrices in half the free memory)."""
     from ..memory import available_memory
-    from ..solvers.multiscale_exact import DENSE_PAIRS, dense_limit
+    from ..solvers.multiscale_exact import DENSE_PAIRS
 
     d = spec["d"]
     if route == "1d":
@@ -112,7 +112,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     if route in ("exact", "sinkhorn"):
         return 16.0 * n * m <= 0.5 * (available_memory() or math.inf)
     if route == "exact multiscale":
-        return d <= 5 and float(n) * m > dense_limit(DENSE_PAIRS, spec["p"])
+        return d <= 5 and float(n) * m > DENSE_PAIRS
     return d <= 5
 
 

@@ -58,11 +58,14 @@ NEIGHBOURS = 8
 #: A restricted LP plus a pricing pass is repeated at most this many times per level.
 MAX_ROUNDS = 50
 #: The coarsest level (or a problem without levels) is solved on all pairs up to
-#: this many (``dense_limit``). It was 4 million for p = 2; 1 million was as fast or
-#: faster (best of 2-3, 2 cores): 2-D iid and shifted W_2 at 4096 and 10^4 points
-#: 1.3-1.5x, 3-D shifted at 3000 2.1x, 3-D at 10^4 0.97-0.98x, 64 x 64 images W_2
-#: 1.0-1.45x, and 32 x 32 images (1024 pixels, just past it) 5.7-6.5x, whose dense
-#: LP the ties between pixel distances slow.
+#: this many, for every p (``exact``'s ``backend="auto"`` goes to the levels above
+#: it). For p = 1 it has been 1 million: the degenerate dense LP of W_1 is the slower
+#: above (64 x 64 photographs, 2678 x 1418 points left to move: 0.65 s dense, 0.35 s
+#: on the levels). It was 4 million for p = 2; 1 million was as fast or faster
+#: (best of 2-3, 2 cores): 2-D iid and shifted W_2 at 4096 and 10^4 points 1.3-1.5x,
+#: 3-D shifted at 3000 2.1x, 3-D at 10^4 0.97-0.98x, 64 x 64 images W_2 1.0-1.45x,
+#: and 32 x 32 images (1024 pixels, just past it) 5.7-6.5x, whose dense LP the ties
+#: between pixel distances slow.
 DENSE_PAIRS = 1_000_000
 #: A reduced cost below ``-VIOLATION`` times the largest potential is a violation
 #: (see ``_tolerance``); the bracket, not this test, certifies the value.
@@ -98,14 +101,6 @@ LEVEL_RTOL = 1e-3
 _METRIC_NAMES = {code: name for name, code in METRICS.items()}
 
 
-def dense_limit(pairs: int, p: float) -> int:
-    """The pairs up to which the dense LP is the faster: ``pairs``, for every p (for
-    p = 1 it was a quarter of 4 million, whose dense LP is degenerate: 64 x 64
-    photographs, 2678 x 1418 points left to move, 0.65 s dense, 0.35 s on the
-    levels; p = 2 now has the same 1 million, ``DENSE_PAIRS``)."""
-    return int(pairs)
-
-
 class MultiscaleExact:
     """The exact solver on a :class:`~emdkit.geometry.multiscale.CellGrid`.
 
@@ -126,8 +121,7 @@ class MultiscaleExact:
         self.grid, self.max_iter = grid, int(max_iter)
         self.rtol = rtol
         self.p = grid.p
-        self.dense_pairs = int(dense_limit(DENSE_PAIRS, self.p) if dense_pairs is None
-                               else dense_pairs)
+        self.dense_pairs = int(DENSE_PAIRS if dense_pairs is None else dense_pairs)
         self.neighbours = int(NEIGHBOURS if neighbours is None else neighbours)
         self.max_rounds = int(max_rounds)
         self.metric = METRICS[grid.metric]
