@@ -459,20 +459,34 @@ def test_auto_grid_only_rows_replace_theirs_in_the_published_grid():
 
     old = {"rows": [row("a, W_1", 3.0), row("b, W_2", 1.0)], "date": "2026-12-01 10:00"}
     old["summary"] = auto_grid.summary(old["rows"])
-    res = {"rows": [row("a, W_1", 1.1), row("c, W_1", 1.0)], "only": "W_1",
-           "why": "a refit"}
+    res = {"rows": [dict(row("a, W_1", 1.1), measured="2026-12-02 11:00", why="a refit"),
+                    dict(row("c, W_1", 1.0), measured="2026-12-02 11:00", why="a refit")],
+           "only": "W_1", "why": "a refit"}
     out = auto_grid.merged(old, res)
     assert [(r["problem"], r["ratio"]) for r in out["rows"]] == [
         ("a, W_1", 1.1), ("b, W_2", 1.0), ("c, W_1", 1.0)]
     assert out["summary"]["worst"] == 1.1 and old["summary"]["worst"] == 3.0
-    note = out["remeasured"]
-    assert (note["problems"], note["base_date"], note["why"]) == (2, "2026-12-01 10:00",
-                                                                    "a refit")
+    # an unstamped row keeps the whole run's date
+    assert [(r["measured"], r["why"]) for r in out["rows"]] == [
+        ("2026-12-02 11:00", "a refit"), ("2026-12-01 10:00", None),
+        ("2026-12-02 11:00", "a refit")]
     text = "\n".join(auto_grid.report(dict(out, seconds=1.0)))
-    assert "re-measured on" in text and "whole run of 2026-12-01 10:00" in text
-    # merged again later: the whole run's date is kept
-    again = auto_grid.merged(out, dict(res, rows=res["rows"][:1], why="again"))
-    assert again["remeasured"]["base_date"] == "2026-12-01 10:00"
+    assert ("from 2 runs of the grid: 1 problem(s) measured on 2026-12-01 10:00 (the "
+            "whole grid); 2 problem(s) measured on 2026-12-02 11:00 (a refit)." in text)
+    # merged again later: each row keeps its own run
+    again = auto_grid.merged(out, dict(res, rows=[dict(res["rows"][0], why="again",
+                                                        measured="2026-12-03 09:00")]))
+    assert [(r["measured"], r["why"]) for r in again["rows"]] == [
+        ("2026-12-03 09:00", "again"), ("2026-12-01 10:00", None),
+        ("2026-12-02 11:00", "a refit")]
+    assert "from 3 runs of the grid" in "\n".join(auto_grid.report(dict(again, seconds=1)))
+    # a grid published before rows were stamped: its note says which run each row is of
+    legacy = {"rows": [row("a, W_1", 3.0), row("b, W_2", 1.0)], "date": "2026-12-04 00:00",
+              "remeasured": {"only": "W_1", "why": "a fix", "date": "2026-12-04 01:00",
+                             "base_date": "2026-12-01 10:00", "problems": 1}}
+    out = auto_grid.merged(legacy, dict(res, rows=[]))
+    assert [(r["measured"], r["why"]) for r in out["rows"]] == [
+        ("2026-12-04 01:00", "a fix"), ("2026-12-01 10:00", None)]
 
 
 def test_auto_grid_stops_a_route_past_its_time_and_scores_auto(monkeypatch):

@@ -223,7 +223,7 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None,
         checkpoint = (os.devnull if quick else
                       os.path.join(tempfile.gettempdir(), "auto_grid.jsonl"))
     worker = Worker()
-    rows = []
+    rows, stamp = [], {"measured": time.strftime("%Y-%m-%d %H:%M"), "why": why}
     try:
         for spec in (QUICK if quick else FULL):
             if only is not None and re.search(only, name(spec)) is None:
@@ -231,7 +231,8 @@ def run(quick: bool = False, progress=print, checkpoint: Optional[str] = None,
             x, y, _, _ = make(spec)
             n, m = x.shape[0], y.shape[0]
             auto = worker.run(spec, "auto", AUTO_CAP)
-            row = {"problem": name(spec), **spec, "n": n, "auto": auto, "routes": {}}
+            row = {"problem": name(spec), **spec, "n": n, "auto": auto, "routes": {},
+                   **stamp}
             rows.append(row)
             if auto is not None:
                 _time_routes(worker, row, spec, n, m)
@@ -357,11 +358,16 @@ def report(res: dict) -> List[str]:
         lines[-1] += (f" On {len(late)} problem(s) auto's route ran past {AUTO_CAP:.0f} s "
                       f"and was stopped, no other route timed (not scored): "
                       + ", ".join(r["problem"] for r in late) + ".")
-    part = res.get("remeasured")
-    if part:
-        lines[-1] += (f" The {part['problems']} problem(s) matching `{part['only']}` were "
-                      f"re-measured on {part['date']} ({part['why']}); the others are "
-                      f"from the whole run of {part['base_date']}.")
+    runs = {}
+    for r in rows:
+        key = (r.get("measured"), r.get("why"))
+        runs[key] = runs.get(key, 0) + 1
+    if len(runs) > 1:
+        lines[-1] += (f" The rows come from {len(runs)} runs of the grid: " + "; ".join(
+            f"{k} problem(s) measured on {date}"
+            + (" (the whole grid)" if why is None else f" ({why})")
+            for (date, why), k in sorted(runs.items(), key=lambda kv: str(kv[0][0])))
+            + ".")
     lines.append("")
     return lines + predictions(rows)
 
@@ -390,14 +396,22 @@ def section(res: dict) -> List[str]:
 
 def merged(old: dict, res: dict) -> dict:
     """The published grid ``old`` with the rows of ``res`` (a run with ``--only``) in
-    the places of the same problems, its summary recomputed, and a note of what was
-    re-measured when and why (``res["why"]``, for the report)."""
+    the places of the same problems and its summary recomputed; every row keeps when
+    it was measured and why (``measured``, ``why``: the report groups the rows by
+    run)."""
+    import re
+
+    part = old.get("remeasured")            # grids published before rows were stamped
+    for r in old["rows"]:
+        if "measured" not in r:
+            if part and re.search(part["only"], r["problem"]):
+                r.update(measured=part["date"], why=part["why"])
+            else:
+                r.update(measured=part["base_date"] if part else old.get("date"),
+                         why=None)
     new = {r["problem"]: r for r in res["rows"]}
     rows = [new.pop(r["problem"], r) for r in old["rows"]] + list(new.values())
-    base = old.get("remeasured", {}).get("base_date") or old.get("date")
-    return dict(res, rows=rows, summary=summary(rows), remeasured={
-        "only": res["only"], "problems": len(res["rows"]), "why": res["why"],
-        "date": time.strftime("%Y-%m-%d %H:%M"), "base_date": base})
+    return dict(res, rows=rows, summary=summary(rows))
 
 
 def publish(res: dict, out) -> None:
