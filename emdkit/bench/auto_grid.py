@@ -401,16 +401,16 @@ def merged(old: dict, res: dict) -> dict:
     run)."""
     import re
 
-    part = old.get("remeasured")            # grids published before rows were stamped
-    for r in old["rows"]:
-        if "measured" not in r:
-            if part and re.search(part["only"], r["problem"]):
-                r.update(measured=part["date"], why=part["why"])
-            else:
-                r.update(measured=part["base_date"] if part else old.get("date"),
-                         why=None)
+    def stamped(r):             # a grid published before rows were stamped
+        if "measured" in r:
+            return r
+        part = old.get("remeasured")
+        if part and re.search(part["only"], r["problem"]):
+            return dict(r, measured=part["date"], why=part["why"])
+        return dict(r, measured=part["base_date"] if part else old.get("date"), why=None)
     new = {r["problem"]: r for r in res["rows"]}
-    rows = [new.pop(r["problem"], r) for r in old["rows"]] + list(new.values())
+    rows = [new.pop(r["problem"], None) or stamped(r) for r in old["rows"]]
+    rows += list(new.values())
     return dict(res, rows=rows, summary=summary(rows))
 
 
