@@ -447,6 +447,18 @@ def test_exact_suite_measures_some_rows_and_merges_them():
     assert out[1]["emdkit_s"] == rows[0]["emdkit_s"] and old[1]["emdkit_s"] == 9.0
 
 
+def test_exact_bench_partial_publish_needs_its_note(tmp_path, capsys):
+    # a partial run published without --note would drop the table's paragraph on
+    # which run each row is from: refused before anything is measured
+    from emdkit.bench import exact_bench
+
+    with pytest.raises(SystemExit) as err:
+        exact_bench.main(["--only", "disc", "--publish", str(tmp_path)])
+    assert err.value.code == 2
+    assert "--only with --publish needs --note" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_auto_grid_only_rows_replace_theirs_in_the_published_grid():
     from emdkit.bench import auto_grid
 

@@ -318,6 +318,11 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default=None,
                     help="with --publish: a paragraph on how this table was run")
     args = ap.parse_args(argv)
+    if args.only and args.publish and args.note is None:
+        # the table's note is rewritten on every publish: without one, a partial run
+        # would silently drop the paragraph that says which run each row is from
+        ap.error("--only with --publish needs --note: the published table's paragraph "
+                 "on which run each row is from is replaced by it")
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
