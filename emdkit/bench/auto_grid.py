@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -104,6 +105,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     """Whether ``route`` is one for this problem (and, for the dense routes, fits:
     two n x m float64 matrices in half the free memory)."""
     from ..memory import available_memory
+    from ..solvers.exact import MULTISCALE_MAX_DIM
     from ..solvers.multiscale_exact import DENSE_PAIRS
 
     d = spec["d"]
@@ -112,7 +114,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     if route in ("exact", "sinkhorn"):
         return 16.0 * n * m <= 0.5 * (available_memory() or math.inf)
     if route == "exact multiscale":
-        return d <= 5 and float(n) * m > DENSE_PAIRS
+        return d <= MULTISCALE_MAX_DIM and float(n) * m > DENSE_PAIRS
     return d <= 5
 
 
@@ -358,10 +360,7 @@ def report(res: dict) -> List[str]:
         lines[-1] += (f" On {len(late)} problem(s) auto's route ran past {AUTO_CAP:.0f} s "
                       f"and was stopped, no other route timed (not scored): "
                       + ", ".join(r["problem"] for r in late) + ".")
-    runs = {}
-    for r in rows:
-        key = (r.get("measured"), r.get("why"))
-        runs[key] = runs.get(key, 0) + 1
+    runs = Counter((r.get("measured"), r.get("why")) for r in rows)
     if len(runs) > 1:
         lines[-1] += (f" The rows come from {len(runs)} runs of the grid: " + "; ".join(
             f"{k} problem(s) measured on {date}"

@@ -26,17 +26,6 @@ EXACT_RTOL = 1e-6
 
 
 BACKENDS = ("auto", "dense", "multiscale", "grid")
-#: ``backend="auto"`` takes the multiscale solver above ``multiscale_exact.DENSE_PAIRS``
-#: pairs n m (below, that solver solves on all pairs itself) and wherever the dense
-#: matrices would not fit. Measured on 2-D clouds: 1.5-2.5x faster than dense at
-#: 2100 and 3000 points a side, 5-6x at 4096, 17-21x at 10^4
-#: (``emdkit.bench.exact_bench``); for p = 1 1500 + 1500 2-D points 0.08 s against
-#: 0.20 s dense (iid), 0.30 against 0.26 s (shifted), 40 x 40 images 0.16 against
-#: 0.68 s. The limit was 4 million for p = 2 (a quarter of it for p = 1); at 1
-#: million for both, W_2 between 32 x 32 images takes 0.03-0.06 s against 0.15-0.37 s
-#: dense, and 2000 + 2000 2-D points 0.10 s (iid) and 0.28 s (shifted) against 0.41
-#: and 0.59 s; 1000 + 1000 points, at the limit, stay dense (shifted: 0.12 s against
-#: 0.27 s on the levels).
 #: The multiscale solver's cell tree prunes less as the dimension grows.
 MULTISCALE_MAX_DIM = 5
 
@@ -178,6 +167,12 @@ def _backend(prob, backend: str, memory_limit):
         return "dense", None
     from .multiscale_exact import DENSE_PAIRS
 
+    # above the multiscale solver's own dense limit (below it, that solver solves on
+    # all pairs itself; its comment gives the measurements at 1 million): on 2-D
+    # clouds 1.5-2.5x faster than dense at 2100 and 3000 points a side, 5-6x at 4096,
+    # 17-21x at 10^4 (``emdkit.bench.exact_bench``); for p = 1 1500 + 1500 2-D points
+    # 0.08 s against 0.20 s dense (iid), 0.30 against 0.26 s (shifted), 40 x 40
+    # images 0.16 against 0.68 s
     if float(prob.n) * prob.m > DENSE_PAIRS:
         return "multiscale", None
     try:
