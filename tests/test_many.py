@@ -239,7 +239,7 @@ def test_a_worker_killed_mid_run_loses_nothing(rng, dask_client, tmp_path):
             try:
                 done = int(np.isfinite(np.load(out, mmap_mode="r")[
                     np.triu_indices(20, 1)]).sum())
-            except (OSError, ValueError):   # not there yet, or still being created
+            except (OSError, ValueError, EOFError):   # not there yet, or being created
                 done = 0
             if done >= 16:
                 busy = [w for w, tasks in dask_client.processing().items() if tasks]
