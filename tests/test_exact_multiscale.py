@@ -106,6 +106,13 @@ def test_w1_moves_only_the_difference(rng, sparse_path, metric):
     P = r.plan.tocsr()
     np.testing.assert_allclose(P[np.arange(80, 400), np.arange(320)].A1,
                                np.minimum(an[80:], bn[:320]), rtol=1e-12, atol=1e-17)
+    # the potentials are dual feasible on every pair (g at the shared points is -f
+    # there, not a search: 1e-12 is rounding on costs of up to ~30) and their
+    # objective is the value
+    f, g = r.potentials
+    C = cdist(x, y, metric)
+    assert (f[:, None] + g[None, :] <= C + 1e-12).all()
+    assert an @ f + bn @ g == pytest.approx(r.value, rel=1e-12)
 
 
 def test_w1_of_equal_or_nearly_equal_histograms(rng, sparse_path):

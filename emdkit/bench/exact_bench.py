@@ -1,9 +1,10 @@
 """Exact W_p at scale: ``method="exact"``'s multiscale and grid backends beside POT's
 dense network simplex (``ot.emd2``) and its O(n)-memory one (``ot.lp.emd2_lazy``).
 
-One process, one solve per cell (these take seconds to minutes: the time of a single
-run, on a quiet machine), each value checked against POT's where POT runs (relative
-difference) and certified by its own bracket (relative width).
+One process, on a quiet machine; a cell that took under 5 s is the best of 3 runs
+(both emdkit's and POT's), a longer one a single run (seconds to minutes). Each value
+is checked against POT's where POT runs (relative difference) and certified by its own
+bracket (relative width).
 
     python -m emdkit.bench.exact_bench [--quick] [--publish benchmarks/results]
     python -m emdkit.bench.exact_bench --child N D P    # one iid row, alone (JSON)
@@ -81,10 +82,23 @@ def real_image(spec: str, s: int) -> np.ndarray:
     return skimage.transform.resize(im, (s, s), anti_aliasing=True)
 
 
+#: A cell faster than this many seconds is timed ``REPEATS`` times, the best kept
+#: (one run of a 0.25 s solve varied by up to 25% between runs of the suite).
+REPEAT_BELOW, REPEATS = 5.0, 3
+
+
 def _timed(fn):
+    """``(fn(), seconds)``: one run, or the best of ``REPEATS`` where the first
+    took under ``REPEAT_BELOW`` seconds."""
     t = time.perf_counter()
     out = fn()
-    return out, time.perf_counter() - t
+    best = time.perf_counter() - t
+    if best < REPEAT_BELOW:
+        for _ in range(REPEATS - 1):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+    return out, best
 
 
 def _row(problem, n, ours, pot=None, lazy=None):
@@ -293,7 +307,7 @@ def plot(rows: List[dict], path: str) -> None:
         if pts:
             ax.loglog(*zip(*pts), style, label=label)
     ax.set_xlabel("points per cloud (2-D, iid N(0, I))")
-    ax.set_ylabel("seconds (one solve)")
+    ax.set_ylabel("seconds (best of 3 under 5 s)")
     ax.set_title("Exact W_2: time against n")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
