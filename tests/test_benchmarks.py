@@ -85,32 +85,38 @@ NO_LARGE = dict(dims=(), sizes=(), draws=1, exact_max=0, sinkhorn_max=0)
 def test_agreement_large_n_section(monkeypatch):
     # exact on the samples on every draw up to exact_max points a side, past it in
     # exact_far_dims on the first exact_far_draws draws only (with exact_far_rtol);
-    # dense Sinkhorn up to sinkhorn_max; the report says where a method ran on some
-    # draws only
+    # dense Sinkhorn up to sinkhorn_max on the first sinkhorn_draws draws; the report
+    # says where a method ran on some draws only
     pytest.importorskip("torch", reason="the critic needs torch")
     from emdkit.bench import agreement
 
     monkeypatch.setattr(agreement, "QUICK", dict(dims=(2,), sizes=(40,), critic_steps=20,
                                                  draws=1, korotin_n=None, digits=()))
     big_grid = dict(dims=(2,), sizes=(50, 80), draws=2, exact_max=50, exact_far_dims=(3,),
-                    exact_far_draws=1, exact_far_rtol=1e-3, sinkhorn_max=0)
+                    exact_far_draws=1, exact_far_rtol=1e-3, sinkhorn_max=80,
+                    sinkhorn_draws=1)
     monkeypatch.setattr(agreement, "LARGE_QUICK", big_grid)
     monkeypatch.setattr(agreement, "FAMILIES", ("translation",))
     monkeypatch.setattr(agreement, "MODES", ("groupsort",))
     tasks, _ = agreement.plan(True)
-    assert [t[7] for t in tasks if t[2] == 80] == [("exact", "sinkhorn")] * 2
+    assert [t[7] for t in tasks if t[2] == 80] == [("exact",), ("exact", "sinkhorn")]
     monkeypatch.setitem(big_grid, "exact_far_dims", (2,))
     tasks, groups = agreement.plan(True)
     assert len(tasks) == 2 * 2 + 1
     # the largest first, exact's draw first among them, with its rtol; within
     # exact_max exact runs on every draw, to optimality
     assert [(t[2], t[6], t[7], t[8]) for t in tasks[:4]] == [
-        (80, 0, ("sinkhorn",), 1e-3), (80, 1, ("exact", "sinkhorn"), 1e-3),
-        (50, 0, ("sinkhorn",), None), (50, 1, ("sinkhorn",), None)]
+        (80, 0, (), 1e-3), (80, 1, ("exact", "sinkhorn"), 1e-3),
+        (50, 0, (), None), (50, 1, ("sinkhorn",), None)]
     study = agreement.run(True)
     small, big = study["large"]["cells"]
     assert (small["n"], big["n"], small["n_draws"], big["n_draws"]) == (50, 80, 2, 2)
-    assert "exact" in small["results"] and "sinkhorn" not in small["results"]
+    assert "exact" in small["results"]
+    # Sinkhorn on the first draw only, against exact on that draw
+    sk = small["results"]["sinkhorn"]
+    assert sk["draws_run"] == 1 and sk["err_vs_exact"] == pytest.approx(
+        small["draws"][0]["sinkhorn"]["value"] / small["draws"][0]["exact"]["value"] - 1)
+    assert "sinkhorn" not in small["draws"][1]
     assert "err_vs_exact" in small["results"]["sliced"]
     assert "exact_draws" not in small["results"]["sliced"]
     # past exact_max: exact on draw 1 only, and the errors against it from that draw
@@ -131,6 +137,10 @@ def test_agreement_large_n_section(monkeypatch):
                if line.startswith("| translation | 2 | 80 | 1.000 |"))
     assert f"{ex['err_vs_truth']:+.1%} (1 draw)" in row
     assert f"{sl['err_vs_exact']:+.1%} vs exact (1 draw)" in row
+    assert ("dense Sinkhorn (default epsilon) up to 80 points a side (its n x n "
+            "matrices) on the first draw only") in text
+    bsk = big["results"]["sinkhorn"]
+    assert f"{bsk['err_vs_truth']:+.1%} (1 draw)" in row
     # the headline findings (README, docs) are computed from the same numbers
     lines = agreement.headline(study)
     assert any(line.startswith("- **critic-groupsort** within 5% / 10%") for line in lines)
@@ -139,6 +149,9 @@ def test_agreement_large_n_section(monkeypatch):
                            f"{big['results']['critic-groupsort']['err_vs_truth']:+.1%}")
     assert "; against exact on the samples (1 draw): critic-groupsort" in line
     assert f"(exact itself {ex['err_vs_truth']:+.1%} from the truth)" in line
+    worst = max(abs(c["results"]["sinkhorn"]["err_vs_exact"]) for c in (small, big))
+    assert any(line.startswith(f"- **sinkhorn at n = 80** (the large-n section, first "
+                               f"draw): within {worst:.2%} of exact") for line in lines)
 
 
 def test_agreement_draws_on_two_processes_match_the_serial_run(monkeypatch):

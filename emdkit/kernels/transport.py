@@ -116,3 +116,41 @@ def split_merged(rows, mass, ptr, members, w):
             t += 1
         k0 = k1
     return out_r[:t], out_k[:t], out_m[:t]
+
+
+@njit(cache=True)
+def _root(parent, j):
+    while parent[j] != j:
+        parent[j] = parent[parent[j]]
+        j = parent[j]
+    return j
+
+
+@njit(cache=True)
+def column_blocks(indptr, indices, m):
+    """The connected components of the columns of a CSR matrix (two columns are
+    linked when a row has entries in both): ``(labels 0..k-1 per column, k)``; a
+    column without entries is a component of its own."""
+    parent = np.arange(m)
+    for i in range(indptr.shape[0] - 1):
+        if indptr[i + 1] == indptr[i]:
+            continue
+        first = _root(parent, indices[indptr[i]])
+        for e in range(indptr[i] + 1, indptr[i + 1]):
+            r = _root(parent, indices[e])
+            if r != first:
+                if r < first:
+                    parent[first] = r
+                    first = r
+                else:
+                    parent[r] = first
+    labels = np.empty(m, np.int64)
+    ids = np.full(m, -1, np.int64)
+    k = 0
+    for j in range(m):
+        r = _root(parent, j)
+        if ids[r] < 0:
+            ids[r] = k
+            k += 1
+        labels[j] = ids[r]
+    return labels, k

@@ -55,22 +55,66 @@ def _schur_solve(P, inv_r, c, rhs):
     r_s, c_s = np.asarray(Ps.sum(axis=1)).ravel(), np.asarray(Ps.sum(axis=0)).ravel()
     inv_rs = np.where(r_s > 0, 1.0 / np.where(r_s > 0, r_s, 1.0), 0.0)
     live = c_s > 0                          # columns with no kept entry: left at 0
+    # the kept plan may split into blocks (a point whose only kept pairs are with
+    # one partner that has no other): each block's constant is then in the kernel
+    # of the sparse system, and the right-hand side must be centred on each block,
+    # or conjugate gradients stall on what no w can reach (n = m = 10^4 at a small
+    # epsilon: a residual of 1e-2, then a sparse LU of 48 s)
+    from ...kernels.transport import column_blocks
+
+    labels, k = column_blocks(Ps.indptr, Ps.indices, m)
 
     def apply(w):
         return c_s * w - Pt @ (inv_rs * (Ps @ w))
     diag = c_s - Pt.multiply(Pt) @ inv_rs
     inv_diag = np.where(live, 1.0 / np.maximum(diag, 1e-12 * c_s.max()), 0.0)
-    b = np.where(live, rhs, 0.0)
-    b -= b.mean()
-    w = pcg(apply, b, inv_diag, 1e-8, min(4 * m, CG_MAX_ITER))
+    b = _block_centred(np.where(live, rhs, 0.0), labels, k)
+    w = _block_centred(pcg(apply, b, inv_diag, 1e-8, min(4 * m, CG_MAX_ITER)), labels, k)
     if np.linalg.norm(apply(w) - b) <= 1e-3 * np.linalg.norm(b):
-        return w
+        return w if k == 1 else _block_offsets(P, inv_r, c, rhs, w, labels, k)
     if m <= _DENSE_FALLBACK_MAX:
         return _dense_schur(P, inv_r, c, rhs)
     from scipy.sparse.linalg import splu   # too large to factor densely: sparse LU
 
     S = sp.diags(c_s + 1e-10 * c_s.mean()) - Pt @ sp.diags(inv_rs) @ Ps
     return splu(S.tocsc()).solve(b)
+
+
+def _block_centred(v, labels, k):
+    """``v`` less its mean on each block of columns (``labels``, ``k`` blocks)."""
+    if k == 1:
+        return v - v.mean()
+    counts = np.bincount(labels, minlength=k)
+    return v - (np.bincount(labels, weights=v, minlength=k) / counts)[labels]
+
+
+#: Blocks beyond this many (or small blocks holding more than half the columns):
+#: no coarse correction (the direction stays within the blocks).
+BLOCKS_MAX = 256
+
+
+def _block_offsets(P, inv_r, c, rhs, w, labels, k):
+    """``w`` (the sparse system's solution, centred on each block) plus one constant
+    per block: the Galerkin correction on the blocks' indicators ``E`` with the
+    whole plan, ``(E^T S E) alpha = E^T (rhs - S w)``, ``S = diag(c) - P^T diag(inv_r)
+    P`` (the couplings between blocks are the entries the sparse plan dropped)."""
+    counts = np.bincount(labels, minlength=k)
+    big = int(np.argmax(counts))
+    small = np.flatnonzero(labels != big)
+    if k > BLOCKS_MAX or 2 * small.size > labels.size:
+        return w
+    small = small[np.argsort(labels[small], kind="stable")]
+    PE = np.empty((P.shape[0], k))
+    sub = P[:, small]
+    starts = np.flatnonzero(np.r_[True, labels[small][1:] != labels[small][:-1]])
+    PE[:, np.delete(np.arange(k), big)] = np.add.reduceat(sub, starts, axis=1)
+    PE[:, big] = P.sum(axis=1) - PE[:, np.delete(np.arange(k), big)].sum(axis=1)
+    S_k = np.diag(np.bincount(labels, weights=c, minlength=k)) - PE.T @ (inv_r[:, None] * PE)
+    res = rhs - (c * w - P.T @ (inv_r * (P @ w)))
+    alpha = np.linalg.lstsq(S_k, np.bincount(labels, weights=res, minlength=k),
+                            rcond=None)[0]
+    out = w + alpha[labels]
+    return out - out.mean()
 
 
 #: Conjugate-gradient iterations before the dense (or sparse LU) factorisation takes
