@@ -714,7 +714,7 @@ def _sinkhorn_draws(g) -> str:
     if k is None or k >= g["draws"]:
         return ""
     return (" on the first draw only" if k == 1 else f" on the first {k} draws only") + \
-        " (a draw takes it 20 s to 4 minutes at 10^4 points, two draws side by side)"
+        " (its time a draw: the seconds below)"
 
 
 def _partial(c, m) -> str:
