@@ -105,6 +105,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
     """Whether ``route`` is one for this problem (and, for the dense routes, fits:
     two n x m float64 matrices in half the free memory)."""
     from ..memory import available_memory
+    from ..solvers import sinkhorn
     from ..solvers.exact import MULTISCALE_MAX_DIM
     from ..solvers.multiscale_exact import DENSE_PAIRS
 
@@ -115,7 +116,7 @@ def applies(route: str, spec: dict, n: int, m: int) -> bool:
         return 16.0 * n * m <= 0.5 * (available_memory() or math.inf)
     if route == "exact multiscale":
         return d <= MULTISCALE_MAX_DIM and float(n) * m > DENSE_PAIRS
-    return d <= 5
+    return d <= sinkhorn.MULTISCALE_MAX_DIM
 
 
 # -- the worker: one process that keeps emdkit compiled and the current problem --

@@ -104,11 +104,11 @@ def _block_offsets(P, inv_r, c, rhs, w, labels, k):
     if k > BLOCKS_MAX or 2 * small.size > labels.size:
         return w
     small = small[np.argsort(labels[small], kind="stable")]
+    others = np.delete(np.arange(k), big)
     PE = np.empty((P.shape[0], k))
-    sub = P[:, small]
     starts = np.flatnonzero(np.r_[True, labels[small][1:] != labels[small][:-1]])
-    PE[:, np.delete(np.arange(k), big)] = np.add.reduceat(sub, starts, axis=1)
-    PE[:, big] = P.sum(axis=1) - PE[:, np.delete(np.arange(k), big)].sum(axis=1)
+    PE[:, others] = np.add.reduceat(P[:, small], starts, axis=1)
+    PE[:, big] = P.sum(axis=1) - PE[:, others].sum(axis=1)
     S_k = np.diag(np.bincount(labels, weights=c, minlength=k)) - PE.T @ (inv_r[:, None] * PE)
     res = rhs - (c * w - P.T @ (inv_r * (P @ w)))
     alpha = np.linalg.lstsq(S_k, np.bincount(labels, weights=res, minlength=k),
